@@ -1,0 +1,216 @@
+"""Tickets: numbering, SLA due times, thread messages, status rules, customers see only their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from crm_store.models import Contact, Counter, Team, Ticket, TicketMessage, User, utcnow
+from crm_store.schemas import TicketIn, TicketPatch
+from crm_store.services.base import Page, Service, changes, parse_input
+from crm_store.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+
+FIRST_TICKET_NUMBER = 1000
+TICKET_ROLES = ("admin", "manager", "agent")
+READ_ROLES = ("admin", "manager", "agent", "rep")
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """First-response and resolution targets per priority (hours)."""
+
+    first_response: dict[str, float] = field(
+        default_factory=lambda: {"urgent": 1, "high": 4, "normal": 8, "low": 24})
+    resolution: dict[str, float] = field(
+        default_factory=lambda: {"urgent": 4, "high": 24, "normal": 72, "low": 168})
+
+
+def next_number(session: Any, name: str = "ticket") -> int:
+    """Gap-free, concurrency-safe: the counter row is updated (and so locked) before it is read."""
+    result = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1))
+    if result.rowcount == 0:
+        session.add(Counter(name=name, value=FIRST_TICKET_NUMBER))
+        session.flush()
+        return FIRST_TICKET_NUMBER
+    return int(session.execute(select(Counter.value).where(Counter.name == name)).scalar_one())
+
+
+class TicketService(Service):
+    entity = "ticket"
+
+    def __init__(self, session: Any, actor: Any, sla: SlaPolicy | None = None) -> None:
+        super().__init__(session, actor)
+        self.sla = sla or SlaPolicy()
+
+    # --- access ------------------------------------------------------------------------------------
+    def _visible(self, ticket: Ticket) -> None:
+        if self.actor.kind == "customer":
+            if self.actor.id is None or ticket.requester_contact_id != self.actor.id:
+                raise NotFound(f"ticket {ticket.number} does not exist")  # no hint that it exists
+            return
+        self.require_role(*READ_ROLES)
+
+    def _load(self) -> Any:
+        return select(Ticket).options(selectinload(Ticket.messages))
+
+    def get(self, ticket_id: int) -> Ticket:
+        ticket = self.session.execute(self._load().where(Ticket.id == ticket_id)).scalar_one_or_none()
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} does not exist")
+        self._visible(ticket)
+        return ticket
+
+    def by_number(self, number: int | str) -> Ticket:
+        try:
+            num = int(str(number).lstrip("#"))
+        except ValueError:
+            raise ValidationFailed("a ticket number is digits", "number") from None
+        ticket = self.session.execute(self._load().where(Ticket.number == num)).scalar_one_or_none()
+        if ticket is None:
+            raise NotFound(f"ticket {num} does not exist")
+        self._visible(ticket)
+        return ticket
+
+    def by_number_and_email(self, number: int | str, email: str) -> Ticket:
+        """Anonymous customers: the ticket number plus the requester's e-mail address."""
+        from crm_store.models import ContactEmail
+
+        try:
+            num = int(str(number).lstrip("#"))
+        except ValueError:
+            raise NotFound("ticket not found") from None
+        row = self.session.execute(
+            self._load().join(ContactEmail, ContactEmail.contact_id == Ticket.requester_contact_id)
+            .where(Ticket.number == num, ContactEmail.address == email.strip().lower())
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound("no ticket with this number and e-mail address")
+        return row
+
+    # --- writes ------------------------------------------------------------------------------------
+    def create(self, data: dict[str, Any] | TicketIn, *, message_id: str | None = None) -> Ticket:
+        inp = parse_input(TicketIn, data)
+        values = inp.model_dump()
+        if self.actor.kind == "customer":
+            if self.actor.id is None:
+                raise PermissionDenied("tell us your e-mail address first")
+            values.update(requester_contact_id=self.actor.id, assignee_id=None, team_id=None, status="new")
+        elif self.actor.kind == "user":
+            self.require_role(*READ_ROLES)
+        self.ensure_exists(Contact, values["requester_contact_id"], "requester_contact_id")
+        self.ensure_exists(User, values["assignee_id"], "assignee_id")
+        self.ensure_exists(Team, values["team_id"], "team_id")
+        now = utcnow()
+        ticket = Ticket(**values, number=next_number(self.session))
+        if ticket.requester_contact_id is not None:
+            ticket.organization_id = self.session.get(Contact, ticket.requester_contact_id).organization_id  # type: ignore[union-attr]
+        self._apply_sla(ticket, now)
+        ticket.messages = [TicketMessage(
+            direction="inbound" if self.actor.kind != "user" else "internal", body=inp.description,
+            channel=inp.channel, message_id=message_id, author_contact_id=ticket.requester_contact_id,
+            author_user_id=self.actor.id if self.actor.kind == "user" else None,
+        )] if inp.description or message_id else []
+        self.session.add(ticket)
+        self.session.flush()
+        self.audit("create", ticket.id, {"number": ticket.number, "queue": ticket.queue,
+                                         "priority": ticket.priority, "channel": ticket.channel})
+        return ticket
+
+    def _apply_sla(self, ticket: Ticket, start: Any) -> None:
+        ticket.first_response_due_at = start + timedelta(hours=self.sla.first_response[ticket.priority])
+        ticket.resolution_due_at = start + timedelta(hours=self.sla.resolution[ticket.priority])
+
+    def update(self, ticket_id: int, data: dict[str, Any] | TicketPatch) -> Ticket:
+        ticket = self.get(ticket_id)
+        if self.actor.kind == "customer":
+            raise PermissionDenied("customers cannot change ticket fields")
+        self.require_role(*TICKET_ROLES)
+        values = parse_input(TicketPatch, data).model_dump(exclude_unset=True)
+        self.ensure_exists(User, values.get("assignee_id"), "assignee_id")
+        self.ensure_exists(Team, values.get("team_id"), "team_id")
+        status = values.get("status")
+        if status in ("solved", "closed") and ticket.solved_at is None:
+            ticket.solved_at = utcnow()
+        if status in ("new", "open", "pending"):
+            ticket.solved_at = None
+        if "priority" in values and values["priority"] != ticket.priority:
+            ticket.priority = values["priority"]
+            self._apply_sla(ticket, ticket.created_at)
+        diff = changes(ticket, values)
+        if diff:
+            self.audit("update", ticket.id, {"changes": {k: [str(a), str(b)] for k, (a, b) in diff.items()}})
+        return ticket
+
+    def add_message(self, ticket_id: int, body: str, *, channel: str = "web", message_id: str | None = None,
+                    in_reply_to: str | None = None, direction: str | None = None) -> TicketMessage:
+        """Append to the thread; a customer's message reopens a solved ticket; a Message-ID only once."""
+        ticket = self.get(ticket_id)
+        if message_id and self.session.execute(
+            select(TicketMessage.id).where(TicketMessage.message_id == message_id)
+        ).scalar() is not None:
+            raise Conflict(f"message {message_id} is already on a ticket", field_name="message_id")
+        if ticket.status == "closed" and self.actor.kind == "customer":
+            raise ValidationFailed("this ticket is closed; please open a new one", "status")
+        is_staff = self.actor.kind == "user"
+        msg = TicketMessage(
+            ticket_id=ticket.id, body=body, channel=channel, message_id=message_id, in_reply_to=in_reply_to,
+            direction=direction or ("outbound" if is_staff else "inbound"),
+            author_user_id=self.actor.id if is_staff else None,
+            author_contact_id=ticket.requester_contact_id if not is_staff else None,
+        )
+        self.session.add(msg)
+        if not is_staff and ticket.status in ("solved", "pending"):
+            ticket.status = "open"
+            ticket.solved_at = None
+        if is_staff and msg.direction == "outbound" and ticket.first_responded_at is None:
+            ticket.first_responded_at = utcnow()
+        self.session.flush()
+        self.audit("message", ticket.id, {"message": msg.id, "direction": msg.direction, "channel": channel})
+        return msg
+
+    def close_by_customer(self, ticket_id: int) -> Ticket:
+        ticket = self.get(ticket_id)
+        if ticket.status != "closed":
+            old = ticket.status
+            ticket.status = "solved"
+            ticket.solved_at = utcnow()
+            self.audit("update", ticket.id, {"changes": {"status": [old, "solved"]}})
+        return ticket
+
+    def request_human(self, ticket_id: int) -> Ticket:
+        ticket = self.get(ticket_id)
+        if not ticket.needs_human:
+            ticket.needs_human = True
+            if ticket.priority == "low":
+                ticket.priority = "normal"
+            self.audit("handover", ticket.id, {"needs_human": True})
+        return ticket
+
+    def list(self, *, status: str | None = None, queue: str | None = None,
+             requester_contact_id: int | None = None, assignee_id: int | None = None,
+             open_only: bool = False, limit: int = 50, offset: int = 0) -> Page:
+        if self.actor.kind == "customer":
+            requester_contact_id = self.actor.id if self.actor.id is not None else -1
+        else:
+            self.require_role(*READ_ROLES)
+        stmt = select(Ticket).order_by(Ticket.id.desc())
+        for col, val in ((Ticket.status, status), (Ticket.queue, queue),
+                         (Ticket.requester_contact_id, requester_contact_id), (Ticket.assignee_id, assignee_id)):
+            if val is not None:
+                stmt = stmt.where(col == val)
+        if open_only:
+            stmt = stmt.where(Ticket.status.in_(("new", "open", "pending")))
+        return self.paginate(stmt, limit=limit, offset=offset)
+
+    def overdue(self, now: Any | None = None) -> list[Ticket]:
+        now = now or utcnow()
+        stmt = select(Ticket).where(
+            Ticket.status.in_(("new", "open", "pending")), Ticket.escalated_at.is_(None),
+            ((Ticket.first_responded_at.is_(None) & (Ticket.first_response_due_at < now))
+             | (Ticket.resolution_due_at < now)),
+        )
+        return list(self.session.execute(stmt).scalars())

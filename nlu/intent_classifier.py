@@ -1,0 +1,216 @@
+"""Intent classification: sentence embedding ⊕ TF-IDF n-grams -> logistic regression.
+
+One model serves both languages. Predictions below a confidence threshold (tuned by
+cross-validation on the training data) become ``out_of_scope``, which is also a trained class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from nlu.embedder import Embedder
+from nlu.types import IntentScore
+
+log = logging.getLogger(__name__)
+
+OUT_OF_SCOPE = "out_of_scope"
+RANKING_SIZE = 10
+MAX_CHARS = 2000
+
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
+
+def fold_text(text: str) -> str:
+    """Lower-case and spell umlauts out (``Müller`` -> ``mueller``), as people type in a hurry."""
+    return text.translate(_FOLD).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierConfig:
+    C: float = 20.0
+    char_ngrams: tuple[int, int] = (2, 5)
+    word_ngrams: tuple[int, int] | None = (1, 2)
+    embedding_weight: float = 1.0
+    augment: bool = True
+    max_iter: int = 2000
+    # None: tune on cross-validation; a number: use as is.
+    fallback_threshold: float | None = None
+    threshold_cap: float = 0.5
+
+
+class IntentClassifier:
+    def __init__(self, config: ClassifierConfig | None = None) -> None:
+        self.config = config or ClassifierConfig()
+        self.threshold = self.config.fallback_threshold or 0.0
+        self.classes: list[str] = []
+        self._char: TfidfVectorizer | None = None
+        self._word: TfidfVectorizer | None = None
+        self._model: LogisticRegression | None = None
+
+    # -- features -------------------------------------------------------------------------
+    def _featurise(
+        self, texts: Sequence[str], embeddings: np.ndarray, *, fit: bool = False
+    ) -> sparse.csr_matrix:
+        cfg = self.config
+        clipped = [t[:MAX_CHARS] for t in texts]
+        if fit:
+            self._char = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=cfg.char_ngrams, sublinear_tf=True, min_df=1, lowercase=True
+            )
+            self._char.fit(clipped)
+            if cfg.word_ngrams:
+                self._word = TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=cfg.word_ngrams,
+                    sublinear_tf=True,
+                    lowercase=True,
+                    token_pattern=r"(?u)\b\w+\b",
+                )
+                self._word.fit(clipped)
+        assert self._char is not None
+        blocks: list[Any] = [self._char.transform(clipped)]
+        if self._word is not None:
+            blocks.append(self._word.transform(clipped))
+        if cfg.embedding_weight > 0 and embeddings.size:
+            blocks.append(sparse.csr_matrix(embeddings * cfg.embedding_weight))
+        return sparse.hstack(blocks, format="csr")
+
+    # -- training -------------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        embeddings: np.ndarray,
+        *,
+        tune_threshold: bool = True,
+    ) -> IntentClassifier:
+        texts, labels, embeddings = self._augment(list(texts), list(labels), embeddings)
+        features = self._featurise(texts, embeddings, fit=True)
+        self._model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+        self._model.fit(features, labels)
+        self.classes = [str(c) for c in self._model.classes_]
+        if self.config.fallback_threshold is not None:
+            self.threshold = self.config.fallback_threshold
+        elif tune_threshold:
+            self.threshold = self._tune_threshold(texts, labels, embeddings)
+        return self
+
+    def _augment(
+        self, texts: list[str], labels: list[str], embeddings: np.ndarray
+    ) -> tuple[list[str], list[str], np.ndarray]:
+        if not self.config.augment:
+            return texts, labels, embeddings
+        extra = [i for i, t in enumerate(texts) if fold_text(t) != t]
+        if not extra:
+            return texts, labels, embeddings
+        # The folded copy shares the original's embedding: only the n-gram view changes.
+        return (
+            texts + [fold_text(texts[i]) for i in extra],
+            labels + [labels[i] for i in extra],
+            np.vstack([embeddings, embeddings[extra]]),
+        )
+
+    def _tune_threshold(self, texts: list[str], labels: list[str], embeddings: np.ndarray) -> float:
+        """Pick the largest threshold whose cross-validated accuracy stays within 0.5 % of the best."""
+        counts = Counter(labels)
+        folds = min(5, min(counts.values()))
+        if folds < 2 or len(counts) < 2:
+            return 0.0
+        y = np.array(labels)
+        probs = np.zeros((len(labels), len(self.classes)), dtype=np.float64)
+        no_aug = replace(self.config, augment=False, fallback_threshold=0.0)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+        for train_idx, test_idx in splitter.split(texts, y):
+            fold = IntentClassifier(no_aug)
+            fold.fit(
+                [texts[i] for i in train_idx],
+                y[train_idx].tolist(),
+                embeddings[train_idx],
+                tune_threshold=False,
+            )
+            fold_probs = fold.predict_proba([texts[i] for i in test_idx], embeddings[test_idx])
+            for j, name in enumerate(fold.classes):
+                probs[test_idx, self.classes.index(name)] = fold_probs[:, j]
+        return choose_threshold(probs, y, self.classes, cap=self.config.threshold_cap)
+
+    # -- prediction -----------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise RuntimeError("IntentClassifier is not trained")
+        if not texts:
+            return np.zeros((0, len(self.classes)))
+        return self._model.predict_proba(self._featurise(texts, embeddings))
+
+    def rank(
+        self, texts: Sequence[str], embeddings: np.ndarray, top: int = RANKING_SIZE
+    ) -> list[list[IntentScore]]:
+        """Per text: the top intents, best first; the first is ``out_of_scope`` when unsure."""
+        out: list[list[IntentScore]] = []
+        for row in self.predict_proba(texts, embeddings):
+            order = np.argsort(-row)[:top]
+            ranking = [IntentScore(self.classes[i], float(row[i])) for i in order]
+            if ranking and ranking[0].confidence < self.threshold and ranking[0].name != OUT_OF_SCOPE:
+                oos = next((s for s in ranking if s.name == OUT_OF_SCOPE), None)
+                others = [s for s in ranking if s.name != OUT_OF_SCOPE]
+                # Like Rasa's FallbackClassifier: out_of_scope goes first, with the
+                # threshold as its confidence unless its own probability is higher.
+                fallback = IntentScore(OUT_OF_SCOPE, max(self.threshold, oos.confidence if oos else 0.0))
+                ranking = [fallback, *others][:top]
+            out.append(ranking)
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        joblib.dump(
+            {
+                "config": self.config,
+                "threshold": self.threshold,
+                "classes": self.classes,
+                "char": self._char,
+                "word": self._word,
+                "model": self._model,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> IntentClassifier:
+        state = joblib.load(path)
+        clf = cls(state["config"])
+        clf.threshold = state["threshold"]
+        clf.classes = state["classes"]
+        clf._char, clf._word, clf._model = state["char"], state["word"], state["model"]
+        return clf
+
+
+def choose_threshold(
+    probs: np.ndarray, labels: np.ndarray, classes: list[str], *, cap: float = 0.5, tolerance: float = 0.005
+) -> float:
+    """The largest fallback threshold (<= cap) whose accuracy is within ``tolerance`` of the best."""
+    best_idx = probs.argmax(axis=1)
+    best_p = probs.max(axis=1)
+    predicted = np.array(classes, dtype=object)[best_idx]
+    scores: list[tuple[float, float]] = []
+    for t in np.arange(0.0, cap + 1e-9, 0.025):
+        pred = np.where(best_p < t, OUT_OF_SCOPE, predicted)
+        scores.append((float(t), float((pred == labels).mean())))
+    top = max(acc for _, acc in scores)
+    return round(max(t for t, acc in scores if acc >= top - tolerance), 3)
+
+
+def embed_or_empty(embedder: Embedder | None, texts: Sequence[str]) -> np.ndarray:
+    if embedder is None:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+    return embedder.encode(texts)

@@ -1,0 +1,151 @@
+"""Trained named-entity recognition for person, organization and job_title.
+
+One blank spaCy pipeline per language (``spacy.blank("en")`` / ``"de"``) with an ``ner`` pipe
+trained on the annotated NLU examples. Everything else (e-mail, amounts, dates, ...) comes from
+rules, so this model only learns what rules cannot describe.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+from spacy.util import filter_spans, fix_random_seed, minibatch
+
+from nlu.training_data import TrainingExample
+from nlu.types import Entity
+
+log = logging.getLogger(__name__)
+
+NER_LABELS: tuple[str, ...] = ("person", "organization", "job_title")
+EXTRACTOR = "ner"
+MAX_CHARS = 5000
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class EntityRecognizer:
+    """Per-language spaCy NER models; unknown languages fall back to English (or any model)."""
+
+    def __init__(self, models: dict[str, Language] | None = None) -> None:
+        self.models: dict[str, Language] = models or {}
+
+    def _model_for(self, lang: str) -> Language | None:
+        return self.models.get(lang) or self.models.get("en") or next(iter(self.models.values()), None)
+
+    def train(
+        self,
+        examples: Sequence[TrainingExample],
+        *,
+        epochs: int = 12,
+        max_seconds: float = 60.0,
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> EntityRecognizer:
+        by_lang: dict[str, list[TrainingExample]] = {}
+        for ex in examples:
+            by_lang.setdefault(ex.language, []).append(ex)
+        total = epochs * len(by_lang)
+        done = 0
+        for lang, items in sorted(by_lang.items()):
+            deadline = time.monotonic() + max_seconds / max(1, len(by_lang))
+
+            def step(_epoch: int, _total: int) -> None:
+                nonlocal done
+                done += 1
+                if progress:
+                    progress(done, total)
+
+            self.models[lang] = train_spacy_ner(
+                lang, items, epochs=epochs, deadline=deadline, seed=seed, on_epoch=step
+            )
+        return self
+
+    def extract(self, text: str, lang: str) -> list[Entity]:
+        return self.extract_batch([text], [lang])[0]
+
+    def extract_batch(self, texts: Sequence[str], langs: Sequence[str]) -> list[list[Entity]]:
+        out: list[list[Entity]] = [[] for _ in texts]
+        groups: dict[str, list[int]] = {}
+        for i, lang in enumerate(langs):
+            groups.setdefault(lang, []).append(i)
+        for lang, indices in groups.items():
+            nlp = self._model_for(lang)
+            if nlp is None:
+                continue
+            docs = nlp.pipe([texts[i][:MAX_CHARS] for i in indices])
+            for i, doc in zip(indices, docs, strict=True):
+                out[i] = [
+                    Entity(
+                        entity=ent.label_,
+                        value=ent.text,
+                        start=ent.start_char,
+                        end=ent.end_char,
+                        extractor=EXTRACTOR,
+                    )
+                    for ent in doc.ents
+                    if ent.text.strip()
+                ]
+        return out
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for lang, nlp in self.models.items():
+            nlp.to_disk(directory / lang)
+
+    @classmethod
+    def load(cls, directory: Path) -> EntityRecognizer:
+        models: dict[str, Language] = {}
+        if directory.is_dir():
+            for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
+                models[sub.name] = spacy.load(sub)
+        return cls(models)
+
+
+def _reference_doc(nlp: Language, example: TrainingExample) -> Example:
+    reference = nlp.make_doc(example.text)
+    spans = [
+        reference.char_span(ent.start, ent.end, label=ent.entity, alignment_mode="expand")
+        for ent in example.entities
+        if ent.entity in NER_LABELS
+    ]
+    reference.set_ents(filter_spans([s for s in spans if s is not None]))
+    return Example(nlp.make_doc(example.text), reference)
+
+
+def train_spacy_ner(
+    lang: str,
+    examples: Sequence[TrainingExample],
+    *,
+    epochs: int = 12,
+    deadline: float | None = None,
+    seed: int = 0,
+    on_epoch: ProgressCallback | None = None,
+) -> Language:
+    """Train a blank spaCy ``ner`` pipe; stops early at ``deadline`` (``time.monotonic``)."""
+    fix_random_seed(seed)
+    nlp = spacy.blank(lang)
+    ner = nlp.add_pipe("ner")
+    for label in NER_LABELS:
+        ner.add_label(label)
+    train = [_reference_doc(nlp, ex) for ex in examples]
+    optimizer = nlp.initialize(lambda: train)
+    rng = random.Random(seed)
+    for epoch in range(epochs):
+        rng.shuffle(train)
+        losses: dict[str, float] = {}
+        for batch in minibatch(train, size=16):
+            nlp.update(batch, drop=0.2, sgd=optimizer, losses=losses)
+        log.debug("ner %s epoch %d loss %.2f", lang, epoch, losses.get("ner", 0.0))
+        if on_epoch:
+            on_epoch(epoch + 1, epochs)
+        if deadline is not None and time.monotonic() > deadline:
+            log.info("ner %s: stopped after %d epochs (time budget)", lang, epoch + 1)
+            break
+    return nlp

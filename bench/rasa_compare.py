@@ -630,6 +630,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json", type=Path, default=None, help="also write the results (without predictions)"
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--nice", type=int, default=19, help="niceness of the Rasa processes (0 for undisturbed timings)"
+    )
     args = parser.parse_args(argv)
 
     venv = ensure_rasa_venv(args.venv)
@@ -654,6 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 annotated_texts=None if args.no_entities or not has_entities else data.annotated_texts,
                 extras=data.extras,
                 venv=venv,
+                nice=args.nice,
             )
         )
     print(

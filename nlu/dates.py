@@ -590,9 +590,7 @@ def _rule(pattern: str) -> re.Pattern[str]:
 
 
 _NOT_NUMBER_BEFORE = r"(?<![\w.,/#+:€$£-])"
-_NOT_AMOUNT_AFTER = (
-    r"(?![\d%€$£]|[.,:/]\d|\s*[%€$£]|\s*(?:k|m|mio|tsd|eur|usd|chf|gbp|euros?|dollars?|prozent|percent)\b)"
-)
+_NOT_AMOUNT_AFTER = r"(?![\d%€$£]|[.,:/]\d|\s*[%€$£]|\s*(?:k|m|mio|tsd|eur|usd|chf|gbp|euros?|dollars?|prozent|percent|people|persons|users|participants|seats|licen[cs]es|leute|personen|nutzer|teilnehmer|lizenzen|plätze)\b)"
 
 _COMMON: list[tuple[re.Pattern[str], Handler]] = [
     (
@@ -881,6 +879,30 @@ def _combine(pieces: list[_Piece], text: str) -> list[_Piece]:
     return out
 
 
+_EDGE_BEFORE = re.compile(
+    r"(?:\b(?:by\s+)?(?:the\s+)?(?P<edge>end|beginning|start|middle)\s+of\s+(?:the\s+)?"
+    r"|\b(?P<edge_de>ende|anfang|mitte)\s+(?:(?:des|der|dem)\s+)?)$",
+    re.IGNORECASE,
+)
+
+
+def _apply_edges(pieces: list[_Piece], text: str) -> list[_Piece]:
+    """ "end of Q4", "Ende KW 12": the edge of a period is a day."""
+    out = []
+    for piece in pieces:
+        edge = _EDGE_BEFORE.search(text, 0, piece.start) if piece.period else None
+        if piece.period is None or edge is None:
+            out.append(piece)
+            continue
+        start, end = piece.period
+        word = (edge["edge"] or edge["edge_de"]).lower()
+        day = end - timedelta(days=1) if word in ("end", "ende") else start
+        if word in ("middle", "mitte"):
+            day = start + (end - start) / 2
+        out.append(_Piece(edge.start(), piece.end, day=day))
+    return out
+
+
 def _hour(piece: _Piece) -> tuple[int, int]:
     if piece.clock is None:
         return _POD_HOURS[piece.pod or "morning"], 0
@@ -951,7 +973,7 @@ def extract_times(
             if piece is not None:
                 pieces.append(piece)
     entities: list[Entity] = []
-    for piece in _combine(_choose(pieces), text):
+    for piece in _apply_edges(_combine(_choose(pieces), text), text):
         value = _value(piece, ctx)
         if value is None:
             continue

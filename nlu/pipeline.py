@@ -178,8 +178,8 @@ class NLUPipeline:
         if metadata is None:
             raise FileNotFoundError(f"no trained NLU model in {model_dir}")
         if embedder is None:
-            backend = "hashing" if metadata.embedding_model == "hashing" else "auto"
-            embedder = get_embedder(metadata.embedding_model, backend)
+            backend = "hashing" if metadata.embedding_model == "hashing" else None
+            embedder = get_embedder(metadata.embedding_model, backend, cache_dir=model_dir / "embeddings")
         pipeline = cls(embedder)
         target = model_store.nlu_dir(model_dir)
         pipeline.classifier = IntentClassifier.load(target / model_store.INTENT_FILE)

@@ -15,8 +15,10 @@ from crm_store.services.activities import ActivityService, TaskService
 from crm_store.services.actor import Actor
 from crm_store.services.contacts import ContactService, OrganizationService
 from crm_store.services.deals import DealService
+from crm_store.services.gdpr import GdprService
 from crm_store.services.knowledge import KnowledgeService
 from crm_store.services.reports import ReportService
+from crm_store.services.retention import RetentionService
 from crm_store.services.tickets import SlaPolicy, TicketService
 from crm_store.services.users import UserService
 
@@ -62,6 +64,14 @@ class CrmServices:
     @cached_property
     def reports(self) -> ReportService:
         return ReportService(self.session, self.actor)
+
+    @cached_property
+    def gdpr(self) -> GdprService:
+        return GdprService(self.session, self.actor)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        return RetentionService(self.session, self.actor)
 
 
 __all__ = ["Actor", "CrmServices", "SlaPolicy"]

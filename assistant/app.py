@@ -30,15 +30,12 @@ def build_assistant(db: Database, nlu: NLU, *, training_data: Path = Path("train
 
 def load_nlu(model_dir: Path, training_data: Path) -> Any:
     """The trained NLU pipeline; trains first when no model (or an outdated one) is there."""
+    from nlu import model_store
     from nlu.pipeline import NLUPipeline
+    from nlu.training_data import data_hash
 
-    try:
-        from nlu import model_store
-
-        if model_store.is_current(model_dir, training_data):  # type: ignore[attr-defined]
-            return NLUPipeline.load(model_dir)
-    except (AttributeError, FileNotFoundError):
-        pass
+    if model_store.is_current(model_dir, data_hash(training_data)):
+        return NLUPipeline.load(model_dir)
     pipeline = NLUPipeline()
     pipeline.train(training_data, model_dir, progress=False)
     return NLUPipeline.load(model_dir)

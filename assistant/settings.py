@@ -38,6 +38,9 @@ class Settings:
     smtp_port: int = 25
     mail_from: str = "support@example.com"
     routing_config: Path | None = None
+    secret_key: str = ""  # signs customer chat tokens; empty disables customer login in the web chat
+    chat_rate: float = 1.0  # sustained messages per second per conversation
+    chat_burst: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -62,6 +65,7 @@ class Settings:
             smtp_port=int(env.get("CRM_SMTP_PORT", "25")),
             mail_from=env.get("CRM_MAIL_FROM", "support@example.com"),
             routing_config=Path(env["CRM_ROUTING_CONFIG"]) if env.get("CRM_ROUTING_CONFIG") else None,
+            secret_key=env.get("CRM_SECRET_KEY", ""),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 

@@ -54,7 +54,7 @@ class Size:
 SIZES: dict[str, Size] = {
     "tiny": Size(organizations=10, contacts=24, activities_per_contact=2, deals=18, tickets=16, tasks=10,
                  articles_per_language=3),
-    "small": Size(organizations=30, contacts=120, activities_per_contact=5, deals=60, tickets=60, tasks=40,
+    "small": Size(organizations=30, contacts=120, activities_per_contact=3, deals=60, tickets=60, tasks=40,
                   articles_per_language=12),
     "medium": Size(organizations=30, contacts=400, activities_per_contact=8, deals=200, tickets=200, tasks=120,
                    articles_per_language=12),

@@ -180,7 +180,9 @@ class EmailClassifier:
         ranking = sorted(zip(queue_names, (float(p) for p in queue_probs), strict=True), key=lambda x: -x[1])
         queue, confidence = ranking[0]
         priority_names = [str(c) for c in self._priority_model.classes_]
-        adjusted = apply_priority_cues(_model_text(mail), dict(zip(priority_names, priority_probs, strict=True)))
+        adjusted = apply_priority_cues(
+            _model_text(mail), dict(zip(priority_names, priority_probs, strict=True))
+        )
         priority, priority_confidence = max(adjusted.items(), key=lambda x: x[1])
         if queue in NO_TICKET_QUEUES:
             priority, priority_confidence = "low", 1.0
@@ -293,8 +295,15 @@ def evaluate_emails(
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(dense, queues):
         fold = EmailClassifier(embedder, language_detector=classifier.detect_language)
-        fold.fit([mails[i] for i in train_idx], queues[train_idx], priorities[train_idx], embeddings=dense[train_idx])
-        for i, label in zip(test_idx, fold.predict_many([mails[i] for i in test_idx], embeddings=dense[test_idx]), strict=True):
+        fold.fit(
+            [mails[i] for i in train_idx],
+            queues[train_idx],
+            priorities[train_idx],
+            embeddings=dense[train_idx],
+        )
+        for i, label in zip(
+            test_idx, fold.predict_many([mails[i] for i in test_idx], embeddings=dense[test_idx]), strict=True
+        ):
             predicted[i] = label
     cv = _scores(train, [p for p in predicted if p is not None])
 
@@ -311,7 +320,12 @@ def evaluate_emails(
         "embedder": getattr(embedder, "name", type(embedder).__name__),
     }
     result["heldout"]["errors"] = [
-        {"subject": t[0].subject, "queue": t[1], "predicted": label.queue, "confidence": round(label.confidence, 3)}
+        {
+            "subject": t[0].subject,
+            "queue": t[1],
+            "predicted": label.queue,
+            "confidence": round(label.confidence, 3),
+        }
         for t, label in zip(heldout, held_labels, strict=True)
         if label.queue != t[1]
     ]

@@ -1,0 +1,247 @@
+"""Data commands: ``demo``, ``import``, ``export`` and ``gdpr export|erase|retention``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from assistant.cli.common import db_option, open_store
+from crm_store.db import Database
+from crm_store.importer import (
+    FORMATS,
+    KINDS,
+    count_records,
+    count_rows,
+    export_rows,
+    import_file,
+    write_table,
+)
+from crm_store.models import utcnow
+from crm_store.services import Actor, CrmServices
+from crm_store.services.errors import CrmError
+
+DEMO_DIR = Path("demo-data")
+DEMO_FILE = "crm-demo.db"
+CLI_ACTOR = Actor.system("cli")
+
+
+def _bar(total: int | None, desc: str) -> tqdm[Any]:
+    # on stderr, so stdout stays machine-readable; hidden when stderr is not a terminal
+    return tqdm(total=total, desc=desc, unit=" rows", file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+# --- demo ------------------------------------------------------------------------------------------------
+@click.command()
+@db_option
+@click.option("--host", default=None, help="Interface to bind (default: $CRM_HOST, else 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="TCP port (default 8080; 0: any).")
+@click.option("--no-serve", is_flag=True, help="Only create the demo store; do not start the server.")
+@click.option("--seed", default=42, show_default=True, help="Random seed of the demo data.")
+@click.option("--size", default="small", type=click.Choice(["tiny", "small", "medium"]), show_default=True)
+def demo(db_url: str | None, host: str | None, port: int | None, no_serve: bool, seed: int, size: str) -> None:
+    """Run the assistant on a fresh SQLite store filled with demo data (./demo-data/ by default)."""
+    from crm_store.demo_data import PHASES, generate_demo
+
+    if db_url is None:
+        DEMO_DIR.mkdir(exist_ok=True)
+        path = (DEMO_DIR / DEMO_FILE).resolve()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        db_url = f"sqlite:///{path}"
+    store = open_store(db_url)
+    try:
+        with tqdm(total=len(PHASES), desc="demo data", unit=" steps", file=sys.stderr, leave=False,
+                  disable=not sys.stderr.isatty()) as bar:
+            def step(phase: str) -> None:
+                bar.set_postfix_str(phase)
+                bar.update(1)
+
+            try:
+                info = generate_demo(store, seed=seed, size=size, progress=step)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+        counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in info.counts.items())
+        click.echo(f"demo store: {store.url}\n  {counts}")
+        click.echo("API tokens (Authorization: Bearer <token>):")
+        for u in info.users:
+            click.echo(f"  {u.role:<8} {u.name:<17} {u.email:<36} {u.token}")
+        if no_serve:
+            return
+        _serve_demo(store, host, port)
+    finally:
+        store.dispose()
+
+
+def _serve_demo(store: Database, host: str | None, port: int | None) -> None:
+    try:
+        from assistant.server import run_server
+        from assistant.settings import Settings, SettingsError
+    except ModuleNotFoundError as exc:  # pragma: no cover - the server ships with the package
+        raise click.ClickException(f"the server is not available ({exc.name})") from exc
+    overrides: dict[str, object] = {"database_url": store.url, "demo": True}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    try:
+        settings = Settings.from_env(**overrides)
+        settings.check()
+    except (SettingsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def banner(url: str) -> None:
+        click.echo(f"demo running on {url}  (chat: POST {url}/webhooks/rest/webhook, REST API {url}/api/v1/); "
+                   "Ctrl+C stops it")
+
+    try:
+        run_server(settings, db=store, print_banner=banner)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
+
+
+# --- import / export ---------------------------------------------------------------------------------------
+@click.command("import")
+@db_option
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate every row, then roll everything back.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the per-row error report as JSON to this file.")
+def import_cmd(db_url: str | None, kind: str, file: Path, dry_run: bool, report_path: Path | None) -> None:
+    """Import contacts or organizations from a CSV or XLSX file (header aliases such as E-Mail, Vorname)."""
+    if file.suffix.lower() not in (".csv", ".txt", ".xlsx", ".xlsm"):
+        raise click.ClickException("the file must be .csv or .xlsx")
+    store = open_store(db_url)
+    try:
+        with _bar(count_rows(file), f"import {kind}") as bar:
+            report = import_file(store, CLI_ACTOR, kind, file, dry_run=dry_run, progress=bar.update)
+    finally:
+        store.dispose()
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {report.created} of {report.total} {kind}; {report.failed_rows} row(s) with errors")
+    if report.ignored_columns:
+        click.echo(f"ignored columns: {', '.join(report.ignored_columns)}")
+    for err in report.errors:
+        click.echo(f"  row {err.row}: {err.field or '-'}: {err.message}")
+    if report_path is not None:
+        report_path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    if report.errors and report.created == 0 and report.total:
+        raise SystemExit(1)
+
+
+@click.command("export")
+@db_option
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: <kind>.<format> in the working directory).")
+def export_cmd(db_url: str | None, kind: str, fmt: str, out: Path | None) -> None:
+    """Export contacts or organizations as CSV or XLSX (in the import format)."""
+    out = out or Path(f"{kind}.{fmt}")
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            total = count_records(session, kind)
+            headers, rows = export_rows(session, kind)
+            with _bar(total, f"export {kind}") as bar:
+                n = write_table(out, headers, rows, fmt, progress=bar.update)
+    finally:
+        store.dispose()
+    click.echo(f"exported {n} {kind} to {out}")
+
+
+# --- GDPR ---------------------------------------------------------------------------------------------------
+@click.group()
+def gdpr() -> None:
+    """Data-subject rights: export, erasure, retention."""
+
+
+def _with_contact(db_url: str | None, email: str, fn: Callable[[CrmServices, int], Any]) -> Any:
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            crm = CrmServices(session, CLI_ACTOR)
+            contact = crm.contacts.by_email(email)
+            if contact is None:
+                raise click.ClickException(f"no contact with e-mail {email.strip().lower()}")
+            return fn(crm, contact.id)
+    except CrmError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.dispose()
+
+
+@gdpr.command("export")
+@db_option
+@click.option("--contact-email", "email", required=True, help="Any e-mail address of the person.")
+def gdpr_export(db_url: str | None, email: str) -> None:
+    """Print everything stored about one person as one JSON document (Art. 15/20)."""
+    document = _with_contact(db_url, email, lambda crm, cid: crm.gdpr.export(cid))
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+@gdpr.command("erase")
+@db_option
+@click.option("--contact-email", "email", required=True, help="Any e-mail address of the person.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def gdpr_erase(db_url: str | None, email: str, yes: bool) -> None:
+    """Erase one person (Art. 17): anonymise them, keep business aggregates, redact audit payloads."""
+    if not yes:
+        click.confirm(f"Erase all personal data of {email}? This cannot be undone", abort=True)
+
+    def erase(crm: CrmServices, cid: int) -> tuple[int, int]:
+        request = crm.gdpr.request_erasure(cid, via="cli")
+        crm.gdpr.confirm_erasure(request.id)
+        return cid, request.id
+
+    cid, request_id = _with_contact(db_url, email, erase)
+    click.echo(f"erased contact {cid} (GDPR request {request_id})")
+
+
+@gdpr.command("retention")
+@db_option
+@click.option("--dry-run", is_flag=True, help="Only count what the rules would remove or redact.")
+@click.option("--now", "now_text", default=None, metavar="ISO8601", help="Reference time (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def gdpr_retention(db_url: str | None, dry_run: bool, now_text: str | None, as_json: bool) -> None:
+    """Apply the retention rules (delete or redact data past its retention period)."""
+    now = _parse_now(now_text)
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            report = CrmServices(session, CLI_ACTOR).retention.apply(now, dry_run=dry_run)
+    finally:
+        store.dispose()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"retention {'(dry run) ' if dry_run else ''}at {now.isoformat()}: {verb} {report.total} record(s)")
+    for r in report.rules:
+        click.echo(f"  {r.name:<26} {r.action:<6} {r.count:>8}  older than {r.cutoff.date().isoformat()}"
+                   f"  ({r.description})")
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return utcnow()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-03-01T12:00:00+01:00", param_hint="--now") from exc
+    if value.tzinfo is None:
+        raise click.BadParameter("needs a time zone offset", param_hint="--now")
+    return value
+
+
+def register(cli: click.Group) -> None:
+    for command in (demo, import_cmd, export_cmd, gdpr):
+        cli.add_command(command)

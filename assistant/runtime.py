@@ -1,0 +1,50 @@
+"""The assistant inside the web application: built once at start-up, shared by every chat channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from assistant.pipeline import Assistant
+from assistant.settings import Settings
+from crm_store.db import Database
+
+log = logging.getLogger(__name__)
+
+AssistantFactory = Callable[[Database, Settings], Assistant]
+ASSISTANT_KEY = web.AppKey("assistant", Assistant)
+FACTORY_KEY = web.AppKey("assistant_factory", object)
+_READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
+
+
+def default_factory(db: Database, settings: Settings) -> Assistant:
+    from assistant.app import build_assistant, load_nlu
+
+    nlu = load_nlu(settings.model_dir, settings.training_data)
+    embedder = getattr(nlu, "embedder", None)
+    return build_assistant(db, nlu, training_data=settings.training_data, embedder=embedder,
+                           public_url=settings.public_url)
+
+
+def ensure_assistant(app: web.Application) -> None:
+    """Install the start-up hook that builds the assistant (idempotent; every chat channel calls it)."""
+    if _READY_KEY in app:
+        return
+    app[_READY_KEY] = asyncio.Event()
+
+    async def start(app: web.Application) -> None:
+        from assistant.server import DB_KEY, SETTINGS_KEY
+
+        factory = app.get(FACTORY_KEY) or default_factory
+        app[ASSISTANT_KEY] = await asyncio.to_thread(factory, app[DB_KEY], app[SETTINGS_KEY])  # type: ignore[operator]
+        app[_READY_KEY].set()
+        log.info("assistant ready")
+
+    app.on_startup.append(start)
+
+
+def get_assistant(app: web.Application) -> Assistant:
+    return app[ASSISTANT_KEY]

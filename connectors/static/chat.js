@@ -1,0 +1,92 @@
+// The web chat. All text from users and the bot is inserted with textContent: never as HTML.
+(function () {
+  "use strict";
+  const log = document.getElementById("log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("message");
+  const tokenInput = document.getElementById("token");
+  const storage = window.sessionStorage;
+  let sender = storage.getItem("crm-sender");
+  if (!sender) {
+    sender = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now());
+    storage.setItem("crm-sender", sender);
+  }
+  let token = storage.getItem("crm-token") || new URLSearchParams(location.hash.slice(1)).get("token") || "";
+
+  function add(cls, text) {
+    const li = document.createElement("li");
+    li.className = "msg " + cls;
+    li.textContent = text || "";
+    log.appendChild(li);
+    log.scrollTop = log.scrollHeight;
+    return li;
+  }
+
+  function renderTable(li, table) {
+    if (!table || !Array.isArray(table.columns) || !Array.isArray(table.rows)) return;
+    const t = document.createElement("table");
+    const head = t.createTHead().insertRow();
+    table.columns.forEach((c) => { const th = document.createElement("th"); th.textContent = String(c); head.appendChild(th); });
+    const body = t.createTBody();
+    table.rows.forEach((row) => { const tr = body.insertRow(); row.forEach((cell) => { tr.insertCell().textContent = String(cell); }); });
+    li.appendChild(t);
+  }
+
+  function render(reply) {
+    const li = add("bot", reply.text || "");
+    if (reply.custom && reply.custom.type === "table") renderTable(li, reply.custom);
+    if (reply.image && (reply.image.startsWith("data:image/png;base64,") || reply.image.startsWith("/"))) {
+      const img = document.createElement("img");
+      img.src = reply.image;
+      img.alt = "chart";
+      li.appendChild(img);
+    }
+    if (Array.isArray(reply.buttons) && reply.buttons.length) {
+      const box = document.createElement("div");
+      box.className = "buttons";
+      reply.buttons.forEach((b) => {
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.addEventListener("click", () => {
+          box.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+          send(b.payload, b.title);
+        });
+        box.appendChild(btn);
+      });
+      li.appendChild(box);
+    }
+  }
+
+  async function send(message, shown) {
+    add("user", shown || message);
+    const headers = { "Content-Type": "application/json" };
+    if (token && token.startsWith("crm_")) headers["Authorization"] = "Bearer " + token;
+    const body = { sender: sender, message: message };
+    if (token && token.startsWith("cus_")) body.customer_token = token;
+    try {
+      const res = await fetch("/webhooks/rest/webhook", { method: "POST", headers: headers, body: JSON.stringify(body) });
+      const data = await res.json();
+      if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
+      data.forEach(render);
+    } catch (e) {
+      add("error", "Connection problem. Please try again.");
+    }
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send(text);
+  });
+  document.getElementById("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    token = tokenInput.value.trim();
+    storage.setItem("crm-token", token);
+    tokenInput.value = "";
+    add("error", token ? "Signed in with token." : "Signed out.");
+  });
+  input.focus();
+})();

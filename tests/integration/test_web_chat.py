@@ -1,0 +1,108 @@
+"""The web chat's REST webhook and WebSocket on a real SQLite store, with a scripted NLU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from assistant.app import build_assistant
+from assistant.runtime import FACTORY_KEY
+from assistant.server import build_app
+from assistant.settings import Settings
+from connectors import customer_auth, web_chat
+from crm_store.db import Database
+from crm_store.services import Actor, CrmServices
+from tests.support.fake_nlu import ScriptedNLU
+
+SECRET = "test-secret"
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, sqlite_db: Database) -> TestClient:
+    settings = Settings.from_env({}, database_url=sqlite_db.url, secret_key=SECRET, chat_burst=5, chat_rate=0.01)
+    app = build_app(settings, db=sqlite_db, extra=[web_chat.install])
+    nlu = ScriptedNLU({"hello there": ("greet", [])})
+    app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, nlu)
+    return await aiohttp_client(app)
+
+
+async def test_rest_webhook_answers_in_rasa_format(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "abc", "message": "hello there"})
+    assert res.status == 200
+    body = await res.json()
+    assert body and body[0]["recipient_id"] == "abc" and "help" in body[0]["text"]
+
+
+async def test_button_payload_round_trip(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "p1", "message": "/help"})
+    assert "ticket" in (await res.json())[0]["text"]
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ("{not json", 400), ('["a list"]', 400), ('{"sender": "", "message": "x"}', 400),
+    ('{"sender": "a", "message": 5}', 400), ('{"sender": "a", "message": "   "}', 400),
+])
+async def test_bad_input_gets_a_clear_error(client: TestClient, body: str, status: int) -> None:
+    res = await client.post("/webhooks/rest/webhook", data=body, headers={"Content-Type": "application/json"})
+    assert res.status == status
+    assert "error" in await res.json()
+
+
+async def test_oversized_message_is_refused(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "big", "message": "x" * 5000})
+    assert res.status == 413
+
+
+async def test_foreign_origin_is_refused(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "o", "message": "/help"},
+                            headers={"Origin": "https://evil.example"})
+    assert res.status == 403
+
+
+async def test_rate_limit_per_conversation(client: TestClient) -> None:
+    statuses = [(await client.post("/webhooks/rest/webhook", json={"sender": "flood", "message": "/help"})).status
+                for _ in range(7)]
+    assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+
+
+async def test_staff_only_intents_are_refused_to_anonymous_customers(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "anon", "message": "/pipeline_status"})
+    assert "isn't available" in (await res.json())[0]["text"]
+
+
+async def test_invalid_tokens_are_rejected(client: TestClient) -> None:
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "t", "message": "/help"},
+                            headers={"Authorization": "Bearer crm_forged"})
+    assert res.status == 401
+    forged = customer_auth.issue(1, "other-secret")
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "t", "message": "/help", "customer_token": forged})
+    assert res.status == 401
+
+
+async def test_staff_token_makes_a_staff_speaker(client: TestClient, sqlite_db: Database) -> None:
+    with sqlite_db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        user = crm.users.create({"email": "rep@x.example", "name": "Rita", "role": "rep"})
+        token = crm.users.issue_token(user.id)
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "s", "message": "/help"},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert "log calls" in (await res.json())[0]["text"]
+
+
+async def test_websocket_chat(client: TestClient) -> None:
+    ws = await client.ws_connect("/ws")
+    await ws.send_str('{"sender": "w1", "message": "hello there"}')
+    reply = await ws.receive_json()
+    assert reply["replies"][0]["recipient_id"] == "w1"
+    await ws.send_str("{broken")
+    assert (await ws.receive_json())["status"] == 400
+    await ws.close()
+
+
+async def test_chat_page_is_served_with_a_strict_csp(client: TestClient) -> None:
+    res = await client.get("/")
+    assert res.status == 200
+    assert "default-src 'self'" in res.headers["Content-Security-Policy"]
+    assert 'name="viewport"' in await res.text()

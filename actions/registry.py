@@ -14,6 +14,14 @@ from actions.store_access import StoreAccess
 ACTION_MODULES: tuple[str, ...] = (
     "actions.general",
     "actions.activities",
+    "actions.contacts",
+    "actions.tasks",
+    "actions.deals",
+    "actions.reports",
+    "actions.tickets",
+    "actions.handover",
+    "actions.faq",
+    "actions.privacy",
 )
 
 

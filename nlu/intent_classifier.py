@@ -33,16 +33,16 @@ MAX_CHARS = 2000
 _THREADPOOLS: ThreadpoolController | None = None
 
 
-def single_threaded_blas() -> Any:
-    """A context limiting BLAS to one thread.
+def single_threaded() -> Any:
+    """A context limiting BLAS and OpenMP to one thread.
 
-    The optimiser's many small BLAS calls are 30-50x slower when OpenBLAS threads spin on a
+    The optimiser's many small BLAS/OpenMP calls are 30-50x slower when threads spin on a
     busy machine; one thread is faster for models of this size.
     """
     global _THREADPOOLS
     if _THREADPOOLS is None:
         _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
+    return _THREADPOOLS.limit(limits=1)
 
 
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
@@ -115,7 +115,7 @@ class IntentClassifier:
         texts, labels, embeddings = self._augment(list(texts), list(labels), embeddings)
         features = self._featurise(texts, embeddings, fit=True)
         self._model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
-        with single_threaded_blas():
+        with single_threaded():
             self._model.fit(features, labels)
         self.classes = [str(c) for c in self._model.classes_]
         if self.config.fallback_threshold is not None:
@@ -169,7 +169,7 @@ class IntentClassifier:
         if not texts:
             return np.zeros((0, len(self.classes)))
         features = self._featurise(texts, embeddings)
-        with single_threaded_blas():
+        with single_threaded():
             return self._model.predict_proba(features)
 
     def rank(

@@ -411,9 +411,15 @@ BODIES = (st.dictionaries(CONTACT_FIELDS, JSON, max_size=6).map(json.dumps)
 
 def test_random_bodies_to_post_contacts_never_give_a_500(db: Database) -> None:
     token = issue_token(db, email="admin@x.example", role="admin")
+    app = build_app(Settings(database_url=db.url, max_body_bytes=MAX_BODY), db=db)
+
+    async def start() -> TestClient:
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        return client
+
     loop = asyncio.new_event_loop()
-    client = TestClient(TestServer(build_app(Settings(database_url=db.url, max_body_bytes=MAX_BODY), db=db)))
-    loop.run_until_complete(client.start_server())
+    client = loop.run_until_complete(start())
     statuses: set[int] = set()
 
     async def post(body: str) -> int:

@@ -1,0 +1,158 @@
+"""Questions answered from the knowledge base: semantic search in the user's language, then the other.
+
+Every published article is embedded as its title and as "title. paragraph" per paragraph; an article
+scores its best unit, and the answer is its title plus the paragraph closest to the question. Vectors
+are cached in memory per (article id, updated_at), so an edited article is embedded again, lazily.
+Without an embedder the search falls back to word overlap.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rasa_sdk import Action
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+
+from actions.base import Turn
+from actions.store_access import StoreAccess
+from actions.tickets import TicketAction, content_words
+from assistant.parsing import parse_payload
+from crm_store.models import KnowledgeArticle
+
+if TYPE_CHECKING:
+    from actions.registry import ActionDeps
+
+# Cosine similarity of the best article unit; chosen on the labelled questions in
+# tests/integration/test_customer_actions.py (all-MiniLM-L6-v2: answerable EN/DE questions score
+# 0.6-1.0, unrelated or nonsense ones at most 0.45).
+FAQ_THRESHOLD = 0.52
+LEXICAL_THRESHOLD = 0.5  # share of the question's content words found in the article (no embedder)
+MAX_ANSWER_CHARS = 480
+LANGUAGES = ("en", "de")
+
+
+@dataclass(frozen=True)
+class Hit:
+    article_id: int
+    title: str
+    passage: str
+    score: float
+    language: str
+
+
+def paragraphs(body: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+    return parts or [body.strip()]
+
+
+def trim(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
+    """Whole sentences up to ``limit`` characters (a single long sentence is cut at a word)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    out = ""
+    for sentence in sentences:
+        if len(out) + len(sentence) + 1 > limit:
+            break
+        out = f"{out} {sentence}".strip()
+    return out or f"{text[: limit - 1].rsplit(' ', 1)[0]}…"
+
+
+class ArticleIndex:
+    """Article vectors, computed when first needed and kept while the article is unchanged."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._vectors: dict[tuple[int, datetime | None], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _units(self, article: KnowledgeArticle) -> np.ndarray:
+        key = (article.id, article.updated_at)
+        with self._lock:
+            cached = self._vectors.get(key)
+        if cached is not None:
+            return cached
+        texts = [article.title, *(f"{article.title}. {p}" for p in paragraphs(article.body))]
+        vectors = np.asarray(self.embedder.encode(texts), dtype=np.float32)
+        with self._lock:
+            for old in [k for k in self._vectors if k[0] == article.id]:
+                del self._vectors[old]
+            self._vectors[key] = vectors
+        return vectors
+
+    def best(self, question: str, articles: list[KnowledgeArticle]) -> Hit | None:
+        if not articles:
+            return None
+        if self.embedder is None:
+            return _lexical_best(question, articles)
+        query = np.asarray(self.embedder.encode([question]), dtype=np.float32)[0]
+        best: Hit | None = None
+        for article in articles:
+            scores = self._units(article) @ query
+            if best is not None and float(scores.max()) <= best.score:
+                continue
+            paras = paragraphs(article.body)
+            passage = paras[int(np.argmax(scores[1:]))] if len(scores) > 1 else paras[0]
+            best = Hit(article.id, article.title, passage, float(scores.max()), article.language)
+        return best
+
+
+def _lexical_best(question: str, articles: list[KnowledgeArticle]) -> Hit | None:
+    asked = content_words(question)
+    if not asked:
+        return None
+    best: Hit | None = None
+    for article in articles:
+        known = content_words(f"{article.title} {article.body}")
+        score = len(asked & known) / len(asked)
+        if best is None or score > best.score:
+            paras = paragraphs(article.body)
+            passage = max(paras, key=lambda p: len(asked & content_words(p)))
+            best = Hit(article.id, article.title, passage, score, article.language)
+    return best
+
+
+class ActionFaq(TicketAction):
+    NAME = "action_faq"
+
+    def __init__(self, store: StoreAccess, embedder: Any = None) -> None:
+        super().__init__(store, embedder)
+        self.index = ArticleIndex(embedder)
+        self.threshold = FAQ_THRESHOLD if embedder is not None else LEXICAL_THRESHOLD
+
+    def search(self, turn: Turn, question: str) -> Hit | None:
+        """The best article above the threshold: the user's language first, then the other one."""
+        order = [turn.lang, *(lang for lang in LANGUAGES if lang != turn.lang)]
+        with self.crm(turn) as crm:
+            for lang in order:
+                hit = self.index.best(question, crm.knowledge.published(lang))
+                if hit is not None and hit.score >= self.threshold:
+                    return hit
+        return None
+
+    def act(self, turn: Turn) -> list[EventType]:
+        if turn.confirmed:  # "yes, open a ticket" after an unanswered question: it becomes the description
+            asked = turn.slot("pending")
+            return [
+                SlotSet("pending_action", None),
+                SlotSet("pending", None),
+                *([SlotSet("description", str(asked))] if asked else []),
+                FollowupAction("report_issue_form"),
+            ]
+        question = turn.text.strip()
+        hit = self.search(turn, question) if question and parse_payload(question) is None else None
+        if hit is None:
+            turn.say("utter_faq_no_answer")
+            return [SlotSet("pending_action", self.NAME), SlotSet("pending", question or None)]
+        turn.say("utter_faq_answer", title=hit.title, answer=trim(hit.passage))
+        return turn.done()
+
+
+def actions(deps: ActionDeps) -> list[Action]:
+    return [ActionFaq(deps.store, deps.embedder)]

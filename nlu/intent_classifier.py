@@ -1,7 +1,11 @@
-"""Intent classification: sentence embedding ⊕ TF-IDF n-grams -> logistic regression.
+"""Intent classification: sentence embedding ⊕ TF-IDF n-grams -> linear model.
 
-One model serves both languages. Predictions below a confidence threshold (tuned by
-cross-validation on the training data) become ``out_of_scope``, which is also a trained class.
+One model serves both languages. The default estimator is a linear SVM whose scores become
+probabilities through a softmax with a temperature fitted on cross-validated scores (lowest
+log-loss); a logistic regression is the alternative (``estimator="logreg"``; slower to train,
+chosen for neither accuracy nor speed on our data, see bench/nlu.py). Predictions below a
+confidence threshold, also tuned on cross-validation, become ``out_of_scope``, which is a
+trained class as well.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
 from threadpoolctl import ThreadpoolController
 
 from nlu.embedder import Embedder
@@ -55,8 +60,10 @@ def fold_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ClassifierConfig:
-    C: float = 20.0
+    estimator: str = "svm"  # "svm" (LinearSVC + temperature softmax) or "logreg"
+    C: float = 1.0
     char_ngrams: tuple[int, int] = (2, 5)
+    char_min_df: int = 2
     word_ngrams: tuple[int, int] | None = (1, 2)
     embedding_weight: float = 1.0
     augment: bool = True
@@ -64,16 +71,19 @@ class ClassifierConfig:
     # None: tune on cross-validation; a number: use as is.
     fallback_threshold: float | None = None
     threshold_cap: float = 0.5
+    tuning_folds: int = 3
+    temperature: float = 8.0  # used when not tuned
 
 
 class IntentClassifier:
     def __init__(self, config: ClassifierConfig | None = None) -> None:
         self.config = config or ClassifierConfig()
         self.threshold = self.config.fallback_threshold or 0.0
+        self.temperature = self.config.temperature
         self.classes: list[str] = []
         self._char: TfidfVectorizer | None = None
         self._word: TfidfVectorizer | None = None
-        self._model: LogisticRegression | None = None
+        self._model: LinearSVC | LogisticRegression | None = None
 
     # -- features -------------------------------------------------------------------------
     def _featurise(
@@ -83,7 +93,8 @@ class IntentClassifier:
         clipped = [t[:MAX_CHARS] for t in texts]
         if fit:
             self._char = TfidfVectorizer(
-                analyzer="char_wb", ngram_range=cfg.char_ngrams, sublinear_tf=True, min_df=1, lowercase=True
+                analyzer="char_wb", ngram_range=cfg.char_ngrams, sublinear_tf=True, lowercase=True,
+                min_df=cfg.char_min_df if len(clipped) >= 200 else 1,
             )
             self._char.fit(clipped)
             if cfg.word_ngrams:
@@ -114,15 +125,22 @@ class IntentClassifier:
     ) -> IntentClassifier:
         texts, labels, embeddings = self._augment(list(texts), list(labels), embeddings)
         features = self._featurise(texts, embeddings, fit=True)
-        self._model = LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+        self._model = self._estimator()
         with single_threaded():
             self._model.fit(features, labels)
         self.classes = [str(c) for c in self._model.classes_]
         if self.config.fallback_threshold is not None:
             self.threshold = self.config.fallback_threshold
-        elif tune_threshold:
-            self.threshold = self._tune_threshold(texts, labels, embeddings)
+        if tune_threshold:
+            self._tune(texts, labels, embeddings)
         return self
+
+    def _estimator(self) -> LinearSVC | LogisticRegression:
+        if self.config.estimator == "svm":
+            return LinearSVC(C=self.config.C, max_iter=self.config.max_iter)
+        if self.config.estimator == "logreg":
+            return LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+        raise ValueError(f"unknown estimator {self.config.estimator!r}")
 
     def _augment(
         self, texts: list[str], labels: list[str], embeddings: np.ndarray
@@ -139,28 +157,40 @@ class IntentClassifier:
             np.vstack([embeddings, embeddings[extra]]),
         )
 
-    def _tune_threshold(self, texts: list[str], labels: list[str], embeddings: np.ndarray) -> float:
-        """Pick the largest threshold whose cross-validated accuracy stays within 0.5 % of the best."""
+    def _tune(self, texts: list[str], labels: list[str], embeddings: np.ndarray) -> None:
+        """Fit the softmax temperature and the fallback threshold on cross-validated scores."""
         counts = Counter(labels)
-        folds = min(5, min(counts.values()))
+        folds = min(self.config.tuning_folds, min(counts.values()))
         if folds < 2 or len(counts) < 2:
-            return 0.0
+            return
         y = np.array(labels)
-        probs = np.zeros((len(labels), len(self.classes)), dtype=np.float64)
-        no_aug = replace(self.config, augment=False, fallback_threshold=0.0)
+        scores = np.full((len(labels), len(self.classes)), -1e3 if self.config.estimator == "svm" else 0.0)
+        fold_config = replace(self.config, augment=False, fallback_threshold=0.0)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         for train_idx, test_idx in splitter.split(texts, y):
-            fold = IntentClassifier(no_aug)
-            fold.fit(
-                [texts[i] for i in train_idx],
-                y[train_idx].tolist(),
-                embeddings[train_idx],
-                tune_threshold=False,
-            )
-            fold_probs = fold.predict_proba([texts[i] for i in test_idx], embeddings[test_idx])
+            fold = IntentClassifier(fold_config)
+            fold.fit([texts[i] for i in train_idx], y[train_idx].tolist(), embeddings[train_idx], tune_threshold=False)
+            fold_scores = fold._raw_scores(fold._featurise([texts[i] for i in test_idx], embeddings[test_idx]))
             for j, name in enumerate(fold.classes):
-                probs[test_idx, self.classes.index(name)] = fold_probs[:, j]
-        return choose_threshold(probs, y, self.classes, cap=self.config.threshold_cap)
+                scores[np.ix_(test_idx, [self.classes.index(name)])] = fold_scores[:, [j]]
+        if self.config.estimator == "svm":
+            self.temperature = choose_temperature(scores, y, self.classes)
+            probs = softmax(scores * self.temperature)
+        else:
+            probs = scores
+        if self.config.fallback_threshold is None:
+            self.threshold = choose_threshold(probs, y, self.classes, cap=self.config.threshold_cap)
+
+    def _raw_scores(self, features: sparse.csr_matrix) -> np.ndarray:
+        """SVM decision values (n, classes) or logistic-regression probabilities."""
+        assert self._model is not None
+        with single_threaded():
+            if isinstance(self._model, LogisticRegression):
+                return np.asarray(self._model.predict_proba(features))
+            decision = np.asarray(self._model.decision_function(features), dtype=np.float64)
+        if decision.ndim == 1:  # two classes
+            decision = np.column_stack([-decision, decision])
+        return decision
 
     # -- prediction -----------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
@@ -168,9 +198,10 @@ class IntentClassifier:
             raise RuntimeError("IntentClassifier is not trained")
         if not texts:
             return np.zeros((0, len(self.classes)))
-        features = self._featurise(texts, embeddings)
-        with single_threaded():
-            return self._model.predict_proba(features)
+        raw = self._raw_scores(self._featurise(texts, embeddings))
+        if isinstance(self._model, LogisticRegression):
+            return raw
+        return softmax(raw * self.temperature)
 
     def rank(
         self, texts: Sequence[str], embeddings: np.ndarray, top: int = RANKING_SIZE
@@ -209,9 +240,29 @@ class IntentClassifier:
         state = joblib.load(path)
         clf = cls(state["config"])
         clf.threshold = state["threshold"]
+        clf.temperature = state["temperature"]
         clf.classes = state["classes"]
         clf._char, clf._word, clf._model = state["char"], state["word"], state["model"]
         return clf
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def choose_temperature(scores: np.ndarray, labels: np.ndarray, classes: list[str]) -> float:
+    """The softmax temperature with the lowest log-loss on held-out decision scores."""
+    index = {name: i for i, name in enumerate(classes)}
+    truth = np.array([index[label] for label in labels])
+    best_t, best_loss = 1.0, float("inf")
+    for t in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0):
+        probs = softmax(scores * t)
+        loss = float(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-12, 1.0)).mean())
+        if loss < best_loss:
+            best_t, best_loss = t, loss
+    return best_t
 
 
 def choose_threshold(

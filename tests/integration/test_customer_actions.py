@@ -371,8 +371,8 @@ LABELLED = [  # (question, language, answerable)
 
 def test_faq_threshold_separates_the_labelled_questions(embedder: Embedder) -> None:
     index = ArticleIndex(embedder)
-    articles = {lang: [KnowledgeArticle(id=i, language=lang, title=t, body=b) for i, (t, b, _) in enumerate(arts)]
-                for lang, arts in ARTICLES.items()}
+    articles = {lang: [KnowledgeArticle(id=n * 100 + i, language=lang, title=t, body=b)
+                       for i, (t, b, _) in enumerate(arts)] for n, (lang, arts) in enumerate(ARTICLES.items())}
     scored = [(index.best(q, articles[lang]), ok) for q, lang, ok in LABELLED]
     answerable = [hit.score for hit, ok in scored if ok and hit]
     unanswerable = [hit.score for hit, ok in scored if not ok and hit]

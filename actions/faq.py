@@ -72,19 +72,25 @@ class ArticleIndex:
         self._vectors: dict[tuple[int, datetime | None], np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def _units(self, article: KnowledgeArticle) -> np.ndarray:
-        key = (article.id, article.updated_at)
+    def _units(self, articles: list[KnowledgeArticle]) -> list[np.ndarray]:
+        """Each article's unit vectors; the ones not cached yet are encoded together, in one batch."""
+        keys = [(a.id, a.updated_at) for a in articles]
         with self._lock:
-            cached = self._vectors.get(key)
-        if cached is not None:
-            return cached
-        texts = [article.title, *(f"{article.title}. {p}" for p in paragraphs(article.body))]
-        vectors = np.asarray(self.embedder.encode(texts), dtype=np.float32)
-        with self._lock:
-            for old in [k for k in self._vectors if k[0] == article.id]:
-                del self._vectors[old]
-            self._vectors[key] = vectors
-        return vectors
+            found = [self._vectors.get(k) for k in keys]
+        missing = [a for a, v in zip(articles, found, strict=True) if v is None]
+        if missing:
+            texts = [[a.title, *(f"{a.title}. {p}" for p in paragraphs(a.body))] for a in missing]
+            flat = np.asarray(self.embedder.encode([t for unit in texts for t in unit]), dtype=np.float32)
+            fresh: dict[tuple[int, datetime | None], np.ndarray] = {}
+            start = 0
+            for article, unit in zip(missing, texts, strict=True):
+                fresh[(article.id, article.updated_at)] = flat[start : start + len(unit)]
+                start += len(unit)
+            with self._lock:
+                stale = {a.id for a in missing}
+                self._vectors = {k: v for k, v in self._vectors.items() if k[0] not in stale} | fresh
+            found = [v if v is not None else fresh[k] for k, v in zip(keys, found, strict=True)]
+        return [v for v in found if v is not None]
 
     def best(self, question: str, articles: list[KnowledgeArticle]) -> Hit | None:
         if not articles:
@@ -93,8 +99,8 @@ class ArticleIndex:
             return _lexical_best(question, articles)
         query = np.asarray(self.embedder.encode([question]), dtype=np.float32)[0]
         best: Hit | None = None
-        for article in articles:
-            scores = self._units(article) @ query
+        for article, units in zip(articles, self._units(articles), strict=True):
+            scores = units @ query
             if best is not None and float(scores.max()) <= best.score:
                 continue
             paras = paragraphs(article.body)

@@ -116,15 +116,18 @@ class DialogueEngine:
             self._run(state, validator, out, follow=False)
             if state.active_loop != form:  # the validator cancelled the form
                 return
-        requested_override = None
+        # A validator that overrides required_slots (Rasa-SDK) says which slot comes next, or None = done.
+        explicit, requested_override = False, None
         for e in reversed(state.new_events):
             if e.get("event") == "slot" and e.get("name") == "requested_slot":
-                requested_override = e.get("value")
+                explicit, requested_override = True, e.get("value")
                 break
             if e.get("event") == "user":
                 break
-        missing = requested_override or next(
-            (s for s in self.domain.forms.get(form, []) if state.slots.get(s) in (None, "", [])), None)
+        if explicit:
+            missing = requested_override
+        else:
+            missing = next((s for s in self.domain.forms.get(form, []) if state.slots.get(s) in (None, "", [])), None)
         if missing:
             state.set_slot("requested_slot", missing)
             if self.runner.has(f"action_ask_{missing}"):

@@ -134,8 +134,10 @@ def run_server(
     db: Database | None = None,
     print_banner: Callable[[str], object] | None = None,
     extra: list[Installer] | None = None,
+    connectors: bool = True,
 ) -> None:
-    """Build the app (with every connector found) and serve it on settings.host:port until a signal."""
-    load_connectors()
+    """Build the app (with every connector found, unless ``connectors=False``) and serve it until a signal."""
+    if connectors:
+        load_connectors()
     app = build_app(settings, db=db, extra=extra)
     asyncio.run(serve(app, host=settings.host, port=settings.port, print_banner=print_banner))

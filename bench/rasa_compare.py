@@ -498,9 +498,14 @@ def run_rasa_folds(
             "accuracy_top1": accuracy(y_true, y_top1),
             "fallback_rate": fold_fallbacks / max(len(test_idx), 1),
             "train_seconds": trained["train_seconds"],
+            # CPU time says more than wall time on a shared machine: it hardly changes with load.
+            "train_cpu_seconds": trained.get("train_cpu_seconds"),
             "train_process_seconds": train_wall,
             "parse_process_seconds": parse_wall,
             "model_load_seconds": parsed["load_seconds"],
+            "parse_cpu_ms_mean": parsed["parse_cpu_seconds"] * 1000.0 / max(len(texts), 1)
+            if "parse_cpu_seconds" in parsed
+            else None,
             "parse_ms_p50": percentile(fold_ms, 50),
             "parse_ms_p95": percentile(fold_ms, 95),
             "peak_rss_train_mb": trained["peak_rss_mb"],
@@ -533,6 +538,8 @@ def run_rasa_folds(
         / max(len(predictions), 1),
         "train_seconds": sum(f["train_seconds"] for f in fold_results),
         "train_seconds_per_fold": sum(f["train_seconds"] for f in fold_results) / max(len(fold_results), 1),
+        "train_cpu_seconds_per_fold": _mean_or_none([f["train_cpu_seconds"] for f in fold_results]),
+        "parse_cpu_ms_mean": _mean_or_none([f["parse_cpu_ms_mean"] for f in fold_results]),
         "parse_ms_p50": percentile(all_ms, 50),
         "parse_ms_p95": percentile(all_ms, 95),
         "peak_rss_train_mb": max((f["peak_rss_train_mb"] for f in fold_results), default=0.0),
@@ -546,6 +553,11 @@ def run_rasa_folds(
         result["entity_recall"] = entity_tp / (entity_tp + entity_fn) if entity_tp + entity_fn else 0.0
         result["entity_f1"] = _f1(entity_tp, entity_fp, entity_fn)
     return result
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:
@@ -589,16 +601,18 @@ def _data_by_language(
 def format_table(results: Sequence[dict[str, Any]]) -> str:
     header = (
         f"{'lang':<5}{'folds':>6}{'train':>7}{'test':>6}{'acc':>7}{'macroF1':>8}{'top1acc':>8}{'fallbk':>7}"
-        f"{'train s/fold':>13}{'p50 ms':>8}{'p95 ms':>8}{'RSS train':>10}{'RSS parse':>10}{'ent F1':>7}"
+        f"{'train s/fold':>13}{'CPU s/fold':>11}{'p50 ms':>8}{'p95 ms':>8}{'RSS train':>10}{'RSS parse':>10}{'ent F1':>7}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         folds = r["folds"]
         n_train = sum(f["n_train"] for f in folds) // max(len(folds), 1)
         entity = f"{r['entity_f1']:>7.3f}" if "entity_f1" in r else f"{'-':>7}"
+        cpu = r.get("train_cpu_seconds_per_fold")
+        cpu_text = f"{cpu:>11.0f}" if cpu is not None else f"{'-':>11}"
         lines.append(
             f"{r['language']:<5}{len(folds):>6}{n_train:>7}{r['n_test']:>6}{r['accuracy']:>7.3f}{r['macro_f1']:>8.3f}"
-            f"{r['accuracy_top1']:>8.3f}{r['fallback_rate']:>7.1%}{r['train_seconds_per_fold']:>13.1f}"
+            f"{r['accuracy_top1']:>8.3f}{r['fallback_rate']:>7.1%}{r['train_seconds_per_fold']:>13.1f}{cpu_text}"
             f"{r['parse_ms_p50']:>8.1f}{r['parse_ms_p95']:>8.1f}{r['peak_rss_train_mb']:>8.0f}MB"
             f"{r['peak_rss_parse_mb']:>8.0f}MB{entity}"
         )

@@ -58,28 +58,208 @@ BATCH = 5000
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TARGETS_MS = {"lookup": 20.0, "pipeline": 50.0, "history": 10.0}
 TARGET_ROWS_PER_S = 20_000
-BASE_COUNTS = {"organizations": 20_000, "contacts": 100_000, "activities": 1_000_000, "deals": 50_000,
-               "tickets": 200_000}
+BASE_COUNTS = {
+    "organizations": 20_000,
+    "contacts": 100_000,
+    "activities": 1_000_000,
+    "deals": 50_000,
+    "tickets": 200_000,
+}
 
-FIRST = ("Anna", "Jürgen", "Jörg", "Sören", "Björn", "Günther", "Käthe", "Uwe", "Lena", "Maximilian", "Sophie",
-         "Florian", "Katharina", "Matthias", "Jana", "Tobias", "Hannah", "Stefan", "Julia", "Andreas", "Claudia",
-         "Thomas", "Miriam", "Dominik", "Özlem", "René", "Zoë", "Olivia", "James", "Amelia", "Oliver", "Isla",
-         "Harry", "Emily", "George", "Sarah", "Michael", "Jessica", "David", "Chloe", "Daniel", "Grace", "Ryan",
-         "Priya", "Liam", "Aoife", "Carlos", "Mehmet", "Fatma", "Luca", "Giulia", "Pierre", "Camille", "Jan",
-         "Agnieszka", "Piotr", "Eva", "Martin", "Petra", "Klaus")
-LAST = ("Müller", "Schmidt", "Schröder", "Weiß", "Groß", "Köhler", "Bäcker", "Jäger", "Fuchs", "Schulz",
-        "Hoffmann", "Krämer", "Günther", "Böhm", "Lehmann", "Meyer", "Wagner", "Becker", "Schäfer", "Koch",
-        "Richter", "Wolf", "Neumann", "Schwarz", "Zimmermann", "Krüger", "Hartmann", "Lange", "Yılmaz", "Smith",
-        "Jones", "O'Brien", "Taylor", "Clarke", "Patel", "Nguyen", "Johnson", "Williams", "Brown", "Davies")
-STEMS = ("Kessel", "Linden", "Stein", "Berg", "Wald", "Rosen", "Eich", "Brunn", "Hein", "Kirch", "Mühl", "Acker",
-         "Feld", "Hof", "Bach", "Sommer", "Winter", "Hasel", "Dorn", "Grün", "Lauter", "Ober", "Nieder", "Birk")
-ENDINGS = ("mann", "bauer", "berg", "meier", "huber", "brink", "hagen", "stedt", "feld", "haus", "ner", "ler",
-           "inger", "er", "rich", "wald", "ing", "ert")
-ORG_WORDS = ("Acme", "Globex", "Initech", "Nordlicht", "Alpen", "Rhein", "Thames", "Pennine", "Redwood", "Lakeside",
-             "Bergmann", "Fischer", "Stark", "Helvetia", "Brightwater", "Oakridge", "Umbrella", "Vandelay",
-             "Zürcher", "Wiener", "Grünwald", "Krüger", "Becker", "Hoffmann")
-ORG_KINDS = ("Maschinenbau", "Logistik", "Software", "Energie", "Pharma", "Bau", "Medien", "Analytics",
-             "Robotics", "Foods", "Engineering", "Retail", "Consulting", "Systems", "Elektronik", "Treuhand")
+FIRST = (
+    "Anna",
+    "Jürgen",
+    "Jörg",
+    "Sören",
+    "Björn",
+    "Günther",
+    "Käthe",
+    "Uwe",
+    "Lena",
+    "Maximilian",
+    "Sophie",
+    "Florian",
+    "Katharina",
+    "Matthias",
+    "Jana",
+    "Tobias",
+    "Hannah",
+    "Stefan",
+    "Julia",
+    "Andreas",
+    "Claudia",
+    "Thomas",
+    "Miriam",
+    "Dominik",
+    "Özlem",
+    "René",
+    "Zoë",
+    "Olivia",
+    "James",
+    "Amelia",
+    "Oliver",
+    "Isla",
+    "Harry",
+    "Emily",
+    "George",
+    "Sarah",
+    "Michael",
+    "Jessica",
+    "David",
+    "Chloe",
+    "Daniel",
+    "Grace",
+    "Ryan",
+    "Priya",
+    "Liam",
+    "Aoife",
+    "Carlos",
+    "Mehmet",
+    "Fatma",
+    "Luca",
+    "Giulia",
+    "Pierre",
+    "Camille",
+    "Jan",
+    "Agnieszka",
+    "Piotr",
+    "Eva",
+    "Martin",
+    "Petra",
+    "Klaus",
+)
+LAST = (
+    "Müller",
+    "Schmidt",
+    "Schröder",
+    "Weiß",
+    "Groß",
+    "Köhler",
+    "Bäcker",
+    "Jäger",
+    "Fuchs",
+    "Schulz",
+    "Hoffmann",
+    "Krämer",
+    "Günther",
+    "Böhm",
+    "Lehmann",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schäfer",
+    "Koch",
+    "Richter",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Krüger",
+    "Hartmann",
+    "Lange",
+    "Yılmaz",
+    "Smith",
+    "Jones",
+    "O'Brien",
+    "Taylor",
+    "Clarke",
+    "Patel",
+    "Nguyen",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Davies",
+)
+STEMS = (
+    "Kessel",
+    "Linden",
+    "Stein",
+    "Berg",
+    "Wald",
+    "Rosen",
+    "Eich",
+    "Brunn",
+    "Hein",
+    "Kirch",
+    "Mühl",
+    "Acker",
+    "Feld",
+    "Hof",
+    "Bach",
+    "Sommer",
+    "Winter",
+    "Hasel",
+    "Dorn",
+    "Grün",
+    "Lauter",
+    "Ober",
+    "Nieder",
+    "Birk",
+)
+ENDINGS = (
+    "mann",
+    "bauer",
+    "berg",
+    "meier",
+    "huber",
+    "brink",
+    "hagen",
+    "stedt",
+    "feld",
+    "haus",
+    "ner",
+    "ler",
+    "inger",
+    "er",
+    "rich",
+    "wald",
+    "ing",
+    "ert",
+)
+ORG_WORDS = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Nordlicht",
+    "Alpen",
+    "Rhein",
+    "Thames",
+    "Pennine",
+    "Redwood",
+    "Lakeside",
+    "Bergmann",
+    "Fischer",
+    "Stark",
+    "Helvetia",
+    "Brightwater",
+    "Oakridge",
+    "Umbrella",
+    "Vandelay",
+    "Zürcher",
+    "Wiener",
+    "Grünwald",
+    "Krüger",
+    "Becker",
+    "Hoffmann",
+)
+ORG_KINDS = (
+    "Maschinenbau",
+    "Logistik",
+    "Software",
+    "Energie",
+    "Pharma",
+    "Bau",
+    "Medien",
+    "Analytics",
+    "Robotics",
+    "Foods",
+    "Engineering",
+    "Retail",
+    "Consulting",
+    "Systems",
+    "Elektronik",
+    "Treuhand",
+)
 ORG_SUFFIX = ("GmbH", "AG", "Ltd.", "Inc.", "KG", "SE", "GmbH & Co. KG", "plc")
 
 
@@ -105,7 +285,9 @@ class BackendResult:
     seconds: dict[str, float] = field(default_factory=dict)
     import_rows_per_s: float = 0.0
     import_client_cpu_s: float = 0.0
-    load_average: list[float] = field(default_factory=list)  # 1-minute load before import, before queries, after
+    load_average: list[float] = field(
+        default_factory=list
+    )  # 1-minute load before import, before queries, after
     timings: list[Timing] = field(default_factory=list)
     lookup_hit_at_10: float = 0.0
 
@@ -128,24 +310,48 @@ class Generator:
         return NOW - timedelta(seconds=self.rng.randrange(days * 86400))
 
     def teams_and_users(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        teams = [{"id": i, "name": f"Team {i}", "timezone": "Europe/Berlin", "created_at": NOW, "updated_at": NOW}
-                 for i in (1, 2, 3)]
-        users = [{"id": uid, "email": f"user{uid}@bench.example", "name": f"Rep {uid}",
-                  "role": "rep" if uid > 2 else ("admin" if uid == 1 else "manager"), "team_id": 1 + uid % 3,
-                  "language": "de", "timezone": "Europe/Berlin", "languages_spoken": ["de"],
-                  "is_active": True, "is_available": True, "created_at": NOW, "updated_at": NOW}
-                 for uid in self.user_ids]
+        teams = [
+            {"id": i, "name": f"Team {i}", "timezone": "Europe/Berlin", "created_at": NOW, "updated_at": NOW}
+            for i in (1, 2, 3)
+        ]
+        users = [
+            {
+                "id": uid,
+                "email": f"user{uid}@bench.example",
+                "name": f"Rep {uid}",
+                "role": "rep" if uid > 2 else ("admin" if uid == 1 else "manager"),
+                "team_id": 1 + uid % 3,
+                "language": "de",
+                "timezone": "Europe/Berlin",
+                "languages_spoken": ["de"],
+                "is_active": True,
+                "is_available": True,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+            for uid in self.user_ids
+        ]
         return teams, users
 
     def organizations(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
         for oid in range(1, self.n["organizations"] + 1):
-            name = (f"{self.rng.choice(ORG_WORDS)} {self.rng.choice(STEMS)}{self.rng.choice(ENDINGS)} "
-                    f"{self.rng.choice(ORG_KINDS)} {self.rng.choice(ORG_SUFFIX)}")
-            row = {"id": oid, "name": name, "domain": f"org{oid}.example", "industry": self.rng.choice(ORG_KINDS),
-                   "segment": self.rng.choice(("smb", "mid-market", "enterprise")), "vip": oid % 50 == 0,
-                   "parent_id": self.rng.randrange(1, oid) if oid > 100 and oid % 10 == 0 else None,
-                   "owner_id": self.rng.choice(self.user_ids), "custom_fields": {},
-                   "created_at": NOW, "updated_at": NOW}
+            name = (
+                f"{self.rng.choice(ORG_WORDS)} {self.rng.choice(STEMS)}{self.rng.choice(ENDINGS)} "
+                f"{self.rng.choice(ORG_KINDS)} {self.rng.choice(ORG_SUFFIX)}"
+            )
+            row = {
+                "id": oid,
+                "name": name,
+                "domain": f"org{oid}.example",
+                "industry": self.rng.choice(ORG_KINDS),
+                "segment": self.rng.choice(("smb", "mid-market", "enterprise")),
+                "vip": oid % 50 == 0,
+                "parent_id": self.rng.randrange(1, oid) if oid > 100 and oid % 10 == 0 else None,
+                "owner_id": self.rng.choice(self.user_ids),
+                "custom_fields": {},
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
             yield row, token_rows("o", oid, org_tokens(name))
 
     def contacts(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -155,11 +361,29 @@ class Generator:
             org = self.rng.randrange(1, n_orgs + 1)
             self.contact_org.append(org)
             self.names.append((first, last))
-            row = {"id": cid, "first_name": first, "last_name": last, "job_title": "Buyer", "language": "de",
-                   "organization_id": org, "owner_id": self.rng.choice(self.user_ids), "tags": [],
-                   "custom_fields": {}, "is_customer_login": False, "created_at": NOW, "updated_at": NOW}
-            extra = [{"id": cid, "contact_id": cid, "address": f"{fold(first)}.{fold(last)}.{cid}@mail.example",
-                      "label": "work", "is_primary": True}]
+            row = {
+                "id": cid,
+                "first_name": first,
+                "last_name": last,
+                "job_title": "Buyer",
+                "language": "de",
+                "organization_id": org,
+                "owner_id": self.rng.choice(self.user_ids),
+                "tags": [],
+                "custom_fields": {},
+                "is_customer_login": False,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+            extra = [
+                {
+                    "id": cid,
+                    "contact_id": cid,
+                    "address": f"{fold(first)}.{fold(last)}.{cid}@mail.example",
+                    "label": "work",
+                    "is_primary": True,
+                }
+            ]
             yield row, [*extra, *token_rows("c", cid, tokens(f"{first} {last}"))]
 
     def activities(self) -> Iterator[dict[str, Any]]:
@@ -167,25 +391,42 @@ class Generator:
         for aid in range(1, self.n["activities"] + 1):
             cid = self.rng.randrange(1, n_c + 1)
             at = self.when(730)
-            yield {"id": aid, "type": ACTIVITY_TYPES[aid % 5], "contact_id": cid,
-                   "organization_id": self.contact_org[cid - 1], "deal_id": None,
-                   "user_id": self.rng.choice(self.user_ids), "occurred_at": at,
-                   "summary": "Called about the quote, follow up next week.", "outcome": None, "channel": None,
-                   "created_at": at, "updated_at": at}
+            yield {
+                "id": aid,
+                "type": ACTIVITY_TYPES[aid % 5],
+                "contact_id": cid,
+                "organization_id": self.contact_org[cid - 1],
+                "deal_id": None,
+                "user_id": self.rng.choice(self.user_ids),
+                "occurred_at": at,
+                "summary": "Called about the quote, follow up next week.",
+                "outcome": None,
+                "channel": None,
+                "created_at": at,
+                "updated_at": at,
+            }
 
     def deals(self) -> Iterator[dict[str, Any]]:
         n_c = self.n["contacts"]
         for did in range(1, self.n["deals"] + 1):
             cid = self.rng.randrange(1, n_c + 1)
             stage = self.rng.choice(STAGES)
-            yield {"id": did, "name": f"Deal {did}", "organization_id": self.contact_org[cid - 1],
-                   "contact_id": cid, "owner_id": self.rng.choice(self.user_ids),
-                   "amount": Decimal(self.rng.randrange(10, 500) * 500),
-                   "currency": "EUR" if self.rng.random() < 0.85 else self.rng.choice(("CHF", "USD")),
-                   "stage": stage, "probability": DEFAULT_PROBABILITY[stage],
-                   "expected_close_date": NOW.date() + timedelta(days=self.rng.randint(-180, 180)),
-                   "closed_at": None, "last_activity_at": self.when(90), "created_at": self.when(365),
-                   "updated_at": NOW}
+            yield {
+                "id": did,
+                "name": f"Deal {did}",
+                "organization_id": self.contact_org[cid - 1],
+                "contact_id": cid,
+                "owner_id": self.rng.choice(self.user_ids),
+                "amount": Decimal(self.rng.randrange(10, 500) * 500),
+                "currency": "EUR" if self.rng.random() < 0.85 else self.rng.choice(("CHF", "USD")),
+                "stage": stage,
+                "probability": DEFAULT_PROBABILITY[stage],
+                "expected_close_date": NOW.date() + timedelta(days=self.rng.randint(-180, 180)),
+                "closed_at": None,
+                "last_activity_at": self.when(90),
+                "created_at": self.when(365),
+                "updated_at": NOW,
+            }
 
     def tickets(self) -> Iterator[dict[str, Any]]:
         n_c = self.n["contacts"]
@@ -193,13 +434,25 @@ class Generator:
             cid = self.rng.randrange(1, n_c + 1)
             at = self.when(730)
             status = self.rng.choice(TICKET_STATUSES)
-            yield {"id": tid, "number": 1000 + tid, "subject": "Cannot log in", "description": "",
-                   "status": status, "priority": self.rng.choice(PRIORITIES), "queue": self.rng.choice(QUEUES),
-                   "language": "de", "requester_contact_id": cid, "organization_id": self.contact_org[cid - 1],
-                   "channel": "email", "needs_human": False, "first_response_due_at": at + timedelta(hours=8),
-                   "resolution_due_at": at + timedelta(hours=72),
-                   "solved_at": at + timedelta(days=1) if status in ("solved", "closed") else None,
-                   "created_at": at, "updated_at": at}
+            yield {
+                "id": tid,
+                "number": 1000 + tid,
+                "subject": "Cannot log in",
+                "description": "",
+                "status": status,
+                "priority": self.rng.choice(PRIORITIES),
+                "queue": self.rng.choice(QUEUES),
+                "language": "de",
+                "requester_contact_id": cid,
+                "organization_id": self.contact_org[cid - 1],
+                "channel": "email",
+                "needs_human": False,
+                "first_response_due_at": at + timedelta(hours=8),
+                "resolution_due_at": at + timedelta(hours=72),
+                "solved_at": at + timedelta(days=1) if status in ("solved", "closed") else None,
+                "created_at": at,
+                "updated_at": at,
+            }
 
 
 def _batches(rows: Iterator[Any], size: int = BATCH) -> Iterator[list[Any]]:
@@ -235,8 +488,9 @@ def _load(conn: Connection, clock: Clock, table: Table, rows: Iterator[dict[str,
     return n
 
 
-def _load_with_side_rows(conn: Connection, clock: Clock, table: Table,
-                         pairs: Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
+def _load_with_side_rows(
+    conn: Connection, clock: Clock, table: Table, pairs: Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> int:
     """Main rows plus their e-mail and name-token rows (told apart by their keys)."""
     n = 0
     email_table, token_table = ContactEmail.__table__, NameToken.__table__
@@ -254,10 +508,23 @@ def _load_with_side_rows(conn: Connection, clock: Clock, table: Table,
 
 
 def _reset_sequences(conn: Connection) -> None:
-    for tbl in ("organizations", "contacts", "contact_emails", "name_tokens", "activities", "deals", "tickets",
-                "users", "teams"):
-        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
-                          f"(SELECT coalesce(max(id), 1) FROM {tbl}))"))
+    for tbl in (
+        "organizations",
+        "contacts",
+        "contact_emails",
+        "name_tokens",
+        "activities",
+        "deals",
+        "tickets",
+        "users",
+        "teams",
+    ):
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
+                f"(SELECT coalesce(max(id), 1) FROM {tbl}))"
+            )
+        )
 
 
 def populate(db: Database, gen: Generator, result: BackendResult, log: Callable[[str], None]) -> None:
@@ -277,14 +544,18 @@ def populate(db: Database, gen: Generator, result: BackendResult, log: Callable[
         total_rows += n
         total_s += clock.wall
         total_cpu += clock.cpu
-        log(f"  {label:<14} {n:>9} rows in {clock.wall:6.1f} s  ({n / clock.wall:,.0f} rows/s; "
-            f"client CPU {clock.cpu:.1f} s)")
+        log(
+            f"  {label:<14} {n:>9} rows in {clock.wall:6.1f} s  ({n / clock.wall:,.0f} rows/s; "
+            f"client CPU {clock.cpu:.1f} s)"
+        )
 
     teams, users = gen.teams_and_users()
     with db.engine.begin() as conn:
         conn.execute(insert(Team.__table__), teams)
         conn.execute(insert(User.__table__), users)
-    timed("organizations", lambda c, k: _load_with_side_rows(c, k, Organization.__table__, gen.organizations()))
+    timed(
+        "organizations", lambda c, k: _load_with_side_rows(c, k, Organization.__table__, gen.organizations())
+    )
     timed("contacts", lambda c, k: _load_with_side_rows(c, k, Contact.__table__, gen.contacts()))
     timed("activities", lambda c, k: _load(c, k, Activity.__table__, gen.activities()))
     timed("deals", lambda c, k: _load(c, k, Deal.__table__, gen.deals()))
@@ -340,8 +611,14 @@ def _time(fn: Callable[[], Any], n: int) -> list[float]:
 def _summary(name: str, samples: list[float]) -> Timing:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return Timing(name, len(samples), round(statistics.median(ordered), 2), round(p95, 2), round(ordered[-1], 2),
-                  TARGETS_MS.get(name))
+    return Timing(
+        name,
+        len(samples),
+        round(statistics.median(ordered), 2),
+        round(p95, 2),
+        round(ordered[-1], 2),
+        TARGETS_MS.get(name),
+    )
 
 
 def measure(db: Database, gen: Generator, result: BackendResult, n: int) -> None:
@@ -360,7 +637,9 @@ def measure(db: Database, gen: Generator, result: BackendResult, n: int) -> None
 
     def pipeline() -> None:
         owner = rng.choice([None, None, *gen.user_ids])
-        period = rng.choice([None, (date(2026, 1, 1), date(2026, 4, 1)), (date(2026, 4, 1), date(2026, 7, 1))])
+        period = rng.choice(
+            [None, (date(2026, 1, 1), date(2026, 4, 1)), (date(2026, 4, 1), date(2026, 7, 1))]
+        )
         with db.session() as s:
             ReportService(s, system).pipeline(now=NOW, owner_id=owner, period=period)
 
@@ -396,7 +675,9 @@ def fresh_database(backend: str, pg_url: str, sqlite_path: Path) -> Database:
     return db
 
 
-def run_backend(backend: str, scale: float, queries: int, pg_url: str, log: Callable[[str], None]) -> BackendResult:
+def run_backend(
+    backend: str, scale: float, queries: int, pg_url: str, log: Callable[[str], None]
+) -> BackendResult:
     log(f"[{backend}] scale {scale}")
     db = fresh_database(backend, pg_url, RESULTS / "bench-store.db")
     result = BackendResult(backend=backend, scale=scale)
@@ -417,13 +698,19 @@ def render(results: list[BackendResult]) -> str:
     for r in results:
         for t in r.timings:
             target = f"<= {t.target_ms:g}" if t.target_ms else "-"
-            lines.append(f"{r.backend:<9} {t.name:<10} {t.p50_ms:>8.2f} {t.p95_ms:>8.2f} {t.max_ms:>8.2f} "
-                         f"{target:>10}  {'yes' if t.ok else 'NO'}")
+            lines.append(
+                f"{r.backend:<9} {t.name:<10} {t.p50_ms:>8.2f} {t.p95_ms:>8.2f} {t.max_ms:>8.2f} "
+                f"{target:>10}  {'yes' if t.ok else 'NO'}"
+            )
         ok = r.import_rows_per_s >= TARGET_ROWS_PER_S
-        lines.append(f"{r.backend:<9} {'import':<10} {r.import_rows_per_s:>17,.0f} rows/s {'>= 20k':>10}  "
-                     f"{'yes' if ok else 'NO'}")
-        lines.append(f"{r.backend:<9} lookup hit@10 {r.lookup_hit_at_10:.1%}  rows {sum(r.rows.values()):,}  "
-                     f"load average {r.load_average} on {os.cpu_count()} CPUs")
+        lines.append(
+            f"{r.backend:<9} {'import':<10} {r.import_rows_per_s:>17,.0f} rows/s {'>= 20k':>10}  "
+            f"{'yes' if ok else 'NO'}"
+        )
+        lines.append(
+            f"{r.backend:<9} lookup hit@10 {r.lookup_hit_at_10:.1%}  rows {sum(r.rows.values()):,}  "
+            f"load average {r.load_average} on {os.cpu_count()} CPUs"
+        )
     return "\n".join(lines)
 
 
@@ -432,7 +719,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--pg-url", default=DEFAULT_PG, help="A scratch database; it is dropped and re-created.")
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG, help="A scratch database; it is dropped and re-created."
+    )
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     results = [run_backend(b, args.scale, args.queries, args.pg_url, print) for b in backends]
@@ -440,8 +729,12 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = RESULTS / f"store-{args.backend}-{args.scale:g}-{stamp}.json"
-    out.write_text(json.dumps([asdict(r) | {"timings": [asdict(t) | {"ok": t.ok} for t in r.timings]}
-                               for r in results], indent=2))
+    out.write_text(
+        json.dumps(
+            [asdict(r) | {"timings": [asdict(t) | {"ok": t.ok} for t in r.timings]} for r in results],
+            indent=2,
+        )
+    )
     print(f"results: {out}")
 
 

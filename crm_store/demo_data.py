@@ -52,15 +52,45 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "tiny": Size(organizations=10, contacts=24, activities_per_contact=2, deals=18, tickets=16, tasks=10,
-                 articles_per_language=3),
-    "small": Size(organizations=30, contacts=120, activities_per_contact=3, deals=60, tickets=60, tasks=40,
-                  articles_per_language=12),
-    "medium": Size(organizations=30, contacts=400, activities_per_contact=8, deals=200, tickets=200, tasks=120,
-                   articles_per_language=12),
+    "tiny": Size(
+        organizations=10,
+        contacts=24,
+        activities_per_contact=2,
+        deals=18,
+        tickets=16,
+        tasks=10,
+        articles_per_language=3,
+    ),
+    "small": Size(
+        organizations=30,
+        contacts=120,
+        activities_per_contact=3,
+        deals=60,
+        tickets=60,
+        tasks=40,
+        articles_per_language=12,
+    ),
+    "medium": Size(
+        organizations=30,
+        contacts=400,
+        activities_per_contact=8,
+        deals=200,
+        tickets=200,
+        tasks=120,
+        articles_per_language=12,
+    ),
 }
-PHASES: tuple[str, ...] = ("users", "organizations", "contacts", "deals", "activities", "tasks", "tickets",
-                           "knowledge", "consent")
+PHASES: tuple[str, ...] = (
+    "users",
+    "organizations",
+    "contacts",
+    "deals",
+    "activities",
+    "tasks",
+    "tickets",
+    "knowledge",
+    "consent",
+)
 
 
 @dataclass(frozen=True)
@@ -109,10 +139,24 @@ _ORGS: tuple[tuple[str, str, str, str, str, bool, int | None], ...] = (
     ("Acme Deutschland GmbH", "acme.example", "Industrial Machinery", "enterprise", "DE", True, 0),
     ("Globex Ltd.", "globex.example", "Logistics", "enterprise", "UK", True, None),
     ("Initech Inc.", "initech.example", "Software", "mid-market", "US", False, None),
-    ("Müller Maschinenbau GmbH", "mueller-maschinenbau.example", "Industrial Machinery", "mid-market", "DE",
-     False, None),
-    ("Zürcher Präzisionstechnik AG", "zuercher-praezision.example", "Precision Engineering", "mid-market", "CH",
-     True, None),
+    (
+        "Müller Maschinenbau GmbH",
+        "mueller-maschinenbau.example",
+        "Industrial Machinery",
+        "mid-market",
+        "DE",
+        False,
+        None,
+    ),
+    (
+        "Zürcher Präzisionstechnik AG",
+        "zuercher-praezision.example",
+        "Precision Engineering",
+        "mid-market",
+        "CH",
+        True,
+        None,
+    ),
     ("Wiener Software GmbH", "wiener-software.example", "Software", "smb", "AT", False, None),
     ("Thames Analytics Ltd.", "thames-analytics.example", "Consulting", "smb", "UK", False, None),
     ("Redwood Robotics Inc.", "redwood-robotics.example", "Robotics", "mid-market", "US", False, None),
@@ -125,13 +169,35 @@ _ORGS: tuple[tuple[str, str, str, str, str, bool, int | None], ...] = (
     ("Hoffmann Pharma GmbH", "hoffmann-pharma.example", "Pharmaceuticals", "enterprise", "DE", False, None),
     ("Krüger Bau GmbH", "krueger-bau.example", "Construction", "smb", "DE", False, None),
     ("Becker Medien GmbH", "becker-medien.example", "Media", "smb", "DE", False, None),
-    ("Nordlicht Versicherungen AG", "nordlicht-versicherungen.example", "Insurance", "enterprise", "DE", True,
-     None),
+    (
+        "Nordlicht Versicherungen AG",
+        "nordlicht-versicherungen.example",
+        "Insurance",
+        "enterprise",
+        "DE",
+        True,
+        None,
+    ),
     ("Fischer Elektronik GmbH", "fischer-elektronik.example", "Electronics", "mid-market", "AT", False, None),
-    ("Weiß & Partner Steuerberatung", "weiss-partner.example", "Professional Services", "smb", "DE", False, None),
+    (
+        "Weiß & Partner Steuerberatung",
+        "weiss-partner.example",
+        "Professional Services",
+        "smb",
+        "DE",
+        False,
+        None,
+    ),
     ("Helvetia Treuhand AG", "helvetia-treuhand.example", "Financial Services", "smb", "CH", False, None),
-    ("Highland Distillers Ltd.", "highland-distillers.example", "Food & Beverage", "mid-market", "UK", False,
-     None),
+    (
+        "Highland Distillers Ltd.",
+        "highland-distillers.example",
+        "Food & Beverage",
+        "mid-market",
+        "UK",
+        False,
+        None,
+    ),
     ("Brightwater Retail Ltd.", "brightwater-retail.example", "Retail", "enterprise", "UK", False, None),
     ("Pennine Engineering Ltd.", "pennine-engineering.example", "Engineering", "smb", "UK", False, None),
     ("Oakridge Health Inc.", "oakridge-health.example", "Healthcare", "enterprise", "US", True, None),
@@ -148,90 +214,281 @@ _FIXED_CONTACTS = (  # the people the contract's examples talk about: first, las
     ("Jürgen", "Müller", 4, "Geschäftsführer"),
     ("Peter", "Gibbons", 3, "Software Engineer"),
 )
-_FIRST_DE = ("Anna", "Jürgen", "Jörg", "Sören", "Björn", "Günther", "Käthe", "Uwe", "Lena", "Maximilian",
-             "Sophie", "Florian", "Katharina", "Matthias", "Jana", "Tobias", "Hannah", "Stefan", "Julia",
-             "Andreas", "Claudia", "Thomas", "Miriam", "Dominik", "Özlem", "René", "Zoë", "Frédéric")
-_LAST_DE = ("Müller", "Schmidt", "Schröder", "Weiß", "Groß", "Köhler", "Bäcker", "Jäger", "Fuchs", "Schulz",
-            "Hoffmann", "Krämer", "Günther", "Böhm", "Lehmann", "Meyer", "Wagner", "Becker", "Schäfer", "Koch",
-            "Richter", "Wolf", "Neumann", "Schwarz", "Zimmermann", "Krüger", "Hartmann", "Lange", "Yılmaz")
-_FIRST_EN = ("Olivia", "James", "Amelia", "Oliver", "Isla", "Harry", "Emily", "George", "Sarah", "Michael",
-             "Jessica", "David", "Chloe", "Daniel", "Grace", "Ryan", "Priya", "Liam", "Aoife", "Carlos")
-_LAST_EN = ("Smith", "Jones", "O'Brien", "Taylor", "Clarke", "Patel", "Nguyen", "Johnson", "Williams", "Brown",
-            "Davies", "Evans", "Wilson", "Thompson", "Robinson", "Walker", "Hughes", "Edwards", "Murphy",
-            "García")
-_TITLES_DE = ("Geschäftsführerin", "Geschäftsführer", "Einkaufsleiter", "Leiterin Einkauf", "IT-Leiter",
-              "Leiterin Vertrieb", "CFO", "Teamleiter Logistik", "Projektleiterin", "Buchhaltung",
-              "Assistentin der Geschäftsführung", "Head of IT")
-_TITLES_EN = ("CTO", "Head of Procurement", "Operations Manager", "CFO", "IT Director", "VP Sales",
-              "Project Manager", "Office Manager", "Finance Controller", "Chief Executive Officer")
-_TAGS = ("decision-maker", "newsletter", "trade-fair-2025", "champion", "technical", "billing-contact",
-         "webinar", "reference-customer")
-_PHONE_PREFIX = {"DE": "+49 170 555 0", "AT": "+43 664 555 0", "CH": "+41 79 555 0", "UK": "+44 20 7946 0",
-                 "US": "+1 202 555 0"}
+_FIRST_DE = (
+    "Anna",
+    "Jürgen",
+    "Jörg",
+    "Sören",
+    "Björn",
+    "Günther",
+    "Käthe",
+    "Uwe",
+    "Lena",
+    "Maximilian",
+    "Sophie",
+    "Florian",
+    "Katharina",
+    "Matthias",
+    "Jana",
+    "Tobias",
+    "Hannah",
+    "Stefan",
+    "Julia",
+    "Andreas",
+    "Claudia",
+    "Thomas",
+    "Miriam",
+    "Dominik",
+    "Özlem",
+    "René",
+    "Zoë",
+    "Frédéric",
+)
+_LAST_DE = (
+    "Müller",
+    "Schmidt",
+    "Schröder",
+    "Weiß",
+    "Groß",
+    "Köhler",
+    "Bäcker",
+    "Jäger",
+    "Fuchs",
+    "Schulz",
+    "Hoffmann",
+    "Krämer",
+    "Günther",
+    "Böhm",
+    "Lehmann",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schäfer",
+    "Koch",
+    "Richter",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Krüger",
+    "Hartmann",
+    "Lange",
+    "Yılmaz",
+)
+_FIRST_EN = (
+    "Olivia",
+    "James",
+    "Amelia",
+    "Oliver",
+    "Isla",
+    "Harry",
+    "Emily",
+    "George",
+    "Sarah",
+    "Michael",
+    "Jessica",
+    "David",
+    "Chloe",
+    "Daniel",
+    "Grace",
+    "Ryan",
+    "Priya",
+    "Liam",
+    "Aoife",
+    "Carlos",
+)
+_LAST_EN = (
+    "Smith",
+    "Jones",
+    "O'Brien",
+    "Taylor",
+    "Clarke",
+    "Patel",
+    "Nguyen",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thompson",
+    "Robinson",
+    "Walker",
+    "Hughes",
+    "Edwards",
+    "Murphy",
+    "García",
+)
+_TITLES_DE = (
+    "Geschäftsführerin",
+    "Geschäftsführer",
+    "Einkaufsleiter",
+    "Leiterin Einkauf",
+    "IT-Leiter",
+    "Leiterin Vertrieb",
+    "CFO",
+    "Teamleiter Logistik",
+    "Projektleiterin",
+    "Buchhaltung",
+    "Assistentin der Geschäftsführung",
+    "Head of IT",
+)
+_TITLES_EN = (
+    "CTO",
+    "Head of Procurement",
+    "Operations Manager",
+    "CFO",
+    "IT Director",
+    "VP Sales",
+    "Project Manager",
+    "Office Manager",
+    "Finance Controller",
+    "Chief Executive Officer",
+)
+_TAGS = (
+    "decision-maker",
+    "newsletter",
+    "trade-fair-2025",
+    "champion",
+    "technical",
+    "billing-contact",
+    "webinar",
+    "reference-customer",
+)
+_PHONE_PREFIX = {
+    "DE": "+49 170 555 0",
+    "AT": "+43 664 555 0",
+    "CH": "+41 79 555 0",
+    "UK": "+44 20 7946 0",
+    "US": "+1 202 555 0",
+}
 
 # --- deals, activities, tasks, tickets ------------------------------------------------------------------
-_PRODUCTS = ("CRM licences", "Support renewal", "Onboarding package", "API add-on", "Rollout phase 2",
-             "Analytics module", "Service contract", "Training days")
+_PRODUCTS = (
+    "CRM licences",
+    "Support renewal",
+    "Onboarding package",
+    "API add-on",
+    "Rollout phase 2",
+    "Analytics module",
+    "Service contract",
+    "Training days",
+)
 _ACTIVITY_TEXT = {
     "en": {
-        "call": ("Called {first}: wants a quote for {product} by Friday.",
-                 "Short call with {first}, budget approved, waiting for the legal review.",
-                 "{first} called about the invoice, all clarified."),
-        "meeting": ("Meeting with {first} on site: demo of {product}, very positive.",
-                    "Quarterly review with {first}; they plan to expand next year."),
+        "call": (
+            "Called {first}: wants a quote for {product} by Friday.",
+            "Short call with {first}, budget approved, waiting for the legal review.",
+            "{first} called about the invoice, all clarified.",
+        ),
+        "meeting": (
+            "Meeting with {first} on site: demo of {product}, very positive.",
+            "Quarterly review with {first}; they plan to expand next year.",
+        ),
         "email": ("Sent {first} the proposal for {product}.", "{first} asked for references by e-mail."),
         "visit": ("Visited {org}: toured the plant with {first}.",),
         "note": ("{first} prefers calls in the morning.", "Competitor is also talking to {org}."),
     },
     "de": {
-        "call": ("{first} angerufen: möchte bis Freitag ein Angebot für {product}.",
-                 "Kurzes Telefonat mit {first}, Budget ist freigegeben, Rechtsabteilung prüft noch.",
-                 "{first} rief wegen der Rechnung an, alles geklärt."),
-        "meeting": ("Termin bei {first} vor Ort: Demo von {product}, sehr positiv.",
-                    "Quartalsgespräch mit {first}; im nächsten Jahr ist eine Erweiterung geplant."),
+        "call": (
+            "{first} angerufen: möchte bis Freitag ein Angebot für {product}.",
+            "Kurzes Telefonat mit {first}, Budget ist freigegeben, Rechtsabteilung prüft noch.",
+            "{first} rief wegen der Rechnung an, alles geklärt.",
+        ),
+        "meeting": (
+            "Termin bei {first} vor Ort: Demo von {product}, sehr positiv.",
+            "Quartalsgespräch mit {first}; im nächsten Jahr ist eine Erweiterung geplant.",
+        ),
         "email": ("{first} das Angebot für {product} geschickt.", "{first} bittet per E-Mail um Referenzen."),
         "visit": ("Besuch bei {org}: Werksführung mit {first}.",),
         "note": ("{first} ist vormittags am besten erreichbar.", "Wettbewerber spricht ebenfalls mit {org}."),
     },
 }
 _TASKS = {
-    "en": ("Send {first} the proposal", "Follow up with {first} on the quote", "Prepare demo for {org}",
-           "Call {first} back about pricing"),
-    "de": ("Angebot an {first} schicken", "Bei {first} wegen des Angebots nachfassen",
-           "Demo für {org} vorbereiten", "{first} wegen der Preise zurückrufen"),
+    "en": (
+        "Send {first} the proposal",
+        "Follow up with {first} on the quote",
+        "Prepare demo for {org}",
+        "Call {first} back about pricing",
+    ),
+    "de": (
+        "Angebot an {first} schicken",
+        "Bei {first} wegen des Angebots nachfassen",
+        "Demo für {org} vorbereiten",
+        "{first} wegen der Preise zurückrufen",
+    ),
 }
 _TICKETS: dict[str, dict[str, tuple[str, str]]] = {  # queue -> language -> (subject, description)
-    "billing": {"en": ("Invoice charged twice", "Our March invoice was charged twice to our credit card. "
-                       "Please refund the duplicate payment."),
-                "de": ("Rechnung doppelt abgebucht", "Die Rechnung für März wurde zweimal abgebucht. "
-                       "Bitte erstatten Sie den doppelten Betrag.")},
-    "technical": {"en": ("Export fails with error 500", "Since this morning the CSV export stops with "
-                         "'Internal Server Error'. It worked last week."),
-                  "de": ("Export bricht mit Fehler 500 ab", "Seit heute früh bricht der CSV-Export mit "
-                         "'Internal Server Error' ab. Letzte Woche ging es noch.")},
-    "account": {"en": ("Cannot log in", "I can't log in since this morning, the password reset mail never "
-                       "arrives."),
-                "de": ("Login nicht möglich", "Ich kann mich seit heute Morgen nicht anmelden, die E-Mail zum "
-                       "Zurücksetzen des Passworts kommt nicht an.")},
-    "sales": {"en": ("Quote for 20 more licences", "We would like to add 20 users. Could you send a quote?"),
-              "de": ("Angebot für 20 weitere Lizenzen", "Wir möchten 20 weitere Nutzer hinzufügen. "
-                     "Können Sie uns ein Angebot schicken?")},
-    "cancellation": {"en": ("Cancel our contract", "We want to cancel our subscription at the end of the term."),
-                     "de": ("Kündigung unseres Vertrags", "Wir möchten unseren Vertrag zum Ende der Laufzeit "
-                            "kündigen.")},
-    "complaint": {"en": ("Nobody called back", "I was promised a call back three times and nobody called. "
-                         "This is not acceptable."),
-                  "de": ("Kein Rückruf erhalten", "Mir wurde dreimal ein Rückruf zugesagt, niemand hat sich "
-                         "gemeldet. Das ist nicht akzeptabel.")},
-    "privacy": {"en": ("Request for my data", "Please send me a copy of all personal data you store about me."),
-                "de": ("Auskunft über meine Daten", "Bitte senden Sie mir eine Kopie aller personenbezogenen "
-                       "Daten, die Sie über mich speichern.")},
-    "other": {"en": ("Question about your office hours", "Are you open between Christmas and New Year?"),
-              "de": ("Frage zu Ihren Öffnungszeiten", "Sind Sie zwischen den Jahren erreichbar?")},
+    "billing": {
+        "en": (
+            "Invoice charged twice",
+            "Our March invoice was charged twice to our credit card. Please refund the duplicate payment.",
+        ),
+        "de": (
+            "Rechnung doppelt abgebucht",
+            "Die Rechnung für März wurde zweimal abgebucht. Bitte erstatten Sie den doppelten Betrag.",
+        ),
+    },
+    "technical": {
+        "en": (
+            "Export fails with error 500",
+            "Since this morning the CSV export stops with 'Internal Server Error'. It worked last week.",
+        ),
+        "de": (
+            "Export bricht mit Fehler 500 ab",
+            "Seit heute früh bricht der CSV-Export mit "
+            "'Internal Server Error' ab. Letzte Woche ging es noch.",
+        ),
+    },
+    "account": {
+        "en": ("Cannot log in", "I can't log in since this morning, the password reset mail never arrives."),
+        "de": (
+            "Login nicht möglich",
+            "Ich kann mich seit heute Morgen nicht anmelden, die E-Mail zum "
+            "Zurücksetzen des Passworts kommt nicht an.",
+        ),
+    },
+    "sales": {
+        "en": ("Quote for 20 more licences", "We would like to add 20 users. Could you send a quote?"),
+        "de": (
+            "Angebot für 20 weitere Lizenzen",
+            "Wir möchten 20 weitere Nutzer hinzufügen. Können Sie uns ein Angebot schicken?",
+        ),
+    },
+    "cancellation": {
+        "en": ("Cancel our contract", "We want to cancel our subscription at the end of the term."),
+        "de": ("Kündigung unseres Vertrags", "Wir möchten unseren Vertrag zum Ende der Laufzeit kündigen."),
+    },
+    "complaint": {
+        "en": (
+            "Nobody called back",
+            "I was promised a call back three times and nobody called. This is not acceptable.",
+        ),
+        "de": (
+            "Kein Rückruf erhalten",
+            "Mir wurde dreimal ein Rückruf zugesagt, niemand hat sich gemeldet. Das ist nicht akzeptabel.",
+        ),
+    },
+    "privacy": {
+        "en": ("Request for my data", "Please send me a copy of all personal data you store about me."),
+        "de": (
+            "Auskunft über meine Daten",
+            "Bitte senden Sie mir eine Kopie aller personenbezogenen Daten, die Sie über mich speichern.",
+        ),
+    },
+    "other": {
+        "en": ("Question about your office hours", "Are you open between Christmas and New Year?"),
+        "de": ("Frage zu Ihren Öffnungszeiten", "Sind Sie zwischen den Jahren erreichbar?"),
+    },
 }
-_REPLY = {"en": "Thank you for your message. We are looking into it and will get back to you shortly.",
-          "de": "Vielen Dank für Ihre Nachricht. Wir kümmern uns darum und melden uns in Kürze."}
-_FOLLOW_UP = {"en": "Any news? It also fails on mobile.", "de": "Gibt es Neuigkeiten? Am Handy geht es auch nicht."}
+_REPLY = {
+    "en": "Thank you for your message. We are looking into it and will get back to you shortly.",
+    "de": "Vielen Dank für Ihre Nachricht. Wir kümmern uns darum und melden uns in Kürze.",
+}
+_FOLLOW_UP = {
+    "en": "Any news? It also fails on mobile.",
+    "de": "Gibt es Neuigkeiten? Am Handy geht es auch nicht.",
+}
 
 
 def _ascii(text: str) -> str:
@@ -243,8 +500,15 @@ def _ascii(text: str) -> str:
 
 
 class _Generator:
-    def __init__(self, session: Session, *, seed: int, now: datetime, size: Size,
-                 progress: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        seed: int,
+        now: datetime,
+        size: Size,
+        progress: Callable[[str], None] | None,
+    ) -> None:
         self.s = session
         self.rng = random.Random(seed)
         self.now = now
@@ -271,9 +535,17 @@ class _Generator:
     def make_users(self, info: DemoInfo) -> None:
         teams = {name: self.system.users.create_team(name, timezone=tz) for name, tz in _TEAMS}
         for role, name, email, lang, tz, team in _USERS:
-            user = self.system.users.create({
-                "email": email, "name": name, "role": role, "team_id": teams[team].id if team else None,
-                "language": lang, "timezone": tz, "languages_spoken": ["de", "en"] if lang == "de" else ["en"]})
+            user = self.system.users.create(
+                {
+                    "email": email,
+                    "name": name,
+                    "role": role,
+                    "team_id": teams[team].id if team else None,
+                    "language": lang,
+                    "timezone": tz,
+                    "languages_spoken": ["de", "en"] if lang == "de" else ["en"],
+                }
+            )
             token = self.system.users.issue_token(user.id, "demo")
             info.users.append(DemoUser(role, name, email, lang, tz, team, token, user.id))
             actor = actor_for(user)
@@ -289,10 +561,18 @@ class _Generator:
         ids: list[int] = []
         for name, domain, industry, segment, country, vip, parent in chosen:
             owner = self.rep_for(country)
-            org = self.system.organizations.create({
-                "name": name, "domain": domain, "industry": industry, "segment": segment, "vip": vip,
-                "parent_id": ids[parent] if parent is not None and parent < len(ids) else None,
-                "owner_id": owner.id, "custom_fields": {"country": country}})
+            org = self.system.organizations.create(
+                {
+                    "name": name,
+                    "domain": domain,
+                    "industry": industry,
+                    "segment": segment,
+                    "vip": vip,
+                    "parent_id": ids[parent] if parent is not None and parent < len(ids) else None,
+                    "owner_id": owner.id,
+                    "custom_fields": {"country": country},
+                }
+            )
             ids.append(org.id)
             self.orgs.append((org.id, name, country))
         self.counts["organizations"] = len(ids)
@@ -320,11 +600,34 @@ class _Generator:
                 n += 1
             used.add(email)
             data: dict[str, Any] = {
-                "first_name": first, "last_name": last, "email": email, "job_title": title, "language": lang,
-                "organization_id": org_id, "owner_id": self.rep_for(country).id,
-                "salutation": ("Frau" if first in ("Anna", "Käthe", "Lena", "Sophie", "Katharina", "Jana",
-                                                   "Hannah", "Julia", "Claudia", "Miriam", "Özlem", "Zoë")
-                               else "Herr") if lang == "de" else None,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "job_title": title,
+                "language": lang,
+                "organization_id": org_id,
+                "owner_id": self.rep_for(country).id,
+                "salutation": (
+                    "Frau"
+                    if first
+                    in (
+                        "Anna",
+                        "Käthe",
+                        "Lena",
+                        "Sophie",
+                        "Katharina",
+                        "Jana",
+                        "Hannah",
+                        "Julia",
+                        "Claudia",
+                        "Miriam",
+                        "Özlem",
+                        "Zoë",
+                    )
+                    else "Herr"
+                )
+                if lang == "de"
+                else None,
                 "phone": f"{_PHONE_PREFIX[country]}{i % 1000:03d}",
                 "tags": sorted(self.rng.sample(_TAGS, k=self.rng.randint(0, 3))),
             }
@@ -365,10 +668,17 @@ class _Generator:
             else:
                 close = today + timedelta(days=self.rng.randint(-10, 95))
             amount = Decimal(self.rng.randrange(10, 500) * 500)
-            deal = self.crm(self.rep_for(country)).deals.create({
-                "name": f"{org_name.split()[0]} – {self.rng.choice(_PRODUCTS)}", "organization_id": org_id,
-                "contact_id": cid, "amount": amount, "currency": _CURRENCY[country], "stage": stage,
-                "expected_close_date": close})
+            deal = self.crm(self.rep_for(country)).deals.create(
+                {
+                    "name": f"{org_name.split()[0]} – {self.rng.choice(_PRODUCTS)}",
+                    "organization_id": org_id,
+                    "contact_id": cid,
+                    "amount": amount,
+                    "currency": _CURRENCY[country],
+                    "stage": stage,
+                    "expected_close_date": close,
+                }
+            )
             self.deals.append((deal.id, c_idx, stage in ("lead", "qualified", "proposal") and i % 4 == 1))
         self.counts["deals"] = len(self.deals)
 
@@ -382,11 +692,19 @@ class _Generator:
             for k in range(self.rng.randint(1, self.size.activities_per_contact * 2 - 1)):
                 kind = ACTIVITY_TYPES[(c_idx + k) % len(ACTIVITY_TYPES)]
                 text = self.rng.choice(_ACTIVITY_TEXT[lang][kind]).format(
-                    first=first, org=org_name, product=self.rng.choice(_PRODUCTS))
+                    first=first, org=org_name, product=self.rng.choice(_PRODUCTS)
+                )
                 when = self.days_ago(35, 90) if stalled else self.days_ago(0.1, 90)
-                crm.activities.create({"type": kind, "contact_id": cid, "occurred_at": when, "summary": text,
-                                       "deal_id": deal_id if k % 2 == 0 else None,
-                                       "channel": {"call": "phone", "email": "email"}.get(kind)})
+                crm.activities.create(
+                    {
+                        "type": kind,
+                        "contact_id": cid,
+                        "occurred_at": when,
+                        "summary": text,
+                        "deal_id": deal_id if k % 2 == 0 else None,
+                        "channel": {"call": "phone", "email": "email"}.get(kind),
+                    }
+                )
                 n += 1
         self.counts["activities"] = n
 
@@ -395,8 +713,9 @@ class _Generator:
             cid, first, org_idx, lang = self.contacts[self.rng.randrange(len(self.contacts))]
             _org_id, org_name, country = self.orgs[org_idx]
             rep = self.rep_for(country)
-            due = (self.now + timedelta(days=self.rng.randint(-10, 14), hours=self.rng.randint(0, 8))).replace(
-                minute=0, second=0, microsecond=0)
+            due = (
+                self.now + timedelta(days=self.rng.randint(-10, 14), hours=self.rng.randint(0, 8))
+            ).replace(minute=0, second=0, microsecond=0)
             title = self.rng.choice(_TASKS[lang]).format(first=first, org=org_name)
             task = self.crm(rep).tasks.create({"title": title, "due_at": due, "contact_id": cid})
             if i % 5 == 4:
@@ -413,8 +732,16 @@ class _Generator:
             status = TICKET_STATUSES[i % len(TICKET_STATUSES)]
             subject, description = _TICKETS[queue][lang]
             customer = CrmServices(self.s, Actor.customer(cid, language=lang))
-            ticket = customer.tickets.create({"subject": subject, "description": description, "priority": priority,
-                                              "queue": queue, "language": lang, "channel": "email"})
+            ticket = customer.tickets.create(
+                {
+                    "subject": subject,
+                    "description": description,
+                    "priority": priority,
+                    "queue": queue,
+                    "language": lang,
+                    "channel": "email",
+                }
+            )
             if status != "new":
                 support.tickets.add_message(ticket.id, _REPLY[lang], channel="email")
                 if i % 3 == 0:
@@ -425,8 +752,14 @@ class _Generator:
 
     def _backdate(self, ticket: Ticket, start: datetime) -> None:
         shift = start - ticket.created_at
-        for attr in ("created_at", "updated_at", "first_response_due_at", "resolution_due_at",
-                     "first_responded_at", "solved_at"):
+        for attr in (
+            "created_at",
+            "updated_at",
+            "first_response_due_at",
+            "resolution_due_at",
+            "first_responded_at",
+            "solved_at",
+        ):
             value = getattr(ticket, attr)
             if value is not None:
                 setattr(ticket, attr, value + shift)
@@ -459,24 +792,37 @@ class _Generator:
         self.counts["consent_records"] = n
 
 
-def generate_demo(db: Database, *, seed: int = 42, now: datetime | None = None, size: str = "small",
-                  progress: Callable[[str], None] | None = None) -> DemoInfo:
+def generate_demo(
+    db: Database,
+    *,
+    seed: int = 42,
+    now: datetime | None = None,
+    size: str = "small",
+    progress: Callable[[str], None] | None = None,
+) -> DemoInfo:
     """Fill an empty store with demo data in one transaction; ``progress(phase)`` after each phase."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}")
     now = (now or utcnow()).astimezone(UTC)
     info = DemoInfo(seed=seed, size=size, now=now)
     with db.session() as session:
-        if session.execute(select(func.count()).select_from(User)).scalar_one() or session.execute(
-                select(func.count()).select_from(Contact)).scalar_one():
+        if (
+            session.execute(select(func.count()).select_from(User)).scalar_one()
+            or session.execute(select(func.count()).select_from(Contact)).scalar_one()
+        ):
             raise ValueError("the store is not empty; demo data goes into a fresh store")
         gen = _Generator(session, seed=seed, now=now, size=SIZES[size], progress=progress)
         gen.make_users(info)
         gen.progress("users")
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
-            ("organizations", gen.make_organizations), ("contacts", gen.make_contacts), ("deals", gen.make_deals),
-            ("activities", gen.make_activities), ("tasks", gen.make_tasks), ("tickets", gen.make_tickets),
-            ("knowledge", gen.make_knowledge), ("consent", gen.make_consent),
+            ("organizations", gen.make_organizations),
+            ("contacts", gen.make_contacts),
+            ("deals", gen.make_deals),
+            ("activities", gen.make_activities),
+            ("tasks", gen.make_tasks),
+            ("tickets", gen.make_tickets),
+            ("knowledge", gen.make_knowledge),
+            ("consent", gen.make_consent),
         )
         for phase, step in steps:
             step()
@@ -489,162 +835,218 @@ def snapshot(session: Session) -> dict[str, Any]:
     """A comparable digest of the demo content (determinism checks): names, amounts, subjects."""
     contacts = session.execute(select(Contact).order_by(Contact.id)).scalars().all()
     return {
-        "organizations": list(session.execute(select(Organization.name, Organization.parent_id)
-                                              .order_by(Organization.id)).all()),
+        "organizations": list(
+            session.execute(select(Organization.name, Organization.parent_id).order_by(Organization.id)).all()
+        ),
         "contacts": [(c.full_name, c.email, c.phone, c.job_title, tuple(c.tags)) for c in contacts],
-        "tickets": list(session.execute(select(Ticket.subject, Ticket.queue, Ticket.priority, Ticket.status)
-                                        .order_by(Ticket.id)).all()),
+        "tickets": list(
+            session.execute(
+                select(Ticket.subject, Ticket.queue, Ticket.priority, Ticket.status).order_by(Ticket.id)
+            ).all()
+        ),
     }
 
 
 # --- knowledge base: (title, body, tags) per language ---------------------------------------------------
 ARTICLES: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "en": (
-        ("How do I reset my password?",
-         "Open the login page and click 'Forgot password?'. Enter the e-mail address of your account; we send "
-         "you a link that is valid for 60 minutes. Choose a new password with at least 12 characters. If the "
-         "e-mail does not arrive within 10 minutes, check your spam folder and make sure you used the address "
-         "your administrator registered. Still nothing? Ask your administrator to send a new invitation.",
-         ("password", "login", "account")),
-        ("I cannot log in",
-         "Check that Caps Lock is off and that you use the e-mail address of your account. After five failed "
-         "attempts your account is locked for 15 minutes; wait and try again, or reset your password. If your "
-         "company uses single sign-on, log in with the 'Sign in with SSO' button instead. Error 'account "
-         "disabled' means an administrator deactivated your user; please contact them.",
-         ("login", "account", "sso")),
-        ("Setting up two-factor authentication",
-         "Go to Settings > Security and click 'Enable two-factor authentication'. Scan the QR code with an "
-         "authenticator app (for example Google Authenticator, Microsoft Authenticator or 1Password) and enter "
-         "the six-digit code. Store the ten recovery codes in a safe place: each works once if you lose your "
-         "phone. Administrators can require two-factor authentication for all users.",
-         ("login", "security", "2fa")),
-        ("Where can I find my invoices?",
-         "Administrators find all invoices under Settings > Billing > Invoices. Each invoice can be downloaded "
-         "as a PDF. Invoices are also sent by e-mail to the billing contact on the first working day of the "
-         "month. To add a second recipient, enter it under Billing > Invoice recipients.",
-         ("invoice", "billing")),
-        ("Payment methods and failed payments",
-         "We accept credit cards (Visa, Mastercard, American Express), SEPA direct debit and bank transfer for "
-         "annual plans. If a payment fails we retry after three and after seven days and notify the billing "
-         "contact. Update your card under Settings > Billing > Payment method; the open amount is charged "
-         "immediately. Duplicate charges are refunded within 5 to 10 business days.",
-         ("payment", "billing", "refund")),
-        ("Changing the billing address or VAT ID",
-         "Go to Settings > Billing > Company details to change the address, company name or VAT ID. Changes "
-         "apply to the next invoice; invoices already issued cannot be changed, but our billing team can issue "
-         "a corrected invoice on request within the same calendar year.",
-         ("billing", "invoice", "vat")),
-        ("What personal data do you store and how do I get a copy?",
-         "Under Art. 15 and 20 GDPR you can request a copy of all personal data we store about you: contact "
-         "details, your messages and tickets, your consent history and the log of changes to your record. Ask "
-         "in the chat ('What data do you have about me?') or write to privacy@demo-crm.example. We answer "
-         "within one month with a machine-readable JSON export.",
-         ("gdpr", "privacy", "data export")),
-        ("How do I have my data deleted?",
-         "You can ask us to erase your personal data (Art. 17 GDPR) in the chat or by e-mail to "
-         "privacy@demo-crm.example. After we confirm your identity, an administrator erases your name, e-mail "
-         "addresses, phone numbers and message texts. Invoices and contract data we must keep by law (up to "
-         "ten years) are retained in anonymised form. You receive a confirmation when the erasure is done.",
-         ("gdpr", "privacy", "erasure")),
-        ("Unsubscribing from newsletters and marketing e-mails",
-         "Every newsletter has an 'Unsubscribe' link at the bottom. You can also tell the assistant 'Stop "
-         "sending me newsletters'. We stop marketing e-mails immediately; service messages about your tickets "
-         "and your contract continue. You can subscribe again at any time.",
-         ("newsletter", "unsubscribe", "privacy")),
-        ("API rate limits",
-         "The REST API allows 600 requests per minute per token and 50,000 per day per account. When you "
-         "exceed a limit the API answers 429 Too Many Requests with a Retry-After header in seconds; wait that "
-         "long before retrying. Use list endpoints with filters and pagination (limit up to 500) instead of "
-         "fetching records one by one. Enterprise plans can request higher limits.",
-         ("api", "limits", "developer")),
-        ("Creating and revoking API tokens",
-         "Go to Settings > API tokens and click 'New token'. The token is shown only once; store it in a "
-         "secret manager. Send it as 'Authorization: Bearer <token>'. Revoke a token that may have leaked "
-         "immediately: requests with it fail from that moment on. Each token acts with the rights of the user "
-         "who created it.",
-         ("api", "token", "security")),
-        ("Cancelling your subscription",
-         "Administrators can cancel under Settings > Billing > Plan. Monthly plans end at the end of the "
-         "current month, annual plans at the end of the term; the notice period is 30 days. You can export all "
-         "your data before the end date. After the contract ends we delete your data within 30 days.",
-         ("cancellation", "contract", "billing")),
-        ("Support hours and response times",
-         "Our support team answers Monday to Friday, 8:00 to 18:00 CET. Urgent incidents (production down, "
-         "security) are handled around the clock: first response within one hour, high priority within four "
-         "hours, normal within eight working hours.",
-         ("support", "sla")),
+        (
+            "How do I reset my password?",
+            "Open the login page and click 'Forgot password?'. Enter the e-mail address of your account; we send "
+            "you a link that is valid for 60 minutes. Choose a new password with at least 12 characters. If the "
+            "e-mail does not arrive within 10 minutes, check your spam folder and make sure you used the address "
+            "your administrator registered. Still nothing? Ask your administrator to send a new invitation.",
+            ("password", "login", "account"),
+        ),
+        (
+            "I cannot log in",
+            "Check that Caps Lock is off and that you use the e-mail address of your account. After five failed "
+            "attempts your account is locked for 15 minutes; wait and try again, or reset your password. If your "
+            "company uses single sign-on, log in with the 'Sign in with SSO' button instead. Error 'account "
+            "disabled' means an administrator deactivated your user; please contact them.",
+            ("login", "account", "sso"),
+        ),
+        (
+            "Setting up two-factor authentication",
+            "Go to Settings > Security and click 'Enable two-factor authentication'. Scan the QR code with an "
+            "authenticator app (for example Google Authenticator, Microsoft Authenticator or 1Password) and enter "
+            "the six-digit code. Store the ten recovery codes in a safe place: each works once if you lose your "
+            "phone. Administrators can require two-factor authentication for all users.",
+            ("login", "security", "2fa"),
+        ),
+        (
+            "Where can I find my invoices?",
+            "Administrators find all invoices under Settings > Billing > Invoices. Each invoice can be downloaded "
+            "as a PDF. Invoices are also sent by e-mail to the billing contact on the first working day of the "
+            "month. To add a second recipient, enter it under Billing > Invoice recipients.",
+            ("invoice", "billing"),
+        ),
+        (
+            "Payment methods and failed payments",
+            "We accept credit cards (Visa, Mastercard, American Express), SEPA direct debit and bank transfer for "
+            "annual plans. If a payment fails we retry after three and after seven days and notify the billing "
+            "contact. Update your card under Settings > Billing > Payment method; the open amount is charged "
+            "immediately. Duplicate charges are refunded within 5 to 10 business days.",
+            ("payment", "billing", "refund"),
+        ),
+        (
+            "Changing the billing address or VAT ID",
+            "Go to Settings > Billing > Company details to change the address, company name or VAT ID. Changes "
+            "apply to the next invoice; invoices already issued cannot be changed, but our billing team can issue "
+            "a corrected invoice on request within the same calendar year.",
+            ("billing", "invoice", "vat"),
+        ),
+        (
+            "What personal data do you store and how do I get a copy?",
+            "Under Art. 15 and 20 GDPR you can request a copy of all personal data we store about you: contact "
+            "details, your messages and tickets, your consent history and the log of changes to your record. Ask "
+            "in the chat ('What data do you have about me?') or write to privacy@demo-crm.example. We answer "
+            "within one month with a machine-readable JSON export.",
+            ("gdpr", "privacy", "data export"),
+        ),
+        (
+            "How do I have my data deleted?",
+            "You can ask us to erase your personal data (Art. 17 GDPR) in the chat or by e-mail to "
+            "privacy@demo-crm.example. After we confirm your identity, an administrator erases your name, e-mail "
+            "addresses, phone numbers and message texts. Invoices and contract data we must keep by law (up to "
+            "ten years) are retained in anonymised form. You receive a confirmation when the erasure is done.",
+            ("gdpr", "privacy", "erasure"),
+        ),
+        (
+            "Unsubscribing from newsletters and marketing e-mails",
+            "Every newsletter has an 'Unsubscribe' link at the bottom. You can also tell the assistant 'Stop "
+            "sending me newsletters'. We stop marketing e-mails immediately; service messages about your tickets "
+            "and your contract continue. You can subscribe again at any time.",
+            ("newsletter", "unsubscribe", "privacy"),
+        ),
+        (
+            "API rate limits",
+            "The REST API allows 600 requests per minute per token and 50,000 per day per account. When you "
+            "exceed a limit the API answers 429 Too Many Requests with a Retry-After header in seconds; wait that "
+            "long before retrying. Use list endpoints with filters and pagination (limit up to 500) instead of "
+            "fetching records one by one. Enterprise plans can request higher limits.",
+            ("api", "limits", "developer"),
+        ),
+        (
+            "Creating and revoking API tokens",
+            "Go to Settings > API tokens and click 'New token'. The token is shown only once; store it in a "
+            "secret manager. Send it as 'Authorization: Bearer <token>'. Revoke a token that may have leaked "
+            "immediately: requests with it fail from that moment on. Each token acts with the rights of the user "
+            "who created it.",
+            ("api", "token", "security"),
+        ),
+        (
+            "Cancelling your subscription",
+            "Administrators can cancel under Settings > Billing > Plan. Monthly plans end at the end of the "
+            "current month, annual plans at the end of the term; the notice period is 30 days. You can export all "
+            "your data before the end date. After the contract ends we delete your data within 30 days.",
+            ("cancellation", "contract", "billing"),
+        ),
+        (
+            "Support hours and response times",
+            "Our support team answers Monday to Friday, 8:00 to 18:00 CET. Urgent incidents (production down, "
+            "security) are handled around the clock: first response within one hour, high priority within four "
+            "hours, normal within eight working hours.",
+            ("support", "sla"),
+        ),
     ),
     "de": (
-        ("Wie setze ich mein Passwort zurück?",
-         "Öffnen Sie die Anmeldeseite und klicken Sie auf 'Passwort vergessen?'. Geben Sie die E-Mail-Adresse "
-         "Ihres Kontos ein; wir senden Ihnen einen Link, der 60 Minuten gültig ist. Wählen Sie ein neues "
-         "Passwort mit mindestens 12 Zeichen. Kommt die E-Mail nicht innerhalb von 10 Minuten an, prüfen Sie "
-         "Ihren Spam-Ordner und ob Sie die von Ihrem Administrator hinterlegte Adresse verwendet haben.",
-         ("passwort", "login", "konto")),
-        ("Ich kann mich nicht anmelden",
-         "Prüfen Sie, ob die Feststelltaste aus ist und ob Sie die E-Mail-Adresse Ihres Kontos verwenden. Nach "
-         "fünf Fehlversuchen wird Ihr Konto für 15 Minuten gesperrt; warten Sie kurz oder setzen Sie Ihr "
-         "Passwort zurück. Nutzt Ihr Unternehmen Single Sign-on, melden Sie sich über 'Mit SSO anmelden' an. "
-         "Die Meldung 'Konto deaktiviert' bedeutet, dass ein Administrator Ihren Zugang gesperrt hat.",
-         ("login", "konto", "sso")),
-        ("Zwei-Faktor-Authentifizierung einrichten",
-         "Öffnen Sie Einstellungen > Sicherheit und klicken Sie auf 'Zwei-Faktor-Authentifizierung "
-         "aktivieren'. Scannen Sie den QR-Code mit einer Authenticator-App und geben Sie den sechsstelligen "
-         "Code ein. Bewahren Sie die zehn Wiederherstellungscodes sicher auf: Jeder funktioniert einmal, falls "
-         "Sie Ihr Handy verlieren.",
-         ("login", "sicherheit", "2fa")),
-        ("Wo finde ich meine Rechnungen?",
-         "Administratoren finden alle Rechnungen unter Einstellungen > Abrechnung > Rechnungen und können sie "
-         "als PDF herunterladen. Außerdem senden wir jede Rechnung am ersten Werktag des Monats per E-Mail an "
-         "den Rechnungskontakt. Einen weiteren Empfänger tragen Sie unter Abrechnung > Rechnungsempfänger ein.",
-         ("rechnung", "abrechnung")),
-        ("Zahlungsarten und fehlgeschlagene Zahlungen",
-         "Wir akzeptieren Kreditkarte (Visa, Mastercard, American Express), SEPA-Lastschrift und bei "
-         "Jahresverträgen Überweisung. Schlägt eine Zahlung fehl, versuchen wir es nach drei und nach sieben "
-         "Tagen erneut. Doppelte Abbuchungen erstatten wir innerhalb von 5 bis 10 Werktagen.",
-         ("zahlung", "abrechnung", "erstattung")),
-        ("Rechnungsadresse oder USt-IdNr. ändern",
-         "Unter Einstellungen > Abrechnung > Firmendaten ändern Sie Adresse, Firmenname oder "
-         "Umsatzsteuer-Identifikationsnummer. Die Änderung gilt ab der nächsten Rechnung; bereits erstellte "
-         "Rechnungen korrigiert unser Abrechnungsteam auf Wunsch innerhalb desselben Kalenderjahres.",
-         ("abrechnung", "rechnung", "ust-idnr")),
-        ("Welche Daten speichern Sie über mich und wie erhalte ich eine Kopie?",
-         "Nach Art. 15 und 20 DSGVO können Sie eine Kopie aller personenbezogenen Daten anfordern, die wir über "
-         "Sie speichern: Kontaktdaten, Ihre Nachrichten und Tickets, Ihre Einwilligungen und das Protokoll der "
-         "Änderungen. Fragen Sie im Chat ('Welche Daten haben Sie über mich?') oder schreiben Sie an "
-         "datenschutz@demo-crm.example. Sie erhalten innerhalb eines Monats einen maschinenlesbaren JSON-Export.",
-         ("dsgvo", "datenschutz", "auskunft")),
-        ("Wie lasse ich meine Daten löschen?",
-         "Sie können die Löschung Ihrer personenbezogenen Daten (Art. 17 DSGVO) im Chat oder per E-Mail an "
-         "datenschutz@demo-crm.example verlangen. Nach Prüfung Ihrer Identität löscht ein Administrator Ihren "
-         "Namen, Ihre E-Mail-Adressen, Telefonnummern und Nachrichtentexte. Rechnungs- und Vertragsdaten, die "
-         "wir gesetzlich aufbewahren müssen, bleiben anonymisiert erhalten.",
-         ("dsgvo", "datenschutz", "löschung")),
-        ("Newsletter und Werbe-E-Mails abbestellen",
-         "Jeder Newsletter enthält unten einen Link 'Abmelden'. Sie können dem Assistenten auch schreiben: "
-         "'Bitte keine Newsletter mehr'. Wir stoppen Werbe-E-Mails sofort; Servicenachrichten zu Ihren Tickets "
-         "und Ihrem Vertrag erhalten Sie weiterhin.",
-         ("newsletter", "abmelden", "datenschutz")),
-        ("API-Limits",
-         "Die REST-API erlaubt 600 Anfragen pro Minute und Token sowie 50.000 pro Tag und Konto. Bei "
-         "Überschreitung antwortet die API mit 429 Too Many Requests und einem Retry-After-Header in Sekunden. "
-         "Nutzen Sie Listen-Endpunkte mit Filtern und Seitenweise-Abruf (limit bis 500), statt Datensätze "
-         "einzeln abzurufen.",
-         ("api", "limits", "entwickler")),
-        ("API-Tokens erstellen und widerrufen",
-         "Unter Einstellungen > API-Tokens klicken Sie auf 'Neues Token'. Das Token wird nur einmal angezeigt; "
-         "bewahren Sie es in einem Passwort-Safe auf und senden Sie es als 'Authorization: Bearer <Token>'. "
-         "Ein möglicherweise bekannt gewordenes Token widerrufen Sie sofort.",
-         ("api", "token", "sicherheit")),
-        ("Vertrag kündigen",
-         "Administratoren kündigen unter Einstellungen > Abrechnung > Tarif. Monatsverträge enden zum "
-         "Monatsende, Jahresverträge zum Ende der Laufzeit; die Kündigungsfrist beträgt 30 Tage. Vor dem "
-         "Vertragsende können Sie alle Daten exportieren; danach löschen wir sie innerhalb von 30 Tagen.",
-         ("kündigung", "vertrag", "abrechnung")),
-        ("Supportzeiten und Reaktionszeiten",
-         "Unser Support ist Montag bis Freitag von 8 bis 18 Uhr erreichbar. Dringende Störungen (Ausfall, "
-         "Sicherheitsvorfall) bearbeiten wir rund um die Uhr: Erste Antwort innerhalb einer Stunde, hohe "
-         "Priorität innerhalb von vier Stunden, normale innerhalb von acht Arbeitsstunden.",
-         ("support", "sla")),
+        (
+            "Wie setze ich mein Passwort zurück?",
+            "Öffnen Sie die Anmeldeseite und klicken Sie auf 'Passwort vergessen?'. Geben Sie die E-Mail-Adresse "
+            "Ihres Kontos ein; wir senden Ihnen einen Link, der 60 Minuten gültig ist. Wählen Sie ein neues "
+            "Passwort mit mindestens 12 Zeichen. Kommt die E-Mail nicht innerhalb von 10 Minuten an, prüfen Sie "
+            "Ihren Spam-Ordner und ob Sie die von Ihrem Administrator hinterlegte Adresse verwendet haben.",
+            ("passwort", "login", "konto"),
+        ),
+        (
+            "Ich kann mich nicht anmelden",
+            "Prüfen Sie, ob die Feststelltaste aus ist und ob Sie die E-Mail-Adresse Ihres Kontos verwenden. Nach "
+            "fünf Fehlversuchen wird Ihr Konto für 15 Minuten gesperrt; warten Sie kurz oder setzen Sie Ihr "
+            "Passwort zurück. Nutzt Ihr Unternehmen Single Sign-on, melden Sie sich über 'Mit SSO anmelden' an. "
+            "Die Meldung 'Konto deaktiviert' bedeutet, dass ein Administrator Ihren Zugang gesperrt hat.",
+            ("login", "konto", "sso"),
+        ),
+        (
+            "Zwei-Faktor-Authentifizierung einrichten",
+            "Öffnen Sie Einstellungen > Sicherheit und klicken Sie auf 'Zwei-Faktor-Authentifizierung "
+            "aktivieren'. Scannen Sie den QR-Code mit einer Authenticator-App und geben Sie den sechsstelligen "
+            "Code ein. Bewahren Sie die zehn Wiederherstellungscodes sicher auf: Jeder funktioniert einmal, falls "
+            "Sie Ihr Handy verlieren.",
+            ("login", "sicherheit", "2fa"),
+        ),
+        (
+            "Wo finde ich meine Rechnungen?",
+            "Administratoren finden alle Rechnungen unter Einstellungen > Abrechnung > Rechnungen und können sie "
+            "als PDF herunterladen. Außerdem senden wir jede Rechnung am ersten Werktag des Monats per E-Mail an "
+            "den Rechnungskontakt. Einen weiteren Empfänger tragen Sie unter Abrechnung > Rechnungsempfänger ein.",
+            ("rechnung", "abrechnung"),
+        ),
+        (
+            "Zahlungsarten und fehlgeschlagene Zahlungen",
+            "Wir akzeptieren Kreditkarte (Visa, Mastercard, American Express), SEPA-Lastschrift und bei "
+            "Jahresverträgen Überweisung. Schlägt eine Zahlung fehl, versuchen wir es nach drei und nach sieben "
+            "Tagen erneut. Doppelte Abbuchungen erstatten wir innerhalb von 5 bis 10 Werktagen.",
+            ("zahlung", "abrechnung", "erstattung"),
+        ),
+        (
+            "Rechnungsadresse oder USt-IdNr. ändern",
+            "Unter Einstellungen > Abrechnung > Firmendaten ändern Sie Adresse, Firmenname oder "
+            "Umsatzsteuer-Identifikationsnummer. Die Änderung gilt ab der nächsten Rechnung; bereits erstellte "
+            "Rechnungen korrigiert unser Abrechnungsteam auf Wunsch innerhalb desselben Kalenderjahres.",
+            ("abrechnung", "rechnung", "ust-idnr"),
+        ),
+        (
+            "Welche Daten speichern Sie über mich und wie erhalte ich eine Kopie?",
+            "Nach Art. 15 und 20 DSGVO können Sie eine Kopie aller personenbezogenen Daten anfordern, die wir über "
+            "Sie speichern: Kontaktdaten, Ihre Nachrichten und Tickets, Ihre Einwilligungen und das Protokoll der "
+            "Änderungen. Fragen Sie im Chat ('Welche Daten haben Sie über mich?') oder schreiben Sie an "
+            "datenschutz@demo-crm.example. Sie erhalten innerhalb eines Monats einen maschinenlesbaren JSON-Export.",
+            ("dsgvo", "datenschutz", "auskunft"),
+        ),
+        (
+            "Wie lasse ich meine Daten löschen?",
+            "Sie können die Löschung Ihrer personenbezogenen Daten (Art. 17 DSGVO) im Chat oder per E-Mail an "
+            "datenschutz@demo-crm.example verlangen. Nach Prüfung Ihrer Identität löscht ein Administrator Ihren "
+            "Namen, Ihre E-Mail-Adressen, Telefonnummern und Nachrichtentexte. Rechnungs- und Vertragsdaten, die "
+            "wir gesetzlich aufbewahren müssen, bleiben anonymisiert erhalten.",
+            ("dsgvo", "datenschutz", "löschung"),
+        ),
+        (
+            "Newsletter und Werbe-E-Mails abbestellen",
+            "Jeder Newsletter enthält unten einen Link 'Abmelden'. Sie können dem Assistenten auch schreiben: "
+            "'Bitte keine Newsletter mehr'. Wir stoppen Werbe-E-Mails sofort; Servicenachrichten zu Ihren Tickets "
+            "und Ihrem Vertrag erhalten Sie weiterhin.",
+            ("newsletter", "abmelden", "datenschutz"),
+        ),
+        (
+            "API-Limits",
+            "Die REST-API erlaubt 600 Anfragen pro Minute und Token sowie 50.000 pro Tag und Konto. Bei "
+            "Überschreitung antwortet die API mit 429 Too Many Requests und einem Retry-After-Header in Sekunden. "
+            "Nutzen Sie Listen-Endpunkte mit Filtern und Seitenweise-Abruf (limit bis 500), statt Datensätze "
+            "einzeln abzurufen.",
+            ("api", "limits", "entwickler"),
+        ),
+        (
+            "API-Tokens erstellen und widerrufen",
+            "Unter Einstellungen > API-Tokens klicken Sie auf 'Neues Token'. Das Token wird nur einmal angezeigt; "
+            "bewahren Sie es in einem Passwort-Safe auf und senden Sie es als 'Authorization: Bearer <Token>'. "
+            "Ein möglicherweise bekannt gewordenes Token widerrufen Sie sofort.",
+            ("api", "token", "sicherheit"),
+        ),
+        (
+            "Vertrag kündigen",
+            "Administratoren kündigen unter Einstellungen > Abrechnung > Tarif. Monatsverträge enden zum "
+            "Monatsende, Jahresverträge zum Ende der Laufzeit; die Kündigungsfrist beträgt 30 Tage. Vor dem "
+            "Vertragsende können Sie alle Daten exportieren; danach löschen wir sie innerhalb von 30 Tagen.",
+            ("kündigung", "vertrag", "abrechnung"),
+        ),
+        (
+            "Supportzeiten und Reaktionszeiten",
+            "Unser Support ist Montag bis Freitag von 8 bis 18 Uhr erreichbar. Dringende Störungen (Ausfall, "
+            "Sicherheitsvorfall) bearbeiten wir rund um die Uhr: Erste Antwort innerhalb einer Stunde, hohe "
+            "Priorität innerhalb von vier Stunden, normale innerhalb von acht Arbeitsstunden.",
+            ("support", "sla"),
+        ),
     ),
 }

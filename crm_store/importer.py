@@ -30,8 +30,17 @@ KINDS: tuple[str, ...] = ("contacts", "organizations")
 FORMATS: tuple[str, ...] = ("csv", "xlsx")
 
 CONTACT_COLUMNS: tuple[str, ...] = (
-    "first_name", "last_name", "salutation", "email", "other_emails", "phone", "other_phones", "job_title",
-    "language", "organization", "tags",
+    "first_name",
+    "last_name",
+    "salutation",
+    "email",
+    "other_emails",
+    "phone",
+    "other_phones",
+    "job_title",
+    "language",
+    "organization",
+    "tags",
 )
 ORGANIZATION_COLUMNS: tuple[str, ...] = ("name", "domain", "industry", "segment", "vip", "parent")
 
@@ -99,9 +108,15 @@ class ImportReport:
         return len({e.row for e in self.errors})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "dry_run": self.dry_run, "total": self.total, "created": self.created,
-                "failed": self.failed_rows, "ignored_columns": self.ignored_columns,
-                "errors": [e.to_dict() for e in self.errors]}
+        return {
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "total": self.total,
+            "created": self.created,
+            "failed": self.failed_rows,
+            "ignored_columns": self.ignored_columns,
+            "errors": [e.to_dict() for e in self.errors],
+        }
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -195,8 +210,11 @@ class _Importer:
         return found
 
     def contact(self, values: dict[str, str]) -> None:
-        data: dict[str, Any] = {k: v for k, v in values.items()
-                                if k in ("first_name", "last_name", "salutation", "job_title") and v}
+        data: dict[str, Any] = {
+            k: v
+            for k, v in values.items()
+            if k in ("first_name", "last_name", "salutation", "job_title") and v
+        }
         if values.get("email"):
             data["email"] = values["email"]
         if values.get("other_emails"):
@@ -214,17 +232,25 @@ class _Importer:
         self.crm.contacts.create(data)
 
     def organization(self, values: dict[str, str]) -> None:
-        data: dict[str, Any] = {k: v for k, v in values.items() if k in ("name", "domain", "industry", "segment") and v}
+        data: dict[str, Any] = {
+            k: v for k, v in values.items() if k in ("name", "domain", "industry", "segment") and v
+        }
         if data.get("domain"):
-            data["domain"] = data["domain"].removeprefix("https://").removeprefix("http://").removeprefix(
-                "www.").rstrip("/")
+            data["domain"] = (
+                data["domain"]
+                .removeprefix("https://")
+                .removeprefix("http://")
+                .removeprefix("www.")
+                .rstrip("/")
+            )
         if values.get("vip"):
             data["vip"] = _truthy(values["vip"])
         if values.get("parent"):
             parent = self.organization_id(values["parent"], create=False)
             if parent is None:
-                raise ValidationFailed(f"no organization named {values['parent']!r} (import parents first)",
-                                       "parent")
+                raise ValidationFailed(
+                    f"no organization named {values['parent']!r} (import parents first)", "parent"
+                )
             data["parent_id"] = parent
         org = self.crm.organizations.create(data)
         self._orgs[fold(org.name).strip()] = org.id
@@ -238,16 +264,26 @@ def _begin_outer(session: Session) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def import_rows(session: Session, actor: Actor, kind: str, headers: list[str],
-                rows: Iterable[tuple[int, list[str]]], *, dry_run: bool = False,
-                progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_rows(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    headers: list[str],
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Import into an open session (the caller's transaction); each row in its own savepoint."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     mapping = header_map(kind)
     columns = [mapping.get(_header_key(h)) for h in headers]
-    report = ImportReport(kind=kind, dry_run=dry_run,
-                          ignored_columns=[h for h, c in zip(headers, columns, strict=True) if c is None and h])
+    report = ImportReport(
+        kind=kind,
+        dry_run=dry_run,
+        ignored_columns=[h for h, c in zip(headers, columns, strict=True) if c is None and h],
+    )
     required = "name" if kind == "organizations" else None
     if required and required not in columns:
         report.errors.append(RowError(1, required, "the file has no name column"))
@@ -278,12 +314,23 @@ def import_rows(session: Session, actor: Actor, kind: str, headers: list[str],
 
 def _column(service_field: str) -> str:
     head = service_field.split(".")[0]
-    return {"emails": "other_emails", "phones": "other_phones", "organization_id": "organization",
-            "parent_id": "parent"}.get(head, head)
+    return {
+        "emails": "other_emails",
+        "phones": "other_phones",
+        "organization_id": "organization",
+        "parent_id": "parent",
+    }.get(head, head)
 
 
-def import_file(db: Database, actor: Actor, kind: str, path: Path, *, dry_run: bool = False,
-                progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_file(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     headers, rows = read_table(path)
     with db.session() as session:
         report = import_rows(session, actor, kind, headers, rows, dry_run=dry_run, progress=progress)
@@ -311,19 +358,39 @@ def count_records(session: Session, kind: str) -> int:
 def _contact_rows(session: Session, batch: int) -> Iterator[list[str]]:
     last = 0
     while True:
-        chunk = session.execute(
-            select(Contact).options(selectinload(Contact.emails), selectinload(Contact.phones),
-                                    selectinload(Contact.organization))
-            .where(Contact.id > last, Contact.erased_at.is_(None)).order_by(Contact.id).limit(batch)
-        ).scalars().all()
+        chunk = (
+            session.execute(
+                select(Contact)
+                .options(
+                    selectinload(Contact.emails),
+                    selectinload(Contact.phones),
+                    selectinload(Contact.organization),
+                )
+                .where(Contact.id > last, Contact.erased_at.is_(None))
+                .order_by(Contact.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not chunk:
             return
         for c in chunk:
             emails = [e.address for e in sorted(c.emails, key=lambda e: not e.is_primary)]
             phones = [p.number for p in sorted(c.phones, key=lambda p: not p.is_primary)]
-            yield [c.first_name, c.last_name, c.salutation or "", emails[0] if emails else "",
-                   ", ".join(emails[1:]), phones[0] if phones else "", ", ".join(phones[1:]), c.job_title or "",
-                   c.language or "", c.organization.name if c.organization else "", ", ".join(c.tags or [])]
+            yield [
+                c.first_name,
+                c.last_name,
+                c.salutation or "",
+                emails[0] if emails else "",
+                ", ".join(emails[1:]),
+                phones[0] if phones else "",
+                ", ".join(phones[1:]),
+                c.job_title or "",
+                c.language or "",
+                c.organization.name if c.organization else "",
+                ", ".join(c.tags or []),
+            ]
         last = chunk[-1].id
         session.expunge_all()
 
@@ -332,8 +399,14 @@ def _organization_rows(session: Session, batch: int) -> Iterator[list[str]]:
     orgs = _parents_first(session)  # parents first, so the file imports again in one pass
     names = {o.id: o.name for o in orgs}
     for o in orgs:
-        yield [o.name, o.domain or "", o.industry or "", o.segment or "", "yes" if o.vip else "",
-               names.get(o.parent_id, "") if o.parent_id else ""]
+        yield [
+            o.name,
+            o.domain or "",
+            o.industry or "",
+            o.segment or "",
+            "yes" if o.vip else "",
+            names.get(o.parent_id, "") if o.parent_id else "",
+        ]
 
 
 def _parents_first(session: Session) -> list[Organization]:
@@ -355,8 +428,13 @@ def _parents_first(session: Session) -> list[Organization]:
     return ordered
 
 
-def write_table(path: Path, headers: list[str], rows: Iterable[list[str]], fmt: str,
-                progress: Callable[[int], None] | None = None) -> int:
+def write_table(
+    path: Path,
+    headers: list[str],
+    rows: Iterable[list[str]],
+    fmt: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write CSV (UTF-8 with BOM so Excel shows umlauts) or XLSX; returns the number of rows."""
     n = 0
     if fmt == "xlsx":

@@ -263,6 +263,7 @@ def _defect_names(message: Message) -> list[str]:
 _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "hr", "pre"}
 )
+_PARAGRAPH_TAGS = frozenset({"p", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
 _SKIP_TAGS = frozenset({"script", "style", "head", "title"})
 
 
@@ -291,7 +292,7 @@ class _TextExtractor(HTMLParser):
             self._quote = max(0, self._quote - 1)
             self._newline()
         elif tag in _BLOCK_TAGS:
-            self._newline()
+            self._newline(blank=tag in _PARAGRAPH_TAGS)
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
@@ -302,8 +303,11 @@ class _TextExtractor(HTMLParser):
             self.lines[-1] = "> " * self._quote
         self.lines[-1] += data
 
-    def _newline(self) -> None:
-        self.lines.append("")
+    def _newline(self, *, blank: bool = False) -> None:
+        if self.lines[-1].strip(" >"):
+            self.lines.append("")
+        if blank and len(self.lines) > 1 and self.lines[-2].strip(" >"):
+            self.lines.append("")
 
 
 def html_to_text(markup: str) -> str:

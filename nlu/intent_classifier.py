@@ -147,7 +147,8 @@ class IntentClassifier:
     ) -> tuple[list[str], list[str], np.ndarray]:
         if not self.config.augment:
             return texts, labels, embeddings
-        extra = [i for i, t in enumerate(texts) if fold_text(t) != t]
+        # The n-gram vectorisers lower-case anyway: only umlaut spellings add anything.
+        extra = [i for i, t in enumerate(texts) if fold_text(t) != t.lower()]
         if not extra:
             return texts, labels, embeddings
         # The folded copy shares the original's embedding: only the n-gram view changes.
@@ -227,6 +228,7 @@ class IntentClassifier:
             {
                 "config": self.config,
                 "threshold": self.threshold,
+                "temperature": self.temperature,
                 "classes": self.classes,
                 "char": self._char,
                 "word": self._word,

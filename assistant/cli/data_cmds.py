@@ -34,8 +34,9 @@ CLI_ACTOR = Actor.system("cli")
 
 def _bar(total: int | None, desc: str) -> tqdm[Any]:
     # on stderr, so stdout stays machine-readable; hidden when stderr is not a terminal
-    return tqdm(total=total, desc=desc, unit=" rows", file=sys.stderr, leave=False,
-                disable=not sys.stderr.isatty())
+    return tqdm(
+        total=total, desc=desc, unit=" rows", file=sys.stderr, leave=False, disable=not sys.stderr.isatty()
+    )
 
 
 # --- demo ------------------------------------------------------------------------------------------------
@@ -46,7 +47,9 @@ def _bar(total: int | None, desc: str) -> tqdm[Any]:
 @click.option("--no-serve", is_flag=True, help="Only create the demo store; do not start the server.")
 @click.option("--seed", default=42, show_default=True, help="Random seed of the demo data.")
 @click.option("--size", default="small", type=click.Choice(["tiny", "small", "medium"]), show_default=True)
-def demo(db_url: str | None, host: str | None, port: int | None, no_serve: bool, seed: int, size: str) -> None:
+def demo(
+    db_url: str | None, host: str | None, port: int | None, no_serve: bool, seed: int, size: str
+) -> None:
     """Run the assistant on a fresh SQLite store filled with demo data (./demo-data/ by default)."""
     from crm_store.demo_data import PHASES, generate_demo
 
@@ -58,8 +61,15 @@ def demo(db_url: str | None, host: str | None, port: int | None, no_serve: bool,
         db_url = f"sqlite:///{path}"
     store = open_store(db_url)
     try:
-        with tqdm(total=len(PHASES), desc="demo data", unit=" steps", file=sys.stderr, leave=False,
-                  disable=not sys.stderr.isatty()) as bar:
+        with tqdm(
+            total=len(PHASES),
+            desc="demo data",
+            unit=" steps",
+            file=sys.stderr,
+            leave=False,
+            disable=not sys.stderr.isatty(),
+        ) as bar:
+
             def step(phase: str) -> None:
                 bar.set_postfix_str(phase)
                 bar.update(1)
@@ -98,13 +108,17 @@ def _serve_demo(store: Database, host: str | None, port: int | None) -> None:
         raise click.ClickException(str(exc)) from exc
 
     def banner(url: str) -> None:
-        click.echo(f"demo running on {url}  (chat: POST {url}/webhooks/rest/webhook, REST API {url}/api/v1/); "
-                   "Ctrl+C stops it")
+        click.echo(
+            f"demo running on {url}  (chat: POST {url}/webhooks/rest/webhook, REST API {url}/api/v1/); "
+            "Ctrl+C stops it"
+        )
 
     try:
         run_server(settings, db=store, print_banner=banner)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from exc
 
 
 # --- import / export ---------------------------------------------------------------------------------------
@@ -113,8 +127,13 @@ def _serve_demo(store: Database, host: str | None, port: int | None) -> None:
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate every row, then roll everything back.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the per-row error report as JSON to this file.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the per-row error report as JSON to this file.",
+)
 def import_cmd(db_url: str | None, kind: str, file: Path, dry_run: bool, report_path: Path | None) -> None:
     """Import contacts or organizations from a CSV or XLSX file (header aliases such as E-Mail, Vorname)."""
     if file.suffix.lower() not in (".csv", ".txt", ".xlsx", ".xlsm"):
@@ -141,8 +160,13 @@ def import_cmd(db_url: str | None, kind: str, file: Path, dry_run: bool, report_
 @db_option
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (default: <kind>.<format> in the working directory).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: <kind>.<format> in the working directory).",
+)
 def export_cmd(db_url: str | None, kind: str, fmt: str, out: Path | None) -> None:
     """Export contacts or organizations as CSV or XLSX (in the import format)."""
     out = out or Path(f"{kind}.{fmt}")
@@ -224,10 +248,14 @@ def gdpr_retention(db_url: str | None, dry_run: bool, now_text: str | None, as_j
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
     verb = "would change" if dry_run else "changed"
-    click.echo(f"retention {'(dry run) ' if dry_run else ''}at {now.isoformat()}: {verb} {report.total} record(s)")
+    click.echo(
+        f"retention {'(dry run) ' if dry_run else ''}at {now.isoformat()}: {verb} {report.total} record(s)"
+    )
     for r in report.rules:
-        click.echo(f"  {r.name:<26} {r.action:<6} {r.count:>8}  older than {r.cutoff.date().isoformat()}"
-                   f"  ({r.description})")
+        click.echo(
+            f"  {r.name:<26} {r.action:<6} {r.count:>8}  older than {r.cutoff.date().isoformat()}"
+            f"  ({r.description})"
+        )
 
 
 def _parse_now(text: str | None) -> datetime:

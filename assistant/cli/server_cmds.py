@@ -26,7 +26,8 @@ def banner(url: str) -> None:
     type=click.IntRange(0, 65535),
     help="TCP port (default: $CRM_PORT, else 8080; 0 picks a free one).",
 )
-def serve(db_url: str | None, host: str | None, port: int | None) -> None:
+@click.option("--api-only", is_flag=True, help="Only the REST API and /health: no chat, Slack or Teams.")
+def serve(db_url: str | None, host: str | None, port: int | None, api_only: bool) -> None:
     """Run every enabled connector and the REST API until SIGINT/SIGTERM."""
     overrides: dict[str, object] = {"database_url": db_url or default_database_url()}
     if host is not None:
@@ -40,7 +41,7 @@ def serve(db_url: str | None, host: str | None, port: int | None) -> None:
         raise click.ClickException(str(exc)) from exc
     store = open_store(settings.database_url)
     try:
-        run_server(settings, db=store, print_banner=banner)
+        run_server(settings, db=store, print_banner=banner, connectors=not api_only)
     except OSError as exc:  # port in use, address not available
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"

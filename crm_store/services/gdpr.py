@@ -66,44 +66,88 @@ class GdprService(Service):
         self._check_self_or_staff(contact_id)
         contact = self._contact(contact_id)
         s = self.session
-        activities = s.execute(
-            select(Activity).where(Activity.contact_id == contact_id).order_by(Activity.occurred_at, Activity.id)
-        ).scalars().all()
+        activities = (
+            s.execute(
+                select(Activity)
+                .where(Activity.contact_id == contact_id)
+                .order_by(Activity.occurred_at, Activity.id)
+            )
+            .scalars()
+            .all()
+        )
         tasks = s.execute(select(Task).where(Task.contact_id == contact_id).order_by(Task.id)).scalars().all()
         deals = s.execute(select(Deal).where(Deal.contact_id == contact_id).order_by(Deal.id)).scalars().all()
-        tickets = s.execute(
-            select(Ticket).where(Ticket.requester_contact_id == contact_id).order_by(Ticket.id)
-        ).scalars().all()
-        relationships = s.execute(
-            select(ContactRelationship).where(ContactRelationship.contact_id == contact_id)
-            .order_by(ContactRelationship.id)
-        ).scalars().all()
-        requests = s.execute(
-            select(GdprRequest).where(GdprRequest.contact_id == contact_id).order_by(GdprRequest.id)
-        ).scalars().all()
-        audit_entries = s.execute(
-            select(AuditEntry).where(AuditEntry.entity == "contact", AuditEntry.entity_id == str(contact_id))
-            .order_by(AuditEntry.id)
-        ).scalars().all()
+        tickets = (
+            s.execute(select(Ticket).where(Ticket.requester_contact_id == contact_id).order_by(Ticket.id))
+            .scalars()
+            .all()
+        )
+        relationships = (
+            s.execute(
+                select(ContactRelationship)
+                .where(ContactRelationship.contact_id == contact_id)
+                .order_by(ContactRelationship.id)
+            )
+            .scalars()
+            .all()
+        )
+        requests = (
+            s.execute(
+                select(GdprRequest).where(GdprRequest.contact_id == contact_id).order_by(GdprRequest.id)
+            )
+            .scalars()
+            .all()
+        )
+        audit_entries = (
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.entity == "contact", AuditEntry.entity_id == str(contact_id))
+                .order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
         person = serialize.contact(contact)
         person["erased_at"] = _iso(contact.erased_at)
         document = {
             "generated_at": utcnow().isoformat(),
             "contact": person,
-            "emails": [{"address": e.address, "label": e.label, "primary": e.is_primary} for e in contact.emails],
-            "phones": [{"number": p.number, "label": p.label, "primary": p.is_primary} for p in contact.phones],
+            "emails": [
+                {"address": e.address, "label": e.label, "primary": e.is_primary} for e in contact.emails
+            ],
+            "phones": [
+                {"number": p.number, "label": p.label, "primary": p.is_primary} for p in contact.phones
+            ],
             "organization": contact.organization.name if contact.organization else None,
-            "relationships": [{"kind": r.kind, "organization_id": r.organization_id,
-                               "related_contact_id": r.related_contact_id, "note": r.note} for r in relationships],
+            "relationships": [
+                {
+                    "kind": r.kind,
+                    "organization_id": r.organization_id,
+                    "related_contact_id": r.related_contact_id,
+                    "note": r.note,
+                }
+                for r in relationships
+            ],
             "activities": [serialize.activity(a) for a in activities],
             "tasks": [serialize.task(t) for t in tasks],
             "deals": [serialize.deal(d) for d in deals],
-            "tickets": [{**serialize.ticket(t), "messages": [_message(m) for m in t.messages]} for t in tickets],
+            "tickets": [
+                {**serialize.ticket(t), "messages": [_message(m) for m in t.messages]} for t in tickets
+            ],
             "consent": self.consent_state(contact_id),
             "consent_history": self.consent_history(contact_id),
             "gdpr_requests": [_request(r) for r in requests],
-            "audit": [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-                       "payload": e.payload, "redacted": e.redacted} for e in audit_entries],
+            "audit": [
+                {
+                    "id": e.id,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "payload": e.payload,
+                    "redacted": e.redacted,
+                }
+                for e in audit_entries
+            ],
         }
         self.audit("export", contact_id, {"sections": sorted(document)})
         return document
@@ -116,11 +160,17 @@ class GdprService(Service):
         contact = self._contact(contact_id)
         if contact.erased_at is not None:
             raise ValidationFailed("this contact was already erased", "contact_id")
-        req = GdprRequest(kind=kind, contact_id=contact_id, status="pending", requested_via=via[:20], note=note)
+        req = GdprRequest(
+            kind=kind, contact_id=contact_id, status="pending", requested_via=via[:20], note=note
+        )
         self.session.add(req)
         self.session.flush()
-        self.audit("create", req.id, {"kind": kind, "contact_id": contact_id, "via": req.requested_via},
-                   entity="gdpr_request")
+        self.audit(
+            "create",
+            req.id,
+            {"kind": kind, "contact_id": contact_id, "via": req.requested_via},
+            entity="gdpr_request",
+        )
         return req
 
     def request_erasure(self, contact_id: int, via: str = "chat") -> GdprRequest:
@@ -129,9 +179,11 @@ class GdprService(Service):
 
     def pending_requests(self) -> list[GdprRequest]:
         self.require_role("admin", "manager")
-        return list(self.session.execute(
-            select(GdprRequest).where(GdprRequest.status == "pending").order_by(GdprRequest.id)
-        ).scalars())
+        return list(
+            self.session.execute(
+                select(GdprRequest).where(GdprRequest.status == "pending").order_by(GdprRequest.id)
+            ).scalars()
+        )
 
     def confirm_erasure(self, request_id: int) -> GdprRequest:
         self.require_role("admin")
@@ -165,7 +217,8 @@ class GdprService(Service):
             raise ValidationFailed("this contact was already erased", "contact_id")
         s = self.session
         counts = {
-            "emails": len(contact.emails), "phones": len(contact.phones),
+            "emails": len(contact.emails),
+            "phones": len(contact.phones),
             "activities": _redact_column(s, Activity, Activity.summary, Activity.contact_id == contact_id),
             "tasks": _redact_column(s, Task, Task.title, Task.contact_id == contact_id),
         }
@@ -180,20 +233,26 @@ class GdprService(Service):
         contact.emails.clear()
         contact.phones.clear()
         s.execute(delete(NameToken).where(NameToken.kind == "c", NameToken.ref_id == contact_id))
-        rel_notes = s.execute(
-            select(ContactRelationship).where(ContactRelationship.contact_id == contact_id)
-        ).scalars().all()
+        rel_notes = (
+            s.execute(select(ContactRelationship).where(ContactRelationship.contact_id == contact_id))
+            .scalars()
+            .all()
+        )
         for rel in rel_notes:
             rel.note = None
-        ticket_ids = list(s.execute(
-            select(Ticket.id).where(Ticket.requester_contact_id == contact_id)).scalars())
+        ticket_ids = list(
+            s.execute(select(Ticket.id).where(Ticket.requester_contact_id == contact_id)).scalars()
+        )
         for ticket in s.execute(select(Ticket).where(Ticket.id.in_(ticket_ids))).scalars():
             ticket.subject = REDACTED
             ticket.description = ""
         counts["tickets"] = len(ticket_ids)
         counts["ticket_messages"] = _redact_column(
-            s, TicketMessage, TicketMessage.body,
-            or_(TicketMessage.ticket_id.in_(ticket_ids), TicketMessage.author_contact_id == contact_id))
+            s,
+            TicketMessage,
+            TicketMessage.body,
+            or_(TicketMessage.ticket_id.in_(ticket_ids), TicketMessage.author_contact_id == contact_id),
+        )
         counts["audit_payloads"] = self._redact_audit(contact_id, ticket_ids)
         payload: dict[str, Any] = {"contact_id": contact_id, "counts": counts}
         if request_id is not None:
@@ -207,7 +266,9 @@ class GdprService(Service):
         related = {
             "activity": select(Activity.id).where(Activity.contact_id == contact_id),
             "task": select(Task.id).where(Task.contact_id == contact_id),
-            "relationship": select(ContactRelationship.id).where(ContactRelationship.contact_id == contact_id),
+            "relationship": select(ContactRelationship.id).where(
+                ContactRelationship.contact_id == contact_id
+            ),
         }
         for entity, ids in related.items():
             for rid in s.execute(ids).scalars():
@@ -217,35 +278,56 @@ class GdprService(Service):
         return n
 
     # --- consent -------------------------------------------------------------------------------------
-    def record_consent(self, contact_id: int, purpose: str, granted: bool, source: str, *,
-                       channel: str = "email", legal_basis: str = "consent") -> ConsentRecord:
+    def record_consent(
+        self,
+        contact_id: int,
+        purpose: str,
+        granted: bool,
+        source: str,
+        *,
+        channel: str = "email",
+        legal_basis: str = "consent",
+    ) -> ConsentRecord:
         self._check_self_or_staff(contact_id)
         if not purpose.strip():
             raise ValidationFailed("a consent needs a purpose", "purpose")
         contact = self._contact(contact_id)
         if contact.erased_at is not None and granted:
             raise ValidationFailed("this contact was erased", "contact_id")
-        rec = ConsentRecord(contact_id=contact_id, purpose=purpose.strip()[:40], granted=granted,
-                            source=source[:60], channel=channel[:20], legal_basis=legal_basis[:40],
-                            recorded_at=utcnow())
+        rec = ConsentRecord(
+            contact_id=contact_id,
+            purpose=purpose.strip()[:40],
+            granted=granted,
+            source=source[:60],
+            channel=channel[:20],
+            legal_basis=legal_basis[:40],
+            recorded_at=utcnow(),
+        )
         self.session.add(rec)
         self.session.flush()
-        self.audit("grant_consent" if granted else "withdraw_consent", rec.id,
-                   {"contact_id": contact_id, "purpose": rec.purpose, "channel": rec.channel,
-                    "source": rec.source}, entity="consent")
+        self.audit(
+            "grant_consent" if granted else "withdraw_consent",
+            rec.id,
+            {"contact_id": contact_id, "purpose": rec.purpose, "channel": rec.channel, "source": rec.source},
+            entity="consent",
+        )
         return rec
 
     def withdraw_marketing(self, contact_id: int, source: str) -> list[ConsentRecord]:
         """Unsubscribe (Art. 21): every marketing purpose becomes withdrawn; the history is kept."""
         state = self.consent_state(contact_id)
         purposes = list(dict.fromkeys([*MARKETING_PURPOSES, *(p for p in state if p in MARKETING_PURPOSES)]))
-        return [self.record_consent(contact_id, p, False, source) for p in purposes
-                if state.get(p, {}).get("granted", True)]
+        return [
+            self.record_consent(contact_id, p, False, source)
+            for p in purposes
+            if state.get(p, {}).get("granted", True)
+        ]
 
     def consent_history(self, contact_id: int) -> list[dict[str, Any]]:
         self._check_self_or_staff(contact_id)
         rows = self.session.execute(
-            select(ConsentRecord).where(ConsentRecord.contact_id == contact_id)
+            select(ConsentRecord)
+            .where(ConsentRecord.contact_id == contact_id)
             .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
         ).scalars()
         return [serialize.consent(r) for r in rows]
@@ -273,5 +355,11 @@ def _message(m: TicketMessage) -> dict[str, Any]:
 
 
 def _request(r: GdprRequest) -> dict[str, Any]:
-    return {"id": r.id, "kind": r.kind, "status": r.status, "requested_at": _iso(r.requested_at),
-            "requested_via": r.requested_via, "completed_at": _iso(r.completed_at)}
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "status": r.status,
+        "requested_at": _iso(r.requested_at),
+        "requested_via": r.requested_via,
+        "completed_at": _iso(r.completed_at),
+    }

@@ -61,8 +61,13 @@ class RuleResult:
     count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.name, "description": self.description, "action": self.action,
-                "cutoff": self.cutoff.isoformat(), "count": self.count}
+        return {
+            "rule": self.name,
+            "description": self.description,
+            "action": self.action,
+            "cutoff": self.cutoff.isoformat(),
+            "count": self.count,
+        }
 
 
 @dataclass
@@ -76,8 +81,12 @@ class RetentionReport:
         return sum(r.count for r in self.rules)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "total": self.total,
-                "rules": [r.to_dict() for r in self.rules]}
+        return {
+            "now": self.now.isoformat(),
+            "dry_run": self.dry_run,
+            "total": self.total,
+            "rules": [r.to_dict() for r in self.rules],
+        }
 
 
 class RetentionService(Service):
@@ -92,18 +101,48 @@ class RetentionService(Service):
         p = self.policy
         report = RetentionReport(now=now, dry_run=dry_run)
         rules = (
-            ("closed_ticket_messages", "messages of tickets closed longer ago", "delete",
-             p.closed_ticket_messages, self._closed_ticket_messages),
-            ("activities_without_deal", "activities of contacts who never had a deal", "delete",
-             p.activities_without_deal, self._activities_without_deal),
-            ("audit_payloads", "audit payloads (the hash chain stays verifiable)", "redact",
-             p.audit_payloads, self._audit_payloads),
-            ("processed_events", "idempotency keys of processed events", "delete",
-             p.processed_events, self._processed_events),
-            ("erased_contact_leftovers", "consent records and relationships of erased contacts", "delete",
-             p.erased_contact_leftovers, self._erased_leftovers),
-            ("finished_gdpr_requests", "GDPR requests completed or rejected", "delete",
-             p.finished_gdpr_requests, self._finished_requests),
+            (
+                "closed_ticket_messages",
+                "messages of tickets closed longer ago",
+                "delete",
+                p.closed_ticket_messages,
+                self._closed_ticket_messages,
+            ),
+            (
+                "activities_without_deal",
+                "activities of contacts who never had a deal",
+                "delete",
+                p.activities_without_deal,
+                self._activities_without_deal,
+            ),
+            (
+                "audit_payloads",
+                "audit payloads (the hash chain stays verifiable)",
+                "redact",
+                p.audit_payloads,
+                self._audit_payloads,
+            ),
+            (
+                "processed_events",
+                "idempotency keys of processed events",
+                "delete",
+                p.processed_events,
+                self._processed_events,
+            ),
+            (
+                "erased_contact_leftovers",
+                "consent records and relationships of erased contacts",
+                "delete",
+                p.erased_contact_leftovers,
+                self._erased_leftovers,
+            ),
+            (
+                "finished_gdpr_requests",
+                "GDPR requests completed or rejected",
+                "delete",
+                p.finished_gdpr_requests,
+                self._finished_requests,
+            ),
         )
         for name, description, action, days, rule in rules:
             result = RuleResult(name, description, action, now - days * DAY)
@@ -123,13 +162,18 @@ class RetentionService(Service):
 
     def _closed_ticket_messages(self, cutoff: datetime, dry_run: bool) -> int:
         old_closed = select(Ticket.id).where(
-            Ticket.status == "closed", func.coalesce(Ticket.solved_at, Ticket.updated_at) < cutoff)
+            Ticket.status == "closed", func.coalesce(Ticket.solved_at, Ticket.updated_at) < cutoff
+        )
         return self._run(TicketMessage, TicketMessage.ticket_id.in_(old_closed), dry_run)
 
     def _activities_without_deal(self, cutoff: datetime, dry_run: bool) -> int:
         has_deal = exists().where(Deal.contact_id == Activity.contact_id)
-        where = and_(Activity.occurred_at < cutoff, Activity.deal_id.is_(None), Activity.contact_id.is_not(None),
-                     ~has_deal)
+        where = and_(
+            Activity.occurred_at < cutoff,
+            Activity.deal_id.is_(None),
+            Activity.contact_id.is_not(None),
+            ~has_deal,
+        )
         return self._run(Activity, where, dry_run)
 
     def _audit_payloads(self, cutoff: datetime, dry_run: bool) -> int:
@@ -142,8 +186,13 @@ class RetentionService(Service):
     def _erased_leftovers(self, cutoff: datetime, dry_run: bool) -> int:
         erased: Select[Any] = select(Contact.id).where(Contact.erased_at < cutoff)
         consents = self._run(ConsentRecord, ConsentRecord.contact_id.in_(erased), dry_run)
-        relations = self._run(ContactRelationship, or_(ContactRelationship.contact_id.in_(erased),
-                                                       ContactRelationship.related_contact_id.in_(erased)), dry_run)
+        relations = self._run(
+            ContactRelationship,
+            or_(
+                ContactRelationship.contact_id.in_(erased), ContactRelationship.related_contact_id.in_(erased)
+            ),
+            dry_run,
+        )
         return consents + relations
 
     def _finished_requests(self, cutoff: datetime, dry_run: bool) -> int:

@@ -7,6 +7,7 @@ search uses the real all-MiniLM-L6-v2 embedder (loaded once per module).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -48,9 +49,17 @@ class ScriptNLU:
         for text in texts:
             intent, entities = self.script.get(text, ("out_of_scope", []))
             ents = [{"start": 0, "end": 0, "extractor": "scripted", **e} for e in entities]
-            out.append(_Parse({"text": text, "intent": {"name": intent, "confidence": 1.0},
-                               "intent_ranking": [{"name": intent, "confidence": 1.0}], "entities": ents,
-                               "language": None}))
+            out.append(
+                _Parse(
+                    {
+                        "text": text,
+                        "intent": {"name": intent, "confidence": 1.0},
+                        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+                        "entities": ents,
+                        "language": None,
+                    }
+                )
+            )
         return out
 
 
@@ -84,19 +93,43 @@ SCRIPT: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "How do I reset my password?": ("faq", []),
     "Wie kann ich mein Passwort zurücksetzen?": ("faq", []),
     "blorp zibble frobnicate": ("faq", []),
-    "Where is the best pizza in town?": ("faq", []),
 }
 ISSUE = {"en": "I can't log in since this morning", "de": "Ich kann mich seit heute Morgen nicht anmelden"}
-SAME_ISSUE = {"en": "Login still fails, I still cannot sign in",
-              "de": "Die Anmeldung klappt immer noch nicht, ich komme nicht rein"}
-OTHER_ISSUE = {"en": "The invoice for March shows the wrong amount", "de": "Die Rechnung für März hat den falschen Betrag"}
+SAME_ISSUE = {
+    "en": "Login still fails, I still cannot sign in",
+    "de": "Die Anmeldung klappt immer noch nicht, ich komme nicht rein",
+}
+OTHER_ISSUE = {
+    "en": "The invoice for March shows the wrong amount",
+    "de": "Die Rechnung für März hat den falschen Betrag",
+}
 WORDS = {  # words each language's answer must contain
-    "en": {"describe": "describe", "more": "more", "email": "address", "opened": "opened ticket",
-           "added": "added this", "not_found": "couldn't find", "which": "Which ticket", "solved": "solved",
-           "person": "passing you to a person", "no_answer": "couldn't find an answer", "deleted": "erasure request"},
-    "de": {"describe": "beschreib", "more": "mehr", "email": "E-Mail-Adresse", "opened": "Ticket #",
-           "added": "ergänzt", "not_found": "nicht gefunden", "which": "Welches Ticket", "solved": "gelöst",
-           "person": "übergebe an eine Person", "no_answer": "keine Antwort", "deleted": "Löschantrag"},
+    "en": {
+        "describe": "describe",
+        "more": "more",
+        "email": "address",
+        "opened": "opened ticket",
+        "added": "added this",
+        "not_found": "couldn't find",
+        "which": "Which ticket",
+        "solved": "solved",
+        "person": "passing you to a person",
+        "no_answer": "couldn't find an answer",
+        "deleted": "erasure request",
+    },
+    "de": {
+        "describe": "beschreib",
+        "more": "mehr",
+        "email": "E-Mail-Adresse",
+        "opened": "Ticket #",
+        "added": "ergänzt",
+        "not_found": "nicht gefunden",
+        "which": "Welches Ticket",
+        "solved": "gelöst",
+        "person": "übergebe an eine Person",
+        "no_answer": "keine Antwort",
+        "deleted": "Löschantrag",
+    },
 }
 
 
@@ -122,7 +155,9 @@ def world(sqlite_db: Database, embedder: Embedder) -> World:
     rep = make_user(sqlite_db, email="rep@crm.example", role="rep")
     with sqlite_db.session() as s:
         crm = CrmServices(s, SYSTEM)
-        anna = crm.contacts.create({"first_name": "Anna", "last_name": "Schmidt", "email": "anna@example.com"}).id
+        anna = crm.contacts.create(
+            {"first_name": "Anna", "last_name": "Schmidt", "email": "anna@example.com"}
+        ).id
         ben = crm.contacts.create({"first_name": "Ben", "last_name": "Meyer", "email": "ben@example.com"}).id
         crm.gdpr.record_consent(anna, "newsletter", True, "signup form")
         for lang, articles in ARTICLES.items():
@@ -148,7 +183,9 @@ def tickets(db: Database) -> list[Ticket]:
 def add_ticket(db: Database, contact_id: int, subject: str, status: str = "new") -> int:
     with db.session() as s:
         crm = CrmServices(s, SYSTEM)
-        ticket = crm.tickets.create({"subject": subject, "description": subject, "requester_contact_id": contact_id})
+        ticket = crm.tickets.create(
+            {"subject": subject, "description": subject, "requester_contact_id": contact_id}
+        )
         if status != "new":
             crm.tickets.update(ticket.id, {"status": status})
         return ticket.number
@@ -159,7 +196,9 @@ LANGS = pytest.mark.parametrize("lang", ["en", "de"])
 
 # --- reporting an issue -------------------------------------------------------------------------------
 @LANGS
-async def test_anonymous_report_asks_details_and_email_and_creates_the_contact(world: World, lang: str) -> None:
+async def test_anonymous_report_asks_details_and_email_and_creates_the_contact(
+    world: World, lang: str
+) -> None:
     chat, w = Chat(world.assistant, customer(None, lang)), WORDS[lang]
     assert w["describe"] in await chat.send("/report_issue")
     assert w["more"] in await chat.send("broken")  # too vague: asked again
@@ -216,8 +255,14 @@ async def test_anonymous_report_with_a_known_address_opens_a_new_ticket(world: W
 def test_vague_and_specific_descriptions() -> None:
     for vague in ("help", "broken", "it doesn't work", "I have a problem", "Hilfe", "geht nicht", "kaputt"):
         assert not is_specific(vague), vague
-    for specific in ("I can't log in", "Login fails", "My printer is broken", "Export crashes with error 500",
-                     "Ich kann mich nicht anmelden", "Die Rechnung ist falsch"):
+    for specific in (
+        "I can't log in",
+        "Login fails",
+        "My printer is broken",
+        "Export crashes with error 500",
+        "Ich kann mich nicht anmelden",
+        "Die Rechnung ist falsch",
+    ):
         assert is_specific(specific), specific
 
 
@@ -231,7 +276,10 @@ def test_same_problem_without_an_embedder_uses_word_overlap() -> None:
 @LANGS
 async def test_ticket_status_shows_only_ones_own_tickets(world: World, lang: str) -> None:
     number = add_ticket(world.db, world.anna, "Export fails")
-    anna, ben = Chat(world.assistant, customer(world.anna, lang)), Chat(world.assistant, customer(world.ben, lang))
+    anna, ben = (
+        Chat(world.assistant, customer(world.anna, lang)),
+        Chat(world.assistant, customer(world.ben, lang)),
+    )
     answer = await anna.send("/ticket_status")  # no number needed: her only open ticket
     assert f"#{number}" in answer and "Export fails" in answer
     foreign = await ben.send(f'/ticket_status{{"ticket_id": "{number}"}}')
@@ -272,12 +320,17 @@ async def test_update_appends_and_reopens_then_close_after_confirmation(world: W
     number = add_ticket(world.db, world.anna, "Export fails", status="solved")
     chat = Chat(world.assistant, customer(world.anna, lang))
     await chat.send("/update_ticket")  # what should I add?
-    answer = await chat.send("It also fails on mobile" if lang == "en" else "Auf dem Handy geht es auch nicht")
+    answer = await chat.send(
+        "It also fails on mobile" if lang == "en" else "Auf dem Handy geht es auch nicht"
+    )
     assert f"#{number}" in answer
     [ticket] = tickets(world.db)
     assert ticket.status == "open" and len(ticket.messages) == 2
     confirm = await chat.send("/close_ticket")
-    assert f"#{number}" in confirm and {b["payload"] for b in chat.replies[0]["buttons"]} == {"/affirm", "/deny"}
+    assert f"#{number}" in confirm and {b["payload"] for b in chat.replies[0]["buttons"]} == {
+        "/affirm",
+        "/deny",
+    }
     assert WORDS[lang]["solved"] in await chat.send("/affirm")
     assert tickets(world.db)[0].status == "solved"
 
@@ -357,22 +410,35 @@ async def test_faq_falls_back_to_the_other_language(world: World) -> None:
 
 
 LABELLED = [  # (question, language, answerable)
-    ("How do I reset my password?", "en", True), ("I forgot my password", "en", True),
-    ("where are my invoices", "en", True), ("how do I turn on 2FA", "en", True),
-    ("what are your support hours", "en", True), ("how many API requests can I make", "en", True),
-    ("Wie kann ich mein Passwort zurücksetzen?", "de", True), ("Passwort vergessen", "de", True),
-    ("Wo finde ich meine Rechnungen", "de", True), ("Wie richte ich Zwei-Faktor ein", "de", True),
-    ("What's the weather in Paris?", "en", False), ("blorp zibble frobnicate", "en", False),
-    ("my printer is on fire", "en", False), ("Can you recommend a good pizza place?", "en", False),
-    ("Wie ist das Wetter in Berlin?", "de", False), ("blorp zibble frobnicate", "de", False),
+    ("How do I reset my password?", "en", True),
+    ("I forgot my password", "en", True),
+    ("where are my invoices", "en", True),
+    ("how do I turn on 2FA", "en", True),
+    ("what are your support hours", "en", True),
+    ("how many API requests can I make", "en", True),
+    ("Wie kann ich mein Passwort zurücksetzen?", "de", True),
+    ("Passwort vergessen", "de", True),
+    ("Wo finde ich meine Rechnungen", "de", True),
+    ("Wie richte ich Zwei-Faktor ein", "de", True),
+    ("What's the weather in Paris?", "en", False),
+    ("blorp zibble frobnicate", "en", False),
+    ("my printer is on fire", "en", False),
+    ("Can you recommend a good pizza place?", "en", False),
+    ("Wie ist das Wetter in Berlin?", "de", False),
+    ("blorp zibble frobnicate", "de", False),
     ("Kannst du mir ein Rezept für Kuchen geben?", "de", False),
 ]
 
 
 def test_faq_threshold_separates_the_labelled_questions(embedder: Embedder) -> None:
     index = ArticleIndex(embedder)
-    articles = {lang: [KnowledgeArticle(id=n * 100 + i, language=lang, title=t, body=b)
-                       for i, (t, b, _) in enumerate(arts)] for n, (lang, arts) in enumerate(ARTICLES.items())}
+    articles = {
+        lang: [
+            KnowledgeArticle(id=n * 100 + i, language=lang, title=t, body=b)
+            for i, (t, b, _) in enumerate(arts)
+        ]
+        for n, (lang, arts) in enumerate(ARTICLES.items())
+    }
     scored = [(index.best(q, articles[lang]), ok) for q, lang, ok in LABELLED]
     answerable = [hit.score for hit, ok in scored if ok and hit]
     unanswerable = [hit.score for hit, ok in scored if not ok and hit]
@@ -394,8 +460,8 @@ def test_article_vectors_are_cached_until_the_article_changes(embedder: Embedder
     article = KnowledgeArticle(id=1, language="en", title="Reset password", body="Click 'Forgot password'.")
     index.best("password", [article])
     index.best("password reset", [article])
-    assert calls == [1, 2, 1]  # question, article units, question
-    article.updated_at = article.updated_at or __import__("datetime").datetime(2026, 1, 1)
+    assert calls == [1, 2, 1]  # question, article units (title + one paragraph), question
+    article.updated_at = datetime(2026, 1, 1, tzinfo=UTC)  # edited: embedded again
     index.best("password", [article])
     assert calls[-2:] == [1, 2]
 
@@ -417,10 +483,12 @@ async def test_gdpr_access_logged_in_gets_the_export(world: World, lang: str) ->
 async def test_gdpr_access_anonymous_never_sees_data(world: World, lang: str) -> None:
     chat = Chat(world.assistant, customer(None, lang))
     refused = await chat.send("/gdpr_access")
-    assert "anna" not in refused.lower() or "anna@example.com" in refused  # only the example address
+    assert "Schmidt" not in refused and "#" not in refused
     assert not any(r.get("custom") for r in chat.replies)
     known = await chat.send('/gdpr_access{"email": "anna@example.com"}')
-    unknown = await Chat(world.assistant, customer(None, lang), "s2").send('/gdpr_access{"email": "x@example.com"}')
+    unknown = await Chat(world.assistant, customer(None, lang), "s2").send(
+        '/gdpr_access{"email": "x@example.com"}'
+    )
     assert known.replace("anna@example.com", "E") == unknown.replace("x@example.com", "E")
     assert not any(r.get("custom") for r in chat.replies)
     with world.db.session() as s:

@@ -15,7 +15,9 @@ from crm_store.services import Actor, CrmServices
 def _anna(db: Database, system: Actor) -> int:
     with db.session() as s:
         crm = CrmServices(s, system)
-        anna = crm.contacts.create({"first_name": "Anna", "last_name": "Schmidt", "email": "anna@acme.example"})
+        anna = crm.contacts.create(
+            {"first_name": "Anna", "last_name": "Schmidt", "email": "anna@acme.example"}
+        )
         crm.contacts.create({"first_name": "Bob", "last_name": "Stone", "email": "bob@acme.example"})
         crm.activities.create({"type": "call", "contact_id": anna.id, "summary": "Anna wants a quote"})
         crm.deals.create({"name": "Acme rollout", "contact_id": anna.id, "amount": 40000})
@@ -24,7 +26,9 @@ def _anna(db: Database, system: Actor) -> int:
 
 def test_gdpr_export_prints_one_json_document(db: Database, system: Actor) -> None:
     anna = _anna(db, system)
-    result = CliRunner().invoke(cli, ["gdpr", "export", "--db", db.url, "--contact-email", "Anna@Acme.example"])
+    result = CliRunner().invoke(
+        cli, ["gdpr", "export", "--db", db.url, "--contact-email", "Anna@Acme.example"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["contact"]["id"] == anna and doc["activities"][0]["summary"] == "Anna wants a quote"
@@ -34,7 +38,9 @@ def test_gdpr_export_prints_one_json_document(db: Database, system: Actor) -> No
 def test_gdpr_erase_then_the_audit_log_still_verifies(db: Database, system: Actor) -> None:
     _anna(db, system)
     runner = CliRunner()
-    result = runner.invoke(cli, ["gdpr", "erase", "--db", db.url, "--contact-email", "anna@acme.example", "--yes"])
+    result = runner.invoke(
+        cli, ["gdpr", "erase", "--db", db.url, "--contact-email", "anna@acme.example", "--yes"]
+    )
     assert result.exit_code == 0, result.output
     assert "erased contact" in result.output
     assert runner.invoke(cli, ["audit", "verify", "--db", db.url]).exit_code == 0
@@ -46,8 +52,9 @@ def test_gdpr_erase_then_the_audit_log_still_verifies(db: Database, system: Acto
 
 def test_gdpr_erase_asks_without_yes(db: Database, system: Actor) -> None:
     _anna(db, system)
-    result = CliRunner().invoke(cli, ["gdpr", "erase", "--db", db.url, "--contact-email", "anna@acme.example"],
-                                input="n\n")
+    result = CliRunner().invoke(
+        cli, ["gdpr", "erase", "--db", db.url, "--contact-email", "anna@acme.example"], input="n\n"
+    )
     assert result.exit_code == 1
     with db.session() as s:
         assert CrmServices(s, system).contacts.by_email("anna@acme.example") is not None
@@ -55,7 +62,9 @@ def test_gdpr_erase_asks_without_yes(db: Database, system: Actor) -> None:
 
 def test_import_reports_bad_rows_and_export_writes_them_back(db: Database, tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
-    src.write_text("E-Mail,Vorname,Nachname\nanna@acme.example,Anna,Schmidt\nbroken,Bob,Stone\n", encoding="utf-8")
+    src.write_text(
+        "E-Mail,Vorname,Nachname\nanna@acme.example,Anna,Schmidt\nbroken,Bob,Stone\n", encoding="utf-8"
+    )
     runner = CliRunner()
     dry = runner.invoke(cli, ["import", "contacts", str(src), "--db", db.url, "--dry-run"])
     assert dry.exit_code == 0 and "would import 1 of 2" in dry.output and "row 3: email" in dry.output
@@ -72,7 +81,11 @@ def test_retention_dry_run_lists_every_rule(db: Database) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["dry_run"] and {r["rule"] for r in report["rules"]} >= {
-        "closed_ticket_messages", "activities_without_deal", "audit_payloads", "processed_events"}
+        "closed_ticket_messages",
+        "activities_without_deal",
+        "audit_payloads",
+        "processed_events",
+    }
 
 
 def test_demo_without_serving_prints_the_tokens(tmp_path: Path) -> None:
@@ -81,6 +94,9 @@ def test_demo_without_serving_prints_the_tokens(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["demo", "--no-serve", "--size", "tiny"])
         assert result.exit_code == 0, result.output
         assert Path("demo-data/crm-demo.db").exists()
-    tokens = [line.split()[-1] for line in result.output.splitlines() if line.strip().startswith(
-        ("admin", "manager", "rep", "agent"))]
+    tokens = [
+        line.split()[-1]
+        for line in result.output.splitlines()
+        if line.strip().startswith(("admin", "manager", "rep", "agent"))
+    ]
     assert len(tokens) == 5 and all(t.startswith("crm_") for t in tokens)

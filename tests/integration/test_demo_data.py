@@ -37,6 +37,7 @@ def test_tiny_demo_has_every_kind_of_record(db: Database) -> None:
     info = generate_demo(db, seed=7, now=NOW, size="tiny")
     assert set(info.tokens) == {"admin", "manager", "rep", "rep2", "agent"}
     with db.session() as s:
+
         def distinct(col: object) -> set[object]:
             return set(s.execute(select(col).distinct()).scalars())  # type: ignore[call-overload]
 
@@ -47,9 +48,13 @@ def test_tiny_demo_has_every_kind_of_record(db: Database) -> None:
         assert distinct(Ticket.queue) == set(QUEUES)
         assert distinct(Ticket.priority) == set(PRIORITIES)
         assert distinct(KnowledgeArticle.language) == {"en", "de"}
-        assert s.execute(select(func.count()).select_from(TicketMessage)).scalar_one() > info.counts["tickets"]
+        assert (
+            s.execute(select(func.count()).select_from(TicketMessage)).scalar_one() > info.counts["tickets"]
+        )
         assert s.execute(select(func.count()).where(Organization.parent_id.is_not(None))).scalar_one() >= 1
-        assert s.execute(select(func.count()).where(Task.status == "open", Task.due_at < NOW)).scalar_one() >= 1
+        assert (
+            s.execute(select(func.count()).where(Task.status == "open", Task.due_at < NOW)).scalar_one() >= 1
+        )
         assert s.execute(select(func.count()).where(ConsentRecord.granted.is_(False))).scalar_one() >= 1
         assert max(s.execute(select(Activity.occurred_at)).scalars()) <= NOW
         for role, token in info.tokens.items():

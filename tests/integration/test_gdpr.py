@@ -31,18 +31,48 @@ def _people(db: Database, system: Actor) -> People:
     with db.session() as s:
         crm = CrmServices(s, system)
         org = crm.organizations.create({"name": "Acme GmbH", "domain": "acme.example"})
-        anna = crm.contacts.create({"first_name": "Anna", "last_name": "Schmidt", "email": "anna@acme.example",
-                                    "emails": ["anna.private@mail.example"], "phone": "+49 170 5550199",
-                                    "job_title": "CTO", "organization_id": org.id, "tags": ["vip"]})
-        bob = crm.contacts.create({"first_name": "Bob", "last_name": "Stone", "email": "bob@acme.example",
-                                   "organization_id": org.id})
-        deal = crm.deals.create({"name": "Acme rollout", "organization_id": org.id, "contact_id": anna.id,
-                                 "amount": "40000", "stage": "proposal", "expected_close_date": date(2026, 3, 31)})
-        crm.activities.create({"type": "call", "contact_id": anna.id, "summary": "Anna wants a quote by Friday"})
+        anna = crm.contacts.create(
+            {
+                "first_name": "Anna",
+                "last_name": "Schmidt",
+                "email": "anna@acme.example",
+                "emails": ["anna.private@mail.example"],
+                "phone": "+49 170 5550199",
+                "job_title": "CTO",
+                "organization_id": org.id,
+                "tags": ["vip"],
+            }
+        )
+        bob = crm.contacts.create(
+            {
+                "first_name": "Bob",
+                "last_name": "Stone",
+                "email": "bob@acme.example",
+                "organization_id": org.id,
+            }
+        )
+        deal = crm.deals.create(
+            {
+                "name": "Acme rollout",
+                "organization_id": org.id,
+                "contact_id": anna.id,
+                "amount": "40000",
+                "stage": "proposal",
+                "expected_close_date": date(2026, 3, 31),
+            }
+        )
+        crm.activities.create(
+            {"type": "call", "contact_id": anna.id, "summary": "Anna wants a quote by Friday"}
+        )
         crm.activities.create({"type": "call", "contact_id": bob.id, "summary": "Bob asked about pricing"})
         crm.tasks.create({"title": "Send Anna the proposal", "contact_id": anna.id})
         ticket = CrmServices(s, Actor.customer(anna.id)).tickets.create(
-            {"subject": "Anna cannot log in", "description": "My password reset mail never arrives", "queue": "account"})
+            {
+                "subject": "Anna cannot log in",
+                "description": "My password reset mail never arrives",
+                "queue": "account",
+            }
+        )
         crm.tickets.add_message(ticket.id, "Hello Anna, we are on it.")
         crm.gdpr.record_consent(anna.id, "marketing", True, "web_form")
         crm.gdpr.record_consent(bob.id, "marketing", True, "web_form")
@@ -61,7 +91,9 @@ def test_export_holds_the_person_and_nobody_else(db: Database, system: Actor) ->
     assert [a["summary"] for a in doc["activities"]] == ["Anna wants a quote by Friday"]
     assert doc["deals"][0]["amount"] == 40000 and doc["tasks"][0]["title"] == "Send Anna the proposal"
     assert [m["body"] for m in doc["tickets"][0]["messages"]] == [
-        "My password reset mail never arrives", "Hello Anna, we are on it."]
+        "My password reset mail never arrives",
+        "Hello Anna, we are on it.",
+    ]
     assert doc["consent"]["marketing"]["granted"] is True and len(doc["consent_history"]) == 1
     assert any(e["action"] == "create" for e in doc["audit"])
     assert "Bob" not in text and "bob@acme.example" not in text and "pricing" not in text
@@ -103,7 +135,9 @@ def test_erasure_anonymises_and_keeps_business_aggregates(db: Database, system: 
         assert all("Anna" not in m.body for m in ticket.messages) and "Anna" not in ticket.subject
         summaries = s.execute(select(Activity.summary).order_by(Activity.id)).scalars().all()
         assert "Anna" not in summaries[0] and summaries[1] == "Bob asked about pricing"
-        assert not s.execute(select(NameToken).where(NameToken.kind == "c", NameToken.ref_id == p.anna)).first()
+        assert not s.execute(
+            select(NameToken).where(NameToken.kind == "c", NameToken.ref_id == p.anna)
+        ).first()
         assert [m.name for m in find_contacts(s, "Anna Schmidt")] == []
         assert crm.contacts.by_email("bob@acme.example") is not None
         doc = crm.gdpr.export(p.anna)
@@ -112,7 +146,9 @@ def test_erasure_anonymises_and_keeps_business_aggregates(db: Database, system: 
         assert "Schmidt" not in json.dumps(doc, ensure_ascii=False)
 
 
-def test_audit_chain_survives_erasure_and_the_entry_holds_no_personal_data(db: Database, system: Actor) -> None:
+def test_audit_chain_survives_erasure_and_the_entry_holds_no_personal_data(
+    db: Database, system: Actor
+) -> None:
     p = _people(db, system)
     with db.session() as s:
         gdpr = CrmServices(s, system).gdpr
@@ -123,11 +159,22 @@ def test_audit_chain_survives_erasure_and_the_entry_holds_no_personal_data(db: D
         assert erase.entity_id == str(p.anna)
         dumped = json.dumps(erase.payload).lower()
         assert "anna" not in dumped and "schmidt" not in dumped and "@" not in dumped
-        about_anna = s.execute(select(AuditEntry).where(
-            AuditEntry.entity == "contact", AuditEntry.entity_id == str(p.anna), AuditEntry.action != "erase")).scalars().all()
+        about_anna = (
+            s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.entity == "contact",
+                    AuditEntry.entity_id == str(p.anna),
+                    AuditEntry.action != "erase",
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert about_anna and all(e.redacted and e.payload is None for e in about_anna)
         rest = json.dumps([e.payload for e in s.execute(select(AuditEntry)).scalars()], ensure_ascii=False)
-        assert "anna@acme.example" not in rest and "quote by Friday" not in rest and "bob@acme.example" in rest
+        assert (
+            "anna@acme.example" not in rest and "quote by Friday" not in rest and "bob@acme.example" in rest
+        )
 
 
 def test_unsubscribe_withdraws_marketing_and_keeps_the_history(db: Database, system: Actor) -> None:
@@ -144,6 +191,10 @@ def test_unsubscribe_withdraws_marketing_and_keeps_the_history(db: Database, sys
         assert not gdpr.has_consent(p.anna, "newsletter") and gdpr.has_consent(p.bob, "marketing")
         history = gdpr.consent_history(p.anna)
         assert [(h["purpose"], h["granted"]) for h in history] == [
-            ("marketing", True), ("newsletter", True), ("marketing", False), ("newsletter", False)]
+            ("marketing", True),
+            ("newsletter", True),
+            ("marketing", False),
+            ("newsletter", False),
+        ]
         actions = s.execute(select(AuditEntry.action).where(AuditEntry.entity == "consent")).scalars().all()
         assert actions.count("withdraw_consent") == 2

@@ -87,11 +87,11 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_serve_migrates_answers_and_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    # `serve` as registered on a click group: the real command without the NLU's import time.
+    # `serve` as registered on a click group: the real command, without the connectors' (NLU's) start-up time.
     script = ("import click; from assistant.cli.server_cmds import register; "
               "group = click.Group(); register(group); group(prog_name='crm-assistant')")
     url = f"sqlite:///{tmp_path / 'served.db'}"
-    proc = subprocess.Popen([sys.executable, "-c", script, "serve", "--db", url, "--port", "0"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", script, "serve", "--db", url, "--port", "0", "--api-only"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

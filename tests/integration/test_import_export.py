@@ -45,7 +45,9 @@ def _count(db: Database, model: type) -> int:
 
 
 @pytest.mark.parametrize("writer", [_csv, _xlsx], ids=["csv", "xlsx"])
-def test_good_rows_land_and_bad_rows_are_reported(db: Database, system: Actor, tmp_path: Path, writer) -> None:
+def test_good_rows_land_and_bad_rows_are_reported(
+    db: Database, system: Actor, tmp_path: Path, writer
+) -> None:
     path = writer(tmp_path / f"contacts.{writer.__name__[1:]}", GERMAN_ROWS)
     report = import_file(db, system, "contacts", path)
     assert (report.total, report.created) == (5, 2)
@@ -57,7 +59,11 @@ def test_good_rows_land_and_bad_rows_are_reported(db: Database, system: Actor, t
         juergen = crm.contacts.by_email("juergen@mueller.example")
         assert juergen is not None and juergen.organization is not None
         assert (juergen.first_name, juergen.phone, juergen.job_title, juergen.organization.name) == (
-            "Jürgen", "+491705550199", "Geschäftsführer", "Müller GmbH")
+            "Jürgen",
+            "+491705550199",
+            "Geschäftsführer",
+            "Müller GmbH",
+        )
         assert crm.contacts.by_email("lena@fuchs.example").phone == "+41795550123"  # type: ignore[union-attr]
         names = s.execute(select(Organization.name).order_by(Organization.name)).scalars().all()
     assert names == ["Fuchs AG", "Müller GmbH"]  # the bad row's organisation was rolled back with it
@@ -70,11 +76,13 @@ def test_dry_run_validates_and_writes_nothing(db: Database, system: Actor, tmp_p
 
 
 def test_organizations_with_parents_and_aliases(db: Database, system: Actor, tmp_path: Path) -> None:
-    rows = [["Company", "Website", "Branche", "VIP", "Parent company"],
-            ["Acme Holding AG", "https://www.acme.example/", "Machinery", "ja", ""],
-            ["Acme Schweiz AG", "acme.example.ch", "Machinery", "", "Acme Holding AG"],
-            ["Orphan Ltd.", "", "", "", "Nobody Inc."],
-            ["Dup GmbH", "acme.example", "", "", ""]]
+    rows = [
+        ["Company", "Website", "Branche", "VIP", "Parent company"],
+        ["Acme Holding AG", "https://www.acme.example/", "Machinery", "ja", ""],
+        ["Acme Schweiz AG", "acme.example.ch", "Machinery", "", "Acme Holding AG"],
+        ["Orphan Ltd.", "", "", "", "Nobody Inc."],
+        ["Dup GmbH", "acme.example", "", "", ""],
+    ]
     report = import_file(db, system, "organizations", _csv(tmp_path / "o.csv", rows))
     assert report.created == 2
     assert [(e.row, e.field) for e in report.errors] == [(4, "parent"), (5, "domain")]
@@ -92,14 +100,29 @@ def _export(db: Database, kind: str, path: Path, fmt: str) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_export_round_trips(db: Database, system: Actor, tmp_path: Path, sqlite_template: Path, fmt: str) -> None:
+def test_export_round_trips(
+    db: Database, system: Actor, tmp_path: Path, sqlite_template: Path, fmt: str
+) -> None:
     with db.session() as s:
         crm = CrmServices(s, system)
-        parent = crm.organizations.create({"name": "Weiß & Partner AG", "domain": "weiss.example", "vip": True})
-        child = crm.organizations.create({"name": "Weiß Schweiz AG", "parent_id": parent.id, "industry": "Tax"})
-        crm.contacts.create({"first_name": "Sören", "last_name": "Weiß", "email": "soeren@weiss.example",
-                             "emails": ["s@mail.example"], "phones": ["+49 170 5550100", "+49 170 5550101"],
-                             "organization_id": child.id, "language": "de", "tags": ["vip", "newsletter"]})
+        parent = crm.organizations.create(
+            {"name": "Weiß & Partner AG", "domain": "weiss.example", "vip": True}
+        )
+        child = crm.organizations.create(
+            {"name": "Weiß Schweiz AG", "parent_id": parent.id, "industry": "Tax"}
+        )
+        crm.contacts.create(
+            {
+                "first_name": "Sören",
+                "last_name": "Weiß",
+                "email": "soeren@weiss.example",
+                "emails": ["s@mail.example"],
+                "phones": ["+49 170 5550100", "+49 170 5550101"],
+                "organization_id": child.id,
+                "language": "de",
+                "tags": ["vip", "newsletter"],
+            }
+        )
         crm.contacts.create({"first_name": "Jane", "last_name": "O'Brien", "email": "jane@initech.example"})
     orgs = _export(db, "organizations", tmp_path / f"orgs.{fmt}", fmt)
     contacts = _export(db, "contacts", tmp_path / f"contacts.{fmt}", fmt)

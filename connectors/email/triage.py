@@ -1,0 +1,463 @@
+"""Inbound e-mail triage: one raw RFC 5322 message in, one store transaction, one ``TriageResult`` out.
+
+    triage = TriageService(db, classifier, routing=Router.from_yaml())
+    result = triage.process(raw_bytes, source="smtp")
+
+Rules (issue 5): each Message-ID (or, without one, a hash of From, Date, Subject and body) is processed
+once: a ``ProcessedEvent`` row is inserted in the same transaction as everything else, and losing a race
+on its unique index makes the mail a duplicate. Robots (bounces, out-of-office, bulk) and spam get no
+ticket and no acknowledgement. The sender becomes a contact (with an organisation from the domain,
+except freemail). Replies thread into their ticket by In-Reply-To/References or a ``[#4711]`` subject
+token; sales mail becomes a lead deal; privacy mail a GDPR request plus a ticket. Broken MIME is kept:
+a ticket with the raw text, priority ``normal``, flagged ``needs_human``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from connectors.email.routing import Router
+from crm_store.db import Database, StoreUnavailable
+from crm_store.models import Contact, ProcessedEvent, Ticket, TicketMessage, utcnow
+from crm_store.services import Actor, CrmServices
+from crm_store.services.errors import Conflict, CrmError, NotFound
+from nlu.email_autoreply import is_no_reply_address
+from nlu.email_classifier import EmailLabel
+from nlu.email_text import ParsedMail, parse_mail
+
+log = logging.getLogger(__name__)
+
+Action = Literal["created", "appended", "duplicate", "ignored", "lead", "gdpr_request"]
+EVENT_SOURCE = "email"  # one namespace for every inbound path: SMTP and IMAP never both process a mail
+ACK_SOURCE = "email-ack"
+ACKS_PER_HOUR = 3
+NO_TICKET_QUEUES = frozenset({"auto_reply", "spam"})
+FREEMAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "gmx.com", "web.de",
+        "outlook.com", "outlook.de", "hotmail.com", "hotmail.de", "live.com", "live.de", "msn.com",
+        "yahoo.com", "yahoo.de", "ymail.com", "t-online.de", "icloud.com", "me.com", "mac.com",
+        "posteo.de", "posteo.net", "mailbox.org", "freenet.de", "aol.com", "aol.de", "protonmail.com",
+        "proton.me", "gmx.org", "arcor.de", "1und1.de", "online.de", "yandex.com", "mail.ru", "zoho.com",
+    }
+)  # fmt: skip
+# MIME structure defects after which the parsed text cannot be trusted: keep the raw text instead.
+BROKEN_DEFECTS = frozenset(
+    {
+        "StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect", "MultipartInvariantViolationDefect",
+        "MissingHeaderBodySeparatorDefect", "InvalidMultipartContentTransferEncodingDefect",
+        "MisplacedEnvelopeHeaderDefect", "NoBoundaryInMultipartDefect",
+    }
+)  # fmt: skip
+TICKET_TOKEN = re.compile(r"\[#\s*(\d{3,9})\]")
+ERASURE = re.compile(r"\b(?:delete|erase|remove|forget)\b|lösch|entfern|vergessen|art\.?\s*17", re.IGNORECASE)
+OBJECTION = re.compile(
+    r"unsubscribe|newsletter|marketing|opt[- ]?out|abmeld|austragen|widersp|art\.?\s*21", re.IGNORECASE
+)
+MAX_RAW_CHARS = 100_000
+
+
+class MailClassifier(Protocol):
+    def predict(self, mail: ParsedMail) -> EmailLabel: ...
+
+
+@dataclass(slots=True)
+class TriageResult:
+    message_id: str
+    queue: str
+    priority: str
+    language: str
+    confidence: float
+    action: Action
+    contact_id: int | None = None
+    ticket_number: int | None = None
+    team: str | None = None
+    assignee_id: int | None = None
+    ack: bool = False  # an acknowledgement is due (and already counted against the sender's hourly limit)
+    automatic: str | None = None
+    organization_id: int | None = None
+    deal_id: int | None = None
+    gdpr_request_id: int | None = None
+    flags: list[str] = field(default_factory=list)
+    from_addr: str = ""
+    subject: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def idempotency_key(mail: ParsedMail, raw: bytes) -> str:
+    """The Message-ID, or a hash of From + Date + Subject + body for mail without one."""
+    if mail.message_id:
+        return mail.message_id[:990]
+    basis = "\n".join(
+        [mail.from_addr, mail.headers.get("date", ""), mail.subject, mail.text or raw.decode("latin-1")]
+    )
+    return "sha256:" + hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()
+
+
+def is_broken(mail: ParsedMail) -> bool:
+    return any(defect in BROKEN_DEFECTS for defect in mail.defects)
+
+
+def sender_domain(addr: str) -> str | None:
+    domain = addr.rsplit("@", 1)[1].strip().lower() if "@" in addr else ""
+    return domain or None
+
+
+def is_freemail(domain: str | None) -> bool:
+    return domain is None or domain in FREEMAIL_DOMAINS
+
+
+class TriageService:
+    def __init__(
+        self,
+        db: Database | None,
+        classifier: MailClassifier,
+        *,
+        routing: Router,
+        now: datetime | Callable[[], datetime] | None = None,
+        acks_per_hour: int = ACKS_PER_HOUR,
+    ) -> None:
+        self.db = db
+        self.classifier = classifier
+        self.routing = routing
+        self._now = now
+        self.acks_per_hour = acks_per_hour
+        self.actor = Actor.system("triage")
+
+    def now(self) -> datetime:
+        if self._now is None:
+            return utcnow()
+        return self._now() if callable(self._now) else self._now
+
+    # --- read only ------------------------------------------------------------------------------
+
+    def classify(self, raw: bytes) -> dict[str, Any]:
+        """Labels plus what ``process`` would link (contact, ticket, team); writes nothing.
+
+        Without a reachable store the contact and thread lookups are skipped.
+        """
+        mail = parse_mail(raw)
+        label = self._label(mail)
+        route = self.routing.route(queue=label.queue, priority=label.priority, language=label.language)
+        out: dict[str, Any] = {
+            "message_id": mail.message_id,
+            "queue": label.queue,
+            "priority": label.priority,
+            "language": label.language,
+            "confidence": round(label.confidence, 4),
+            "automatic": label.automatic,
+            "from": mail.from_addr or None,
+            "contact_id": None,
+            "organization_id": None,
+            "thread_ticket": None,
+            "team": None if label.queue in NO_TICKET_QUEUES else route.team,
+        }
+        if is_broken(mail):
+            out["flags"] = ["broken_mime"]
+        if self.db is None:
+            return out
+        try:
+            with self.db.session() as session:
+                contact = self._crm(session).contacts.by_email(mail.from_addr) if mail.from_addr else None
+                if contact is not None:
+                    out["contact_id"] = contact.id
+                    out["organization_id"] = contact.organization_id
+                ticket = self._thread(session, mail, contact)
+                out["thread_ticket"] = ticket.number if ticket is not None else None
+                org = contact.organization if contact is not None else None
+                if org is not None and label.queue not in NO_TICKET_QUEUES:
+                    routed = self.routing.route(
+                        queue=label.queue, priority=label.priority, language=label.language,
+                        segment=org.segment, vip=org.vip,
+                    )  # fmt: skip
+                    out["team"], out["priority"] = routed.team, routed.priority
+                session.rollback()
+        except (StoreUnavailable, OperationalError) as exc:
+            log.info("store unavailable for the dry run, lookups skipped: %s", type(exc).__name__)
+        return out
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def process(self, raw: bytes, *, source: str = "smtp") -> TriageResult:
+        """Triage one message in one transaction. Raises ``StoreUnavailable`` when the store is down."""
+        if self.db is None:
+            raise StoreUnavailable("triage needs a store; use classify() for a dry run")
+        mail = parse_mail(raw)
+        key = idempotency_key(mail, raw)
+        label = self._label(mail)
+        try:
+            with self.db.session() as session:
+                result = self._process(session, mail, raw, key, label, source)
+        except IntegrityError:
+            if self._seen(key):  # another worker committed the same mail first
+                return self._duplicate(key, label, mail)
+            raise
+        log.info("mail %s -> %s %s", key, result.action, result.ticket_number or "")
+        return result
+
+    def _process(
+        self, session: Session, mail: ParsedMail, raw: bytes, key: str, label: EmailLabel, source: str
+    ) -> TriageResult:
+        if (
+            session.execute(
+                select(ProcessedEvent.id).where(
+                    ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
+                )
+            ).scalar()
+            is not None
+        ):
+            return self._duplicate(key, label, mail)
+        event = ProcessedEvent(source=EVENT_SOURCE, key=key, processed_at=self.now())
+        session.add(event)
+        session.flush()  # the unique index decides a race here, before anything else is written
+
+        result = TriageResult(
+            message_id=key, queue=label.queue, priority=label.priority, language=label.language,
+            confidence=round(label.confidence, 4), action="ignored", automatic=label.automatic,
+            from_addr=mail.from_addr, subject=mail.subject,
+        )  # fmt: skip
+        broken = is_broken(mail)
+        if broken:
+            result.flags.append("broken_mime")
+            result.priority = "normal"
+        if label.queue in NO_TICKET_QUEUES and not broken:
+            event.result = json.dumps({"action": "ignored", "source": source, "queue": label.queue})
+            return result
+
+        crm = self._crm(session)
+        contact = self._contact(crm, mail)
+        if contact is not None:
+            result.contact_id, result.organization_id = contact.id, contact.organization_id
+        body = _raw_text(raw) if broken else (mail.new_text or mail.text)
+
+        thread = self._thread(session, mail, contact)
+        if thread is not None:
+            try:
+                crm.tickets.add_message(
+                    thread.id, body, channel="email", message_id=mail.message_id, in_reply_to=mail.in_reply_to
+                )
+            except Conflict:  # this Message-ID is already on a ticket: delivered before under another key
+                result.action = "duplicate"
+                result.ticket_number = thread.number
+                return result
+            result.action, result.ticket_number = "appended", thread.number
+            result.queue, result.team = thread.queue, None
+            event.result = json.dumps({"action": "appended", "source": source, "ticket": thread.number})
+            return result
+
+        org = contact.organization if contact is not None else None
+        route = self.routing.route(
+            queue=label.queue, priority=result.priority, language=label.language,
+            segment=org.segment if org is not None else None, vip=bool(org is not None and org.vip),
+        )  # fmt: skip
+        result.team = route.team
+        if not broken:
+            result.priority = route.priority
+
+        if label.queue == "sales" and not broken:
+            deal = crm.deals.create(
+                {
+                    "name": (mail.subject or f"Enquiry from {mail.from_addr}")[:300],
+                    "contact_id": contact.id if contact is not None else None,
+                    "stage": "lead",
+                }
+            )
+            result.action, result.deal_id = "lead", deal.id
+            event.result = json.dumps({"action": "lead", "source": source, "deal": deal.id})
+            return result
+
+        assignment = self.routing.assign(session, route.team, label.language)
+        ticket = crm.tickets.create(
+            {
+                "subject": (mail.subject or "(no subject)")[:500],
+                "description": body[:100_000],
+                "priority": result.priority,
+                "queue": label.queue if label.queue not in NO_TICKET_QUEUES else "other",
+                "language": label.language if re.fullmatch(r"[a-z]{2}", label.language or "") else None,
+                "requester_contact_id": contact.id if contact is not None else None,
+                "team_id": assignment.team_id,
+                "assignee_id": assignment.assignee_id,
+                "channel": "email",
+            },
+            message_id=mail.message_id,
+        )
+        if broken:
+            ticket.needs_human = True
+        result.action, result.ticket_number, result.assignee_id = (
+            "created",
+            ticket.number,
+            assignment.assignee_id,
+        )
+        if label.queue == "privacy" and contact is not None and not broken:
+            request = crm.gdpr.request(
+                contact.id, _gdpr_kind(mail), via="email", note=f"ticket #{ticket.number}"
+            )
+            result.action, result.gdpr_request_id = "gdpr_request", request.id
+        result.ack = self._reserve_ack(session, mail, key)
+        event.result = json.dumps({"action": result.action, "source": source, "ticket": ticket.number})
+        return result
+
+    def record_outbound(self, ticket_number: int, body: str, *, message_id: str) -> None:
+        """Put a mail we sent (an acknowledgement) on the ticket, so replies to it thread by In-Reply-To."""
+        assert self.db is not None
+        with self.db.session() as session:
+            crm = self._crm(session)
+            ticket = crm.tickets.by_number(ticket_number)
+            crm.tickets.add_message(
+                ticket.id, body, channel="email", message_id=message_id, direction="outbound"
+            )
+
+    # --- pieces ---------------------------------------------------------------------------------
+
+    def _label(self, mail: ParsedMail) -> EmailLabel:
+        try:
+            return self.classifier.predict(mail)
+        except Exception:  # a model failure must not lose the mail: it becomes a normal ticket in "other"
+            log.exception("classifier failed; the mail is kept in queue 'other'")
+            return EmailLabel(queue="other", priority="normal", language="en", confidence=0.0)
+
+    def _crm(self, session: Session) -> CrmServices:
+        return CrmServices(session, self.actor)
+
+    def _seen(self, key: str) -> bool:
+        assert self.db is not None
+        with self.db.session() as session:
+            return (
+                session.execute(
+                    select(ProcessedEvent.id).where(
+                        ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
+                    )
+                ).scalar()
+                is not None
+            )
+
+    @staticmethod
+    def _duplicate(key: str, label: EmailLabel, mail: ParsedMail) -> TriageResult:
+        return TriageResult(
+            message_id=key, queue=label.queue, priority=label.priority, language=label.language,
+            confidence=round(label.confidence, 4), action="duplicate", automatic=label.automatic,
+            from_addr=mail.from_addr, subject=mail.subject,
+        )  # fmt: skip
+
+    def _contact(self, crm: CrmServices, mail: ParsedMail) -> Contact | None:
+        if not mail.from_addr or "@" not in mail.from_addr:
+            return None
+        existing = crm.contacts.by_email(mail.from_addr)
+        if existing is not None:
+            return existing
+        domain = sender_domain(mail.from_addr)
+        org_id: int | None = None
+        if domain is not None and not is_freemail(domain):
+            org = crm.organizations.by_domain(domain)
+            if org is None:
+                try:
+                    org = crm.organizations.create({"name": _org_name(domain), "domain": domain})
+                except CrmError:  # an odd domain the schema refuses: the contact comes without one
+                    org = None
+            org_id = org.id if org is not None else None
+        first, last = _split_name(mail.from_name)
+        try:
+            contact = crm.contacts.create(
+                {"first_name": first, "last_name": last, "email": mail.from_addr, "organization_id": org_id}
+            )
+        except CrmError:  # an address the validator refuses: keep the mail, without a contact
+            log.info("sender address refused as a contact address")
+            return None
+        return crm.contacts.by_email(mail.from_addr) or contact
+
+    def _thread(self, session: Session, mail: ParsedMail, contact: Contact | None) -> Ticket | None:
+        """The ticket this mail answers: by In-Reply-To/References first, then a ``[#nnnn]`` token."""
+        ids = [i for i in [mail.in_reply_to, *reversed(mail.references)] if i]
+        if ids:
+            ticket = session.execute(
+                select(Ticket)
+                .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
+                .where(TicketMessage.message_id.in_(ids))
+                .order_by(TicketMessage.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if ticket is not None and ticket.status != "closed":
+                return ticket
+        match = TICKET_TOKEN.search(mail.subject)
+        if match is None or contact is None:
+            return None
+        try:
+            ticket = self._crm(session).tickets.by_number(match.group(1))
+        except (NotFound, CrmError):
+            return None
+        # A guessed number must not let a stranger write into someone else's ticket.
+        same_requester = ticket.requester_contact_id == contact.id
+        same_org = contact.organization_id is not None and ticket.organization_id == contact.organization_id
+        if ticket.status == "closed" or not (same_requester or same_org):
+            return None
+        return ticket
+
+    def _reserve_ack(self, session: Session, mail: ParsedMail, key: str) -> bool:
+        """True when an acknowledgement may go out; counts it (in the store) against the hourly limit."""
+        addr = mail.from_addr
+        if not addr or is_no_reply_address(addr) or mail.headers.get("auto-submitted", "no").lower() != "no":
+            return False
+        now = self.now()
+        prefix = f"{addr} "
+        sent = session.execute(
+            select(func.count(ProcessedEvent.id)).where(
+                ProcessedEvent.source == ACK_SOURCE,
+                ProcessedEvent.key.startswith(prefix, autoescape=True),
+                ProcessedEvent.processed_at > now - timedelta(hours=1),
+            )
+        ).scalar_one()
+        if sent >= self.acks_per_hour:
+            return False
+        session.add(ProcessedEvent(source=ACK_SOURCE, key=f"{prefix}{key}"[:998], processed_at=now))
+        return True
+
+
+def _gdpr_kind(mail: ParsedMail) -> str:
+    text = f"{mail.subject}\n{mail.new_text or mail.text}"
+    if ERASURE.search(text):
+        return "erasure"
+    if OBJECTION.search(text):
+        return "objection"
+    return "access"
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    name = " ".join(name.replace('"', "").split())
+    if "," in name:  # "Schmidt, Anna"
+        last, _, first = name.partition(",")
+        return first.strip()[:120], last.strip()[:120]
+    first, _, last = name.rpartition(" ")
+    return first[:120], last[:120]
+
+
+def _org_name(domain: str) -> str:
+    label = domain.split(".")[-2] if domain.count(".") >= 1 else domain
+    return label.replace("-", " ").title()[:300]
+
+
+def _raw_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")[:MAX_RAW_CHARS]
+
+
+__all__ = [
+    "ACKS_PER_HOUR",
+    "FREEMAIL_DOMAINS",
+    "MailClassifier",
+    "TriageResult",
+    "TriageService",
+    "idempotency_key",
+    "is_freemail",
+]

@@ -1,0 +1,263 @@
+"""Slack events, the ``/crm`` command and button clicks -> the assistant -> Block Kit replies.
+
+Bolt runs each listener inline (``process_before_response=True``) and every listener only acknowledges,
+claims the event and starts a tracked background task, so Slack gets its 200 within milliseconds and
+the HTTP response is never held up by the assistant. ``drain()`` waits for the tasks (tests, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from assistant.messages import IncomingMessage
+from assistant.pipeline import Assistant
+from connectors.slack import wording
+from connectors.slack.render import ACTION_PREFIX, Rendered, escape, render, unescape
+from crm_store.db import Database
+from crm_store.models import ProcessedEvent, User
+from crm_store.services import Actor
+from crm_store.services.users import UserService, actor_for
+
+log = logging.getLogger(__name__)
+SOURCE = "slack"
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+MAX_TEXT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a turn came from and where its answer goes."""
+
+    team: str
+    channel: str
+    user: str
+    thread_ts: str | None = None
+    ephemeral: bool = False  # /crm outside a DM: only the caller sees the answer
+
+    @property
+    def sender_id(self) -> str:
+        return f"slack:{self.team}:{self.channel}:{self.user}"
+
+
+class SlackConnector:
+    def __init__(
+        self, *, db: Database, client: AsyncWebClient, assistant: Callable[[], Assistant | None]
+    ) -> None:
+        self.db = db
+        self.client = client
+        self._assistant = assistant
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._actors: dict[str, Actor] = {}
+        self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
+        self.bolt.event("message")(self._on_message)
+        self.bolt.event("app_mention")(self._on_mention)
+        self.bolt.command("/crm")(self._on_command)
+        self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
+
+    # -- background work -------------------------------------------------------------------------
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- listeners (ack first, claim, then work in the background) -------------------------------
+    async def _on_message(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        await self._accept_event(body, event, text=str(event.get("text") or ""))
+
+    async def _on_mention(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await ack()
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        text = _MENTION.sub("", str(event.get("text") or ""))
+        await self._accept_event(body, event, text=text, thread=event.get("thread_ts") or event.get("ts"))
+
+    async def _accept_event(
+        self, body: dict[str, Any], event: dict[str, Any], *, text: str, thread: str | None = None
+    ) -> None:
+        event_id = body.get("event_id")
+        if isinstance(event_id, str) and not await self._claim(event_id):
+            log.info("slack event %s already processed; ignored", event_id)
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not isinstance(user, str) or not isinstance(channel, str):
+            return
+        team = str(body.get("team_id") or event.get("team") or "")
+        where = Where(team=team, channel=channel, user=user, thread_ts=thread or event.get("thread_ts"))
+        self._spawn(self._converse(where, unescape(text)))
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        channel, user = str(body.get("channel_id") or ""), str(body.get("user_id") or "")
+        if not channel or not user:
+            return
+        where = Where(
+            team=str(body.get("team_id") or ""),
+            channel=channel,
+            user=user,
+            ephemeral=not channel.startswith("D"),
+        )
+        self._spawn(self._converse(where, unescape(str(body.get("text") or "")) or "/help"))
+
+    async def _on_button(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        actions = body.get("actions") or []
+        action = actions[0] if actions and isinstance(actions[0], dict) else {}
+        payload, user = action.get("value"), (body.get("user") or {}).get("id")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if not isinstance(payload, str) or not isinstance(user, str) or not isinstance(channel, str):
+            return
+        message = body.get("message") or {}
+        team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
+        where = Where(team=team, channel=channel, user=user, thread_ts=message.get("thread_ts"))
+        self._spawn(self._click(where, message, action, payload))
+
+    # -- the work ------------------------------------------------------------------------------
+    async def _click(
+        self, where: Where, message: dict[str, Any], action: dict[str, Any], payload: str
+    ) -> None:
+        ts, blocks = message.get("ts"), message.get("blocks")
+        if isinstance(ts, str) and isinstance(blocks, list):
+            title = str((action.get("text") or {}).get("text") or payload)
+            chosen = {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": escape(wording.say("chosen", title=title))}],
+            }
+            updated = [
+                chosen if b.get("block_id") == action.get("block_id") else b
+                for b in blocks
+                if isinstance(b, dict)
+            ]
+            try:
+                await self.client.chat_update(
+                    channel=where.channel, ts=ts, blocks=updated, text=str(message.get("text") or title)
+                )
+            except SlackApiError as exc:
+                log.warning("could not update the clicked message: %s", exc.response.get("error"))
+        await self._converse(where, payload)
+
+    async def _converse(self, where: Where, text: str) -> None:
+        ref = secrets.token_hex(2)
+        try:
+            actor, lang = await self._actor(where.user)
+            if actor is None:
+                await self._post(where, Rendered(text=wording.say("unknown_user", lang), blocks=[]))
+                return
+            assistant = self._assistant()
+            if assistant is None:
+                await self._post(where, Rendered(text=wording.say("starting", lang)))
+                return
+            replies = await assistant.handle(
+                IncomingMessage(
+                    channel="slack",
+                    sender_id=where.sender_id,
+                    text=text.strip()[:MAX_TEXT_CHARS],
+                    speaker=actor,
+                    metadata={"slack_team": where.team, "slack_channel": where.channel},
+                )
+            )
+            await self._post(where, render(replies))
+        except Exception:
+            log.exception("slack turn failed (ref %s)", ref)
+            try:
+                await self._post(where, Rendered(text=wording.say("failed", ref=ref)))
+            except Exception:
+                log.exception("could not report the failure (ref %s)", ref)
+
+    async def _post(self, where: Where, message: Rendered) -> None:
+        if message.blocks or message.text:
+            args: dict[str, Any] = {"channel": where.channel, "text": message.text or " "}
+            if message.blocks:
+                args["blocks"] = message.blocks
+            if where.ephemeral:
+                await self.client.chat_postEphemeral(user=where.user, **args)
+            else:
+                await self.client.chat_postMessage(thread_ts=where.thread_ts, **args)
+        if where.ephemeral:
+            return  # files cannot be ephemeral; the table says the same
+        for image in message.images:
+            await self.client.files_upload_v2(
+                channel=where.channel,
+                content=image.png,
+                filename=image.title,
+                title=image.title,
+                thread_ts=where.thread_ts,
+            )
+
+    # -- store ---------------------------------------------------------------------------------
+    async def _claim(self, event_id: str) -> bool:
+        """Record ``event_id``; False when it was already recorded (a retry or a duplicate)."""
+
+        def insert() -> bool:
+            try:
+                with self.db.session() as session:
+                    session.add(ProcessedEvent(source=SOURCE, key=event_id[:998]))
+            except IntegrityError:
+                return False
+            return True
+
+        return await asyncio.to_thread(insert)
+
+    async def _actor(self, slack_user: str) -> tuple[Actor | None, str]:
+        """The CRM user behind a Slack user (cached), and a language for talking to them."""
+        if slack_user in self._actors:
+            actor = self._actors[slack_user]
+            return actor, actor.language
+        actor = await asyncio.to_thread(self._by_slack_id, slack_user)
+        lang = "en"
+        if actor is None:
+            email, lang = await self._slack_email(slack_user)
+            if email:
+                actor = await asyncio.to_thread(self._link_by_email, slack_user, email)
+        if actor is not None:
+            self._actors[slack_user] = actor
+            lang = actor.language
+        return actor, lang
+
+    def _by_slack_id(self, slack_user: str) -> Actor | None:
+        with self.db.session() as session:
+            user = session.execute(select(User).where(User.slack_user_id == slack_user)).scalar()
+            return actor_for(user) if user is not None and user.is_active else None
+
+    def _link_by_email(self, slack_user: str, email: str) -> Actor | None:
+        try:
+            with self.db.session() as session:
+                user = UserService(session, Actor.system("slack")).by_email(email)
+                if user is None or not user.is_active:
+                    return None
+                if user.slack_user_id is None:
+                    user.slack_user_id = slack_user
+                return actor_for(user)
+        except IntegrityError:  # linked concurrently by another turn
+            return self._by_slack_id(slack_user)
+
+    async def _slack_email(self, slack_user: str) -> tuple[str | None, str]:
+        try:
+            response = await self.client.users_info(user=slack_user, include_locale=True)
+        except SlackApiError as exc:
+            log.warning("users.info failed: %s", exc.response.get("error"))
+            return None, "en"
+        info = response.get("user") or {}
+        lang = "de" if str(info.get("locale") or "").startswith("de") else "en"
+        if info.get("is_bot") or info.get("deleted"):
+            return None, lang
+        email = (info.get("profile") or {}).get("email")
+        return (email if isinstance(email, str) and email else None), lang

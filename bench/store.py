@@ -536,6 +536,8 @@ def populate(db: Database, gen: Generator, result: BackendResult, log: Callable[
         nonlocal total_rows, total_s, total_cpu
         clock = Clock()
         with db.engine.begin() as conn:
+            if db.is_sqlite:  # the default 2 MB page cache thrashes on random index inserts
+                conn.exec_driver_sql("PRAGMA cache_size=-262144")
             n = fn(conn, clock)
             w = time.perf_counter()
         clock.wall += time.perf_counter() - w  # the commit

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TZ = "Europe/Berlin"
 MAX_ENTITY_CHARS = 5000  # rules, dates and NER look at this much of a very long message
+MAX_LANGUAGE_CHARS = 1000  # enough to tell the language; detection is slow on long text
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _GERMAN_HINTS = re.compile(
     r"\b(und|ich|nicht|mit|bitte|der|die|das|ist|wir|hab|habe|kannst|können|morgen|heute|gestern|"
@@ -241,7 +242,7 @@ class NLUPipeline:
 
     def _language(self, text: str, hint: str | None) -> str:
         try:
-            return str(self._detect_language(text, default="en", hint=hint or None))
+            return str(self._detect_language(text[:MAX_LANGUAGE_CHARS], default="en", hint=hint or None))
         except Exception:
             log.exception("language detection failed")
             return hint or "en"

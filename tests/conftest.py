@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,22 +20,37 @@ _pg_state: dict[str, object] = {}
 
 
 def _postgres() -> Database | None:
-    """One migrated PostgreSQL database for the run, or None with the reason remembered."""
+    """A fresh, migrated PostgreSQL database of this test process's own (so parallel runs never collide),
+    or None with the reason remembered. It is dropped when the run ends."""
     if "db" in _pg_state:
         return _pg_state["db"]  # type: ignore[return-value]
-    db: Database | None = Database(PG_URL)
-    assert db is not None
-    if not db.ping():
-        _pg_state["reason"] = (f"PostgreSQL not reachable at {PG_URL} (set CRM_TEST_POSTGRES_URL or run .ci/run, "
-                               "which starts one)")
-        db.dispose()
-        db = None
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.create_all()
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(Database(PG_URL).url)
+    name = f"{base.database or 'crm_test'}_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        _pg_state["reason"] = (f"PostgreSQL not usable at {PG_URL} ({type(exc).__name__}); set "
+                               "CRM_TEST_POSTGRES_URL or run .ci/run, which starts one")
+        _pg_state["db"] = None
+        admin.dispose()
+        return None
+    db = Database(base.set(database=name).render_as_string(hide_password=False))
+    db.create_all()
     _pg_state["db"] = db
+
+    def drop() -> None:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    atexit.register(drop)
     return db
 
 

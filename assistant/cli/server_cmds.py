@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from assistant.cli.common import db_option, open_store
 from assistant.server import run_server
 from assistant.settings import Settings, SettingsError
-from crm_store.db import default_database_url
 
 
 def banner(url: str) -> None:
@@ -29,13 +30,14 @@ def banner(url: str) -> None:
 @click.option("--api-only", is_flag=True, help="Only the REST API and /health: no chat, Slack or Teams.")
 def serve(db_url: str | None, host: str | None, port: int | None, api_only: bool) -> None:
     """Run every enabled connector and the REST API until SIGINT/SIGTERM."""
-    overrides: dict[str, object] = {"database_url": db_url or default_database_url()}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
     try:
-        settings = Settings.from_env(**overrides)
+        env = Settings.from_env()
+        settings = replace(
+            env,
+            database_url=db_url or env.database_url,
+            host=env.host if host is None else host,
+            port=env.port if port is None else port,
+        )
         settings.check()
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

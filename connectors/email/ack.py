@@ -9,9 +9,10 @@ headers ``Auto-Submitted: auto-replied`` (RFC 3834) and ``In-Reply-To`` keep rob
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 
@@ -79,7 +80,7 @@ def build_ack(result: TriageResult, settings: AckSettings) -> EmailMessage:
     message["To"] = result.from_addr
     message["Subject"] = SUBJECTS[language].format(number=result.ticket_number, subject=subject)
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(idstring=f"ticket-{result.ticket_number}", domain=_domain(settings))
+    message["Message-ID"] = f"<ticket-{result.ticket_number}.{secrets.token_hex(8)}@{_domain(settings)}>"
     if not result.message_id.startswith("sha256:"):
         message["In-Reply-To"] = f"<{result.message_id}>"
         message["References"] = f"<{result.message_id}>"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connectors.email.routing import Router
@@ -185,7 +185,7 @@ class TriageService:
                     )  # fmt: skip
                     out["team"], out["priority"] = routed.team, routed.priority
                 session.rollback()
-        except (StoreUnavailable, OperationalError) as exc:
+        except (StoreUnavailable, SQLAlchemyError) as exc:
             log.info("store unavailable for the dry run, lookups skipped: %s", type(exc).__name__)
         return out
 

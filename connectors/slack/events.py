@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
-from connectors.slack import wording
+from connectors.slack import home, wording
 from connectors.slack.render import ACTION_PREFIX, Rendered, escape, render, unescape
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent, User
@@ -63,6 +63,7 @@ class SlackConnector:
         self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
+        self.bolt.event("app_home_opened")(self._on_home)
         self.bolt.command("/crm")(self._on_command)
         self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
 
@@ -103,6 +104,12 @@ class SlackConnector:
         team = str(body.get("team_id") or event.get("team") or "")
         where = Where(team=team, channel=channel, user=user, thread_ts=thread or event.get("thread_ts"))
         self._spawn(self._converse(where, unescape(text)))
+
+    async def _on_home(self, ack: Any, event: dict[str, Any]) -> None:
+        await ack()
+        user = event.get("user")
+        if event.get("tab") == "home" and isinstance(user, str):
+            self._spawn(self._publish_home(user))
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
@@ -153,6 +160,27 @@ class SlackConnector:
             except SlackApiError as exc:
                 log.warning("could not update the clicked message: %s", exc.response.get("error"))
         await self._converse(where, payload)
+
+    async def _publish_home(self, slack_user: str) -> None:
+        try:
+            actor, lang = await self._actor(slack_user)
+            if actor is None:
+                view = {
+                    "type": "home",
+                    "blocks": [
+                        {
+                            "type": "section",
+                            "text": {"type": "mrkdwn", "text": wording.say("unknown_user", lang)},
+                        }
+                    ],
+                }
+            else:
+                view = home.home_view(
+                    await asyncio.to_thread(home.open_tasks, self.db, actor), actor.language
+                )
+            await self.client.views_publish(user_id=slack_user, view=view)
+        except Exception:
+            log.exception("could not publish the App Home of a Slack user")
 
     async def _converse(self, where: Where, text: str) -> None:
         ref = secrets.token_hex(2)
@@ -218,10 +246,10 @@ class SlackConnector:
 
     async def _actor(self, slack_user: str) -> tuple[Actor | None, str]:
         """The CRM user behind a Slack user (cached), and a language for talking to them."""
-        if slack_user in self._actors:
-            actor = self._actors[slack_user]
-            return actor, actor.language
-        actor = await asyncio.to_thread(self._by_slack_id, slack_user)
+        cached = self._actors.get(slack_user)
+        if cached is not None:
+            return cached, cached.language
+        actor: Actor | None = await asyncio.to_thread(self._by_slack_id, slack_user)
         lang = "en"
         if actor is None:
             email, lang = await self._slack_email(slack_user)

@@ -3,12 +3,11 @@ and ``crm-assistant serve`` started and stopped by signals. No mocks: real serve
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def admin_token(db: Database) -> str:
     with db.session() as s:
         users = CrmServices(s, Actor.system("test")).users
-        return users.issue_token(users.create({"email": "admin@x.example", "name": "Admin", "role": "admin"}).id)
+        return users.issue_token(
+            users.create({"email": "admin@x.example", "name": "Admin", "role": "admin"}).id
+        )
 
 
 async def test_health_is_ok_when_the_store_answers(db: Database, aiohttp_client: AClient) -> None:
@@ -43,26 +44,35 @@ async def assert_store_down(client: TestClient, token: str) -> None:
     async with client.get("/health") as resp:
         assert resp.status == 503 and (await resp.json())["database"] != "ok"
     auth = {"Authorization": f"Bearer {token}"}
-    for method, path, body in [("GET", "/api/v1/contacts", None), ("GET", "/api/v1/deals/1", None),
-                               ("POST", "/api/v1/contacts", {"last_name": "Lost"}),
-                               ("PATCH", "/api/v1/deals/1", {"stage": "won"})]:
+    for method, path, body in [
+        ("GET", "/api/v1/contacts", None),
+        ("GET", "/api/v1/deals/1", None),
+        ("POST", "/api/v1/contacts", {"last_name": "Lost"}),
+        ("PATCH", "/api/v1/deals/1", {"stage": "won"}),
+    ]:
         async with client.request(method, path, json=body, headers=auth) as resp:
             text = await resp.text()
             assert resp.status == 503, text
             assert resp.content_type == "application/problem+json" and resp.headers["Retry-After"]
             problem = json.loads(text)
-            assert problem["type"] == "/problems/store-unavailable" and "nothing was changed" in problem["detail"]
+            assert (
+                problem["type"] == "/problems/store-unavailable"
+                and "nothing was changed" in problem["detail"]
+            )
             assert "127.0.0.1" not in text and "sqlite" not in text.lower()  # no internals
 
 
 async def test_postgres_on_a_closed_port_gives_503(aiohttp_client: AClient) -> None:
     url = "postgresql://postgres@127.0.0.1:1/crm"
-    client = await aiohttp_client(build_app(Settings(database_url=url)))  # the app makes and disposes the store
+    client = await aiohttp_client(
+        build_app(Settings(database_url=url))
+    )  # the app makes and disposes the store
     await assert_store_down(client, "crm_some-token-we-cannot-check")
 
 
 async def test_sqlite_in_a_removed_directory_gives_503_and_writes_nothing(
-        tmp_path: Path, sqlite_template: Path, aiohttp_client: AClient) -> None:
+    tmp_path: Path, sqlite_template: Path, aiohttp_client: AClient
+) -> None:
     folder = tmp_path / "store"
     folder.mkdir()
     shutil.copy(sqlite_template, folder / "crm.db")
@@ -78,24 +88,35 @@ async def test_sqlite_in_a_removed_directory_gives_503_and_writes_nothing(
     assert not folder.exists()
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, "the server printed no banner"
-    return proc.stdout.readline()
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-async def test_serve_migrates_answers_and_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+async def test_serve_migrates_answers_and_stops_cleanly_on_a_signal(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     # `serve` as registered on a click group: the real command, without the connectors' (NLU's) start-up time.
-    script = ("import click; from assistant.cli.server_cmds import register; "
-              "group = click.Group(); register(group); group(prog_name='crm-assistant')")
+    script = (
+        "import click; from assistant.cli.server_cmds import register; "
+        "group = click.Group(); register(group); group(prog_name='crm-assistant')"
+    )
     url = f"sqlite:///{tmp_path / 'served.db'}"
-    proc = subprocess.Popen([sys.executable, "-c", script, "serve", "--db", url, "--port", "0", "--api-only"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        "serve",
+        "--db",
+        url,
+        "--port",
+        "0",
+        "--api-only",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
-        banner = _read_line(proc, 60)
+        banner = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
+        assert "listening on http://" in banner, (await proc.stderr.read()).decode()
         base = banner.split("listening on ", 1)[1].split()[0]
         async with ClientSession() as http:
             async with http.get(f"{base}/health") as resp:
@@ -103,12 +124,9 @@ async def test_serve_migrates_answers_and_stops_cleanly_on_a_signal(tmp_path: Pa
             async with http.get(f"{base}/api/v1/contacts") as resp:
                 assert resp.status == 401
         proc.send_signal(sig)
-        assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
-        assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert b"Traceback" not in await proc.stderr.read()
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+            await proc.wait()

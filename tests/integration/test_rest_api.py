@@ -29,7 +29,9 @@ def issue_token(db: Database, *, email: str, role: str, team: str | None = None)
     with db.session() as s:
         users = CrmServices(s, Actor.system("test")).users
         team_id = users.create_team(team).id if team else None
-        user = users.create({"email": email, "name": email.split("@")[0].title(), "role": role, "team_id": team_id})
+        user = users.create(
+            {"email": email, "name": email.split("@")[0].title(), "role": role, "team_id": team_id}
+        )
         return users.issue_token(user.id)
 
 
@@ -48,8 +50,9 @@ class Api:
     db: Database
     token: str  # an admin's
 
-    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                   raw: bytes | None = None) -> tuple[int, Any, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, raw: bytes | None = None
+    ) -> tuple[int, Any, Any]:
         headers = {"Authorization": f"Bearer {token or self.token}"}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:
@@ -62,7 +65,9 @@ class Api:
                 assert payload["status"] == resp.status
             return resp.status, payload, resp.headers
 
-    async def create(self, resource: str, body: dict[str, Any], *, token: str | None = None) -> dict[str, Any]:
+    async def create(
+        self, resource: str, body: dict[str, Any], *, token: str | None = None
+    ) -> dict[str, Any]:
         status, record, _ = await self.call("POST", f"/api/v1/{resource}", body, token=token)
         assert status == 201, record
         return record
@@ -78,24 +83,71 @@ async def api(db: Database, aiohttp_client: AClient) -> Api:
 # --- CRUD ------------------------------------------------------------------------------------------
 
 CRUD = [
-    ("organizations", {"name": "Acme", "domain": "Acme.example", "industry": "Manufacturing"},
-     {"industry": "Software"}, {"domain": "acme.example"}),
-    ("contacts", {"first_name": "Anna", "last_name": "Schmidt", "email": "Anna@Acme.example",
-                  "phone": "0170 5550199", "job_title": "CTO"},
-     {"job_title": "CEO"}, {"email": "anna@acme.example", "phone": "+491705550199"}),
-    ("activities", {"type": "call", "contact_id": "<contact>", "summary": "wants a quote by Friday",
-                    "occurred_at": "2026-03-02T10:00:00+01:00"},
-     {"summary": "wants a quote by Monday"}, {"type": "call", "user_id": 1}),
-    ("tasks", {"title": "Send Acme the proposal", "due_at": "2026-03-09T09:00:00+01:00", "contact_id": "<contact>"},
-     {"status": "done"}, {"status": "open"}),
-    ("deals", {"name": "Initech", "amount": 40000, "currency": "eur", "stage": "proposal",
-               "expected_close_date": "2027-03-31"},
-     {"stage": "negotiation"}, {"currency": "EUR", "probability": 50}),
-    ("tickets", {"subject": "Login fails", "description": "since this morning", "priority": "high",
-                 "queue": "account", "requester_contact_id": "<contact>"},
-     {"status": "open"}, {"status": "new", "number": 1000}),
-    ("users", {"email": "Rep@X.example", "name": "Rita Rep", "role": "rep"},
-     {"name": "Rita Renamed"}, {"email": "rep@x.example"}),
+    (
+        "organizations",
+        {"name": "Acme", "domain": "Acme.example", "industry": "Manufacturing"},
+        {"industry": "Software"},
+        {"domain": "acme.example"},
+    ),
+    (
+        "contacts",
+        {
+            "first_name": "Anna",
+            "last_name": "Schmidt",
+            "email": "Anna@Acme.example",
+            "phone": "0170 5550199",
+            "job_title": "CTO",
+        },
+        {"job_title": "CEO"},
+        {"email": "anna@acme.example", "phone": "+491705550199"},
+    ),
+    (
+        "activities",
+        {
+            "type": "call",
+            "contact_id": "<contact>",
+            "summary": "wants a quote by Friday",
+            "occurred_at": "2026-03-02T10:00:00+01:00",
+        },
+        {"summary": "wants a quote by Monday"},
+        {"type": "call", "user_id": 1},
+    ),
+    (
+        "tasks",
+        {"title": "Send Acme the proposal", "due_at": "2026-03-09T09:00:00+01:00", "contact_id": "<contact>"},
+        {"status": "done"},
+        {"status": "open"},
+    ),
+    (
+        "deals",
+        {
+            "name": "Initech",
+            "amount": 40000,
+            "currency": "eur",
+            "stage": "proposal",
+            "expected_close_date": "2027-03-31",
+        },
+        {"stage": "negotiation"},
+        {"currency": "EUR", "probability": 50},
+    ),
+    (
+        "tickets",
+        {
+            "subject": "Login fails",
+            "description": "since this morning",
+            "priority": "high",
+            "queue": "account",
+            "requester_contact_id": "<contact>",
+        },
+        {"status": "open"},
+        {"status": "new", "number": 1000},
+    ),
+    (
+        "users",
+        {"email": "Rep@X.example", "name": "Rita Rep", "role": "rep"},
+        {"name": "Rita Renamed"},
+        {"email": "rep@x.example"},
+    ),
 ]
 
 
@@ -132,15 +184,25 @@ async def test_put_is_a_patch(api: Api) -> None:
 
 # --- filters, pagination, search -------------------------------------------------------------------
 
+
 async def test_filters_and_pagination(api: Api) -> None:
     acme = await api.create("organizations", {"name": "Acme"})
     globex = await api.create("organizations", {"name": "Globex"})
     rep = issue_token(api.db, email="rep@x.example", role="rep")
     stages = ["lead", "proposal", "proposal", "won", "proposal"]
-    deals = [await api.create("deals", {"name": f"D{i}", "stage": stage, "amount": 1000 * i,
-                                        "organization_id": (acme if i % 2 else globex)["id"]},
-                              token=rep if i < 2 else None)
-             for i, stage in enumerate(stages)]
+    deals = [
+        await api.create(
+            "deals",
+            {
+                "name": f"D{i}",
+                "stage": stage,
+                "amount": 1000 * i,
+                "organization_id": (acme if i % 2 else globex)["id"],
+            },
+            token=rep if i < 2 else None,
+        )
+        for i, stage in enumerate(stages)
+    ]
     ids = [d["id"] for d in deals]
 
     _, page, _ = await api.call("GET", "/api/v1/deals?stage=proposal")
@@ -152,11 +214,15 @@ async def test_filters_and_pagination(api: Api) -> None:
 
     _, all_deals, _ = await api.call("GET", "/api/v1/deals")
     _, page, _ = await api.call("GET", "/api/v1/deals?limit=2&offset=2")
-    assert page["total"] == 5 and [d["id"] for d in page["items"]] == [d["id"] for d in all_deals["items"][2:4]]
+    assert page["total"] == 5 and [d["id"] for d in page["items"]] == [
+        d["id"] for d in all_deals["items"][2:4]
+    ]
     _, page, _ = await api.call("GET", "/api/v1/deals?limit=2&offset=4")
     assert len(page["items"]) == 1 and page["total"] == 5
 
-    anna = await api.create("contacts", {"first_name": "Anna", "last_name": "A", "organization_id": acme["id"]})
+    anna = await api.create(
+        "contacts", {"first_name": "Anna", "last_name": "A", "organization_id": acme["id"]}
+    )
     await api.create("contacts", {"first_name": "Gina", "last_name": "G", "organization_id": globex["id"]})
     _, page, _ = await api.call("GET", f"/api/v1/contacts?organization_id={acme['id']}")
     assert [c["id"] for c in page["items"]] == [anna["id"]] and page["total"] == 1
@@ -172,10 +238,14 @@ async def test_filters_and_pagination(api: Api) -> None:
     await api.create("tasks", {"title": "Done already", "status": "done"})
     _, page, _ = await api.call("GET", "/api/v1/tasks?status=open")
     assert [t["id"] for t in page["items"]] == [task["id"]]
-    _, page, _ = await api.call("GET", f"/api/v1/tasks?assignee_id={task['assignee_id']}&contact_id={anna['id']}")
+    _, page, _ = await api.call(
+        "GET", f"/api/v1/tasks?assignee_id={task['assignee_id']}&contact_id={anna['id']}"
+    )
     assert page["total"] == 1
 
-    await api.create("tickets", {"subject": "Invoice wrong", "queue": "billing", "requester_contact_id": anna["id"]})
+    await api.create(
+        "tickets", {"subject": "Invoice wrong", "queue": "billing", "requester_contact_id": anna["id"]}
+    )
     await api.create("tickets", {"subject": "Cannot log in", "queue": "account"})
     _, page, _ = await api.call("GET", "/api/v1/tickets?queue=billing")
     assert [t["subject"] for t in page["items"]] == ["Invoice wrong"]
@@ -185,7 +255,9 @@ async def test_filters_and_pagination(api: Api) -> None:
 
 @pytest.mark.parametrize("query", ["Mueller", "muller", "MÜLLER", "jürgen müller", "Juergen"])
 async def test_contact_search_forgives_umlauts(api: Api, query: str) -> None:
-    mueller = await api.create("contacts", {"first_name": "Jürgen", "last_name": "Müller", "email": "jm@m.example"})
+    mueller = await api.create(
+        "contacts", {"first_name": "Jürgen", "last_name": "Müller", "email": "jm@m.example"}
+    )
     await api.create("contacts", {"first_name": "Anna", "last_name": "Schmidt"})
     status, page, _ = await api.call("GET", f"/api/v1/contacts?q={query}")
     assert status == 200 and page["items"][0]["id"] == mueller["id"]
@@ -200,13 +272,15 @@ async def test_organization_search(api: Api) -> None:
 
 # --- who may do what --------------------------------------------------------------------------------
 
+
 async def test_requests_without_a_valid_token_are_401(api: Api) -> None:
     async with api.client.get("/api/v1/contacts") as resp:
         assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await resp.json(content_type=None))["type"] == "/problems/unauthorized"
     for header in ("Bearer crm_not-a-real-token", "Basic YWRtaW46YWRtaW4=", "Bearer "):
-        async with api.client.post("/api/v1/contacts", json={"last_name": "X"},
-                                   headers={"Authorization": header}) as resp:
+        async with api.client.post(
+            "/api/v1/contacts", json={"last_name": "X"}, headers={"Authorization": header}
+        ) as resp:
             assert resp.status == 401 and "Bearer" in resp.headers["WWW-Authenticate"]
     _, page, _ = await api.call("GET", "/api/v1/contacts")
     assert page["total"] == 0  # nothing was written by the refused POSTs
@@ -222,9 +296,13 @@ async def test_rep_cannot_change_another_teams_deal(api: Api) -> None:
     south = issue_token(api.db, email="south@x.example", role="rep", team="South")
     deal = await api.create("deals", {"name": "Northern deal", "amount": 1000}, token=north)
 
-    status, _, _ = await api.call("PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "qualified"}, token=north2)
+    status, _, _ = await api.call(
+        "PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "qualified"}, token=north2
+    )
     assert status == 200
-    status, problem, _ = await api.call("PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "lost"}, token=south)
+    status, problem, _ = await api.call(
+        "PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "lost"}, token=south
+    )
     assert status == 403 and problem["type"] == "/problems/forbidden"
     with api.db.session() as s:
         assert s.get(Deal, deal["id"]).stage == "qualified"  # type: ignore[union-attr]
@@ -246,20 +324,26 @@ async def test_agents_sell_nothing_and_only_admins_create_users(api: Api) -> Non
 
 # --- bad input --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("resource", "body", "field"), [
-    ("contacts", {"last_name": "X", "email": "not-an-email"}, "email"),
-    ("contacts", {"last_name": "X", "phone": "12"}, "phone"),
-    ("contacts", {"last_name": "X", "shoe_size": 42}, "shoe_size"),
-    ("contacts", {"last_name": "X", "organization_id": 999}, "organization_id"),
-    ("contacts", {"last_name": "X", "organization_id": 2**40}, "organization_id"),
-    ("contacts", {"last_name": "X\x00"}, "last_name"),
-    ("deals", {"name": "D", "currency": "XYZ"}, "currency"),
-    ("deals", {"name": "D", "stage": "maybe"}, "stage"),
-    ("deals", {"name": "D", "amount": "lots"}, "amount"),
-    ("tasks", {"title": "T", "due_at": "2026-03-09T09:00:00"}, "due_at"),
-    ("activities", {"type": "fax", "summary": "x"}, "type"),
-])
-async def test_invalid_values_are_422_naming_the_field(api: Api, resource: str, body: dict, field: str) -> None:
+
+@pytest.mark.parametrize(
+    ("resource", "body", "field"),
+    [
+        ("contacts", {"last_name": "X", "email": "not-an-email"}, "email"),
+        ("contacts", {"last_name": "X", "phone": "12"}, "phone"),
+        ("contacts", {"last_name": "X", "shoe_size": 42}, "shoe_size"),
+        ("contacts", {"last_name": "X", "organization_id": 999}, "organization_id"),
+        ("contacts", {"last_name": "X", "organization_id": 2**40}, "organization_id"),
+        ("contacts", {"last_name": "X\x00"}, "last_name"),
+        ("deals", {"name": "D", "currency": "XYZ"}, "currency"),
+        ("deals", {"name": "D", "stage": "maybe"}, "stage"),
+        ("deals", {"name": "D", "amount": "lots"}, "amount"),
+        ("tasks", {"title": "T", "due_at": "2026-03-09T09:00:00"}, "due_at"),
+        ("activities", {"type": "fax", "summary": "x"}, "type"),
+    ],
+)
+async def test_invalid_values_are_422_naming_the_field(
+    api: Api, resource: str, body: dict, field: str
+) -> None:
     status, problem, _ = await api.call("POST", f"/api/v1/{resource}", body)
     assert status == 422, problem
     assert field in [e["field"] for e in problem["errors"]]
@@ -267,27 +351,36 @@ async def test_invalid_values_are_422_naming_the_field(api: Api, resource: str, 
 
 async def test_invalid_patch_is_422_and_changes_nothing(api: Api) -> None:
     deal = await api.create("deals", {"name": "D", "stage": "proposal"})
-    status, problem, _ = await api.call("PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "won", "currency": "XX"})
+    status, problem, _ = await api.call(
+        "PATCH", f"/api/v1/deals/{deal['id']}", {"stage": "won", "currency": "XX"}
+    )
     assert status == 422 and [e["field"] for e in problem["errors"]] == ["currency"]
     _, again, _ = await api.call("GET", f"/api/v1/deals/{deal['id']}")
     assert again["stage"] == "proposal"
 
 
 async def test_duplicate_contact_email_is_409_with_the_existing_id(api: Api) -> None:
-    anna = await api.create("contacts", {"first_name": "Anna", "last_name": "Schmidt", "email": "anna@acme.example"})
-    status, problem, _ = await api.call("POST", "/api/v1/contacts", {"last_name": "Other", "email": "ANNA@acme.example"})
+    anna = await api.create(
+        "contacts", {"first_name": "Anna", "last_name": "Schmidt", "email": "anna@acme.example"}
+    )
+    status, problem, _ = await api.call(
+        "POST", "/api/v1/contacts", {"last_name": "Other", "email": "ANNA@acme.example"}
+    )
     assert status == 409 and problem["existing_id"] == anna["id"] and problem["errors"][0]["field"] == "email"
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b'{"last_name": "X",', 400),
-    (b"", 400),
-    (b'{"last_name": NaN}', 400),
-    (b"\xff\xfe\x00", 400),
-    (b'["last_name", "X"]', 422),
-    (b'"just a string"', 422),
-    (b"null", 422),
-])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"last_name": "X",', 400),
+        (b"", 400),
+        (b'{"last_name": NaN}', 400),
+        (b"\xff\xfe\x00", 400),
+        (b'["last_name", "X"]', 422),
+        (b'"just a string"', 422),
+        (b"null", 422),
+    ],
+)
 async def test_malformed_bodies(api: Api, raw: bytes, status: int) -> None:
     got, problem, _ = await api.call("POST", "/api/v1/contacts", raw=raw)
     assert got == status, problem
@@ -303,33 +396,39 @@ async def test_huge_body_is_413(api: Api) -> None:
     assert page["total"] == 0
 
 
-@pytest.mark.parametrize(("path", "param"), [
-    ("/api/v1/contacts?limit=abc", "limit"),
-    ("/api/v1/contacts?offset=-3", "offset"),
-    ("/api/v1/contacts?organization_id=acme", "organization_id"),
-    ("/api/v1/deals?stage=maybe", "stage"),
-    ("/api/v1/deals?close_from=someday", "close_from"),
-    ("/api/v1/tasks?status=pending", "status"),
-    ("/api/v1/tickets?open_only=perhaps", "open_only"),
-    ("/api/v1/activities?since=2026-03-01T00:00:00", "since"),
-    ("/api/v1/contacts?shoe_size=42", "shoe_size"),
-    ("/api/v1/contacts?q=%00", "q"),
-    ("/api/v1/contacts?owner_id=99999999999999999999", "owner_id"),
-])
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/api/v1/contacts?limit=abc", "limit"),
+        ("/api/v1/contacts?offset=-3", "offset"),
+        ("/api/v1/contacts?organization_id=acme", "organization_id"),
+        ("/api/v1/deals?stage=maybe", "stage"),
+        ("/api/v1/deals?close_from=someday", "close_from"),
+        ("/api/v1/tasks?status=pending", "status"),
+        ("/api/v1/tickets?open_only=perhaps", "open_only"),
+        ("/api/v1/activities?since=2026-03-01T00:00:00", "since"),
+        ("/api/v1/contacts?shoe_size=42", "shoe_size"),
+        ("/api/v1/contacts?q=%00", "q"),
+        ("/api/v1/contacts?owner_id=99999999999999999999", "owner_id"),
+    ],
+)
 async def test_bad_query_parameters_are_400_naming_them(api: Api, path: str, param: str) -> None:
     status, problem, _ = await api.call("GET", path)
     assert status == 400 and [e["field"] for e in problem["errors"]] == [param]
     assert param in problem["detail"]
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/api/v1/nothing", 404),
-    ("GET", "/api/v1/contacts/abc", 404),
-    ("GET", "/api/v1/contacts/99999999999999999999999", 404),
-    ("PATCH", "/api/v1/contacts/12345", 404),
-    ("DELETE", "/api/v1/contacts", 405),
-    ("GET", "/no/such/page", 404),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/nothing", 404),
+        ("GET", "/api/v1/contacts/abc", 404),
+        ("GET", "/api/v1/contacts/99999999999999999999999", 404),
+        ("PATCH", "/api/v1/contacts/12345", 404),
+        ("DELETE", "/api/v1/contacts", 405),
+        ("GET", "/no/such/page", 404),
+    ],
+)
 async def test_unknown_routes_are_problems(api: Api, method: str, path: str, status: int) -> None:
     got, problem, headers = await api.call(method, path, {"last_name": "X"} if method == "PATCH" else None)
     assert got == status and problem["title"]
@@ -337,8 +436,9 @@ async def test_unknown_routes_are_problems(api: Api, method: str, path: str, sta
         assert "POST" in headers["Allow"]
 
 
-async def test_unexpected_errors_are_500_with_a_reference_only(db: Database, aiohttp_client: AClient,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_unexpected_errors_are_500_with_a_reference_only(
+    db: Database, aiohttp_client: AClient, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("SELECT secret FROM customers -- internal detail")
 
@@ -346,8 +446,9 @@ async def test_unexpected_errors_are_500_with_a_reference_only(db: Database, aio
         assert app[DB_KEY] is db and app[SETTINGS_KEY].max_body_bytes == MAX_BODY
         app.router.add_get("/broken", broken)
 
-    client = await aiohttp_client(build_app(Settings(database_url=db.url, max_body_bytes=MAX_BODY), db=db,
-                                            extra=[install]))
+    client = await aiohttp_client(
+        build_app(Settings(database_url=db.url, max_body_bytes=MAX_BODY), db=db, extra=[install])
+    )
     async with client.get("/broken") as resp:
         text = await resp.text()
     assert resp.status == 500 and resp.content_type == "application/problem+json"
@@ -357,6 +458,7 @@ async def test_unexpected_errors_are_500_with_a_reference_only(db: Database, aio
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------------
+
 
 def _refs(node: Any) -> list[str]:
     if isinstance(node, dict):
@@ -372,7 +474,12 @@ async def test_openapi_describes_every_route(api: Api) -> None:
         doc = await resp.json()
     assert doc["openapi"].startswith("3.1") and doc["info"]["title"] and doc["info"]["version"]
     routes = [r for r in api.client.app.router.routes() if r.method != "HEAD"]  # type: ignore[union-attr]
-    described = [r for r in routes if r.resource.canonical.startswith("/api/") or r.resource.canonical == "/health"]
+    described = [
+        r
+        for r in routes
+        if r.resource.canonical.startswith("/api/v1/")
+        or r.resource.canonical in ("/health", "/api/openapi.json")
+    ]
     assert len(described) == 7 * 5 + 2
     for route in described:
         operation = doc["paths"][route.resource.canonical][route.method.lower()]
@@ -389,7 +496,9 @@ async def test_openapi_describes_every_route(api: Api) -> None:
     stage = next(p for p in deals_list["parameters"] if p["name"] == "stage")
     assert stage["in"] == "query" and "negotiation" in stage["schema"]["enum"]
     create = doc["paths"]["/api/v1/contacts"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ContactIn"}
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ContactIn"
+    }
     assert {"201", "401", "409", "413", "422", "503"} <= set(create["responses"])
     assert doc["paths"]["/health"]["get"]["security"] == []
 
@@ -401,12 +510,28 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
-CONTACT_FIELDS = st.sampled_from(["first_name", "last_name", "email", "emails", "phone", "phones", "job_title",
-                                  "language", "organization_id", "owner_id", "tags", "custom_fields",
-                                  "salutation"])
-BODIES = (st.dictionaries(CONTACT_FIELDS, JSON, max_size=6).map(json.dumps)
-          | JSON.map(json.dumps)
-          | st.binary(max_size=64).map(lambda b: b.decode("latin-1")))
+CONTACT_FIELDS = st.sampled_from(
+    [
+        "first_name",
+        "last_name",
+        "email",
+        "emails",
+        "phone",
+        "phones",
+        "job_title",
+        "language",
+        "organization_id",
+        "owner_id",
+        "tags",
+        "custom_fields",
+        "salutation",
+    ]
+)
+BODIES = (
+    st.dictionaries(CONTACT_FIELDS, JSON, max_size=6).map(json.dumps)
+    | JSON.map(json.dumps)
+    | st.binary(max_size=64).map(lambda b: b.decode("latin-1"))
+)
 
 
 def test_random_bodies_to_post_contacts_never_give_a_500(db: Database) -> None:
@@ -423,9 +548,11 @@ def test_random_bodies_to_post_contacts_never_give_a_500(db: Database) -> None:
     statuses: set[int] = set()
 
     async def post(body: str) -> int:
-        async with client.post("/api/v1/contacts", data=body.encode("utf-8", "surrogatepass"),
-                               headers={"Authorization": f"Bearer {token}",
-                                        "Content-Type": "application/json"}) as resp:
+        async with client.post(
+            "/api/v1/contacts",
+            data=body.encode("utf-8", "surrogatepass"),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        ) as resp:
             await resp.read()
             return resp.status
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from assistant.app import build_assistant
-from assistant.runtime import FACTORY_KEY
+from assistant.runtime import ASSISTANT_KEY, FACTORY_KEY
 from assistant.server import build_app
 from assistant.settings import Settings
 from connectors import slack
@@ -27,6 +27,7 @@ from connectors.slack.render import Image, render
 from crm_store.db import Database
 from crm_store.models import Contact, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
+from crm_store.services.users import actor_for
 from tests.support.fake_nlu import ScriptedNLU
 from tests.support.fake_slack_api import BOT_ID, TEAM_ID, TOKEN, FakeSlackApi
 
@@ -340,15 +341,36 @@ def test_random_headers_never_pass_and_never_crash(timestamp: str | None, signat
 
 
 async def test_random_headers_get_401_over_http(sl: Slack) -> None:
-    """The same property through the server: odd header values are a 401, never a 500."""
+    """The same property through the server: Hypothesis draws the headers, every one is a 401, never a 500."""
+    drawn: list[dict[str, str]] = []
+    fresh = st.integers(-400, 400).map(lambda d: str(int(time.time()) + d))
+
+    @settings(max_examples=40, database=None)
+    @given(
+        timestamp=st.one_of(st.none(), header_text, fresh),
+        signature=st.one_of(
+            st.none(),
+            header_text,
+            st.text("0123456789abcdef", max_size=70).map(lambda h: "v0=" + h),
+            st.just("v1=" + "a" * 64),
+        ),
+    )
+    def draw(timestamp: str | None, signature: str | None) -> None:
+        drawn.append(
+            {
+                k: v
+                for k, v in (("X-Slack-Request-Timestamp", timestamp), ("X-Slack-Signature", signature))
+                if v is not None
+            }
+        )
+
+    draw()
     body = _event_body()
-    for headers in (
-        {"X-Slack-Request-Timestamp": "１２３", "X-Slack-Signature": "v0=" + "a" * 64},
-        {"X-Slack-Request-Timestamp": "-5", "X-Slack-Signature": "v0="},
-        {"X-Slack-Request-Timestamp": "9" * 40, "X-Slack-Signature": "v0=" + "é" * 64},
-    ):
+    for headers in [*drawn, {"X-Slack-Request-Timestamp": "１２３", "X-Slack-Signature": "v0=" + "a" * 64}]:
         res = await sl.client.post("/slack/events", data=body, headers=headers)
-        assert res.status == 401
+        assert res.status == 401, headers
+    await sl.connector.drain()
+    assert sl.fake.calls == []
 
 
 def test_a_correct_signature_is_accepted() -> None:
@@ -414,3 +436,45 @@ async def test_a_chart_is_uploaded_with_files_upload_v2(sl: Slack) -> None:
     [complete] = sl.fake.calls_to("files.completeUploadExternal")
     assert complete["channel_id"] == "D1"
     assert sl.fake.uploads and sl.fake.uploads[0].startswith(b"\x89PNG")
+
+
+async def test_app_home_shows_the_users_open_tasks(sl: Slack) -> None:
+    with sl.db.session() as s:
+        rita = s.execute(select(User).where(User.email == "rep@x.example")).scalar_one()
+        CrmServices(s, actor_for(rita)).tasks.create(
+            {"title": "Send <Acme> the proposal", "assignee_id": rita.id}
+        )
+    await sl.event({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"})
+    await sl.connector.drain()
+    [publish] = sl.fake.calls_to("views.publish")
+    assert publish["user_id"] == "U1" and publish["view"]["type"] == "home"
+    assert "Send &lt;Acme&gt; the proposal" in json.dumps(publish["view"])
+
+
+class _GatedAssistant:
+    """Holds every turn until the test opens the gate: shows that Slack's 200 never waits for the work."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+
+    async def handle(self, message: Any) -> list[dict[str, Any]]:
+        await self.gate.wait()
+        return list(await self.inner.handle(message))
+
+
+async def test_slack_gets_its_200_before_the_turn_is_done(sl: Slack) -> None:
+    app = sl.client.server.app
+    gated = _GatedAssistant(app[ASSISTANT_KEY])
+    app[ASSISTANT_KEY] = gated  # type: ignore[assignment]
+    assert await asyncio.wait_for(sl.dm("/help"), timeout=3) == 200
+    assert sl.fake.calls_to("chat.postMessage") == []
+    gated.gate.set()
+    await sl.connector.drain()
+    assert len(sl.fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_nothing_is_mounted_without_slack_settings(aiohttp_client: Any, sqlite_db: Database) -> None:
+    app = build_app(Settings.from_env({}, database_url=sqlite_db.url), db=sqlite_db, extra=[slack.install])
+    client = await aiohttp_client(app)
+    assert (await client.post("/slack/events", data=b"{}")).status in (404, 405)

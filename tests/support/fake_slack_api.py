@@ -6,7 +6,7 @@
     assert fake.calls_to("chat.postMessage")[0]["channel"] == "D1"
 
 It answers the methods the connector uses (auth.test, users.info, chat.postMessage, chat.postEphemeral,
-chat.update, files.getUploadURLExternal, files.completeUploadExternal and the upload itself).
+chat.update, views.publish, files.getUploadURLExternal, files.completeUploadExternal and the upload itself).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class FakeSlackApi:
                 args.update(json.loads(await request.text()))
             else:
                 args.update(dict(await request.post()))
-        for key in ("blocks", "files"):
+        for key in ("blocks", "files", "view"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         return args
@@ -135,6 +135,9 @@ class FakeSlackApi:
 
     def _chat_update(self, _request: web.Request, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+
+    def _views_publish(self, _request: web.Request, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": {"id": "V1", **(args.get("view") or {})}}
 
     def _files_getUploadURLExternal(self, request: web.Request, _args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._ts)}"

@@ -145,7 +145,10 @@ def test_outlook_original_message_block_is_removed() -> None:
         "-----Ursprüngliche Nachricht-----\nVon: Support <support@example-crm.com>\n"
         "Gesendet: Donnerstag, 12. März 2026 09:13\nBetreff: Ihr Zugang\n\nAnbei der Link."
     )
-    assert extract_new_text(text) == "Hallo Frau Yilmaz,\n\nder Link funktioniert nicht, bitte noch einmal schicken."
+    assert (
+        extract_new_text(text)
+        == "Hallo Frau Yilmaz,\n\nder Link funktioniert nicht, bitte noch einmal schicken."
+    )
 
 
 def test_all_quoted_mail_falls_back_to_the_quote() -> None:
@@ -155,7 +158,11 @@ def test_all_quoted_mail_falls_back_to_the_quote() -> None:
 
 def test_parse_mail_dict_matches_the_yaml_shape() -> None:
     mail = parse_mail_dict(
-        {"From": "Jana Keller <J.Keller@keller-bau.de>", "Subject": "Rechnung doppelt", "Message-ID": "<a@b>"},
+        {
+            "From": "Jana Keller <J.Keller@keller-bau.de>",
+            "Subject": "Rechnung doppelt",
+            "Message-ID": "<a@b>",
+        },
         "Guten Tag,\nbitte erstatten.\n\nMit freundlichen Grüßen\nJana Keller\n",
     )
     assert (mail.from_name, mail.from_addr, mail.subject, mail.message_id) == (

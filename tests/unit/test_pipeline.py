@@ -41,10 +41,11 @@ def test_parse_has_exactly_the_contract_shape(trained: tuple[NLUPipeline, Path])
         assert out["text"][entity["start"] : entity["end"]]
 
 
-def test_language_hint_wins(trained: tuple[NLUPipeline, Path]) -> None:
+def test_language_hint_decides_when_the_text_does_not(trained: tuple[NLUPipeline, Path]) -> None:
     pipeline, _ = trained
-    assert pipeline.parse("hallo", lang="en").language == "en"
-    assert pipeline.parse("hallo", lang="de").language == "de"
+    assert pipeline.parse("ok", lang="de").language == "de"
+    assert pipeline.parse("ok", lang="en").language == "en"
+    assert pipeline.parse("wie setze ich mein Passwort zurück?").language == "de"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,153 @@
+"""Real SMTP on loopback: aiosmtpd receives for the triage, a second aiosmtpd plays the customer's MX."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage, Message
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from connectors.email.ack import AckSender, AckSettings, SmtpSettings
+from connectors.email.routing import Router
+from connectors.email.smtp_server import TriageHandler, start_smtp_server
+from connectors.email.triage import TriageService
+from crm_store.db import Database
+from crm_store.services import Actor, CrmServices
+from nlu.email_classifier import EmailClassifier, load_training_emails
+from nlu.embedder import HashingEmbedder
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def mail_classifier() -> EmailClassifier:
+    training = load_training_emails(ROOT / "training_data" / "emails")
+    return EmailClassifier(HashingEmbedder()).fit(
+        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training]
+    )
+
+
+@dataclass
+class Inbox:
+    """A second SMTP server: collects what it receives (the customer's side)."""
+
+    messages: list[Message] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append(message_from_bytes(envelope.original_content or b""))
+        self.arrived.set()
+        return "250 OK"
+
+
+async def _listen(factory: object) -> tuple[asyncio.Server, int]:
+    server = await asyncio.get_running_loop().create_server(factory, host="127.0.0.1", port=0)  # type: ignore[arg-type]
+    return server, server.sockets[0].getsockname()[1]
+
+
+@dataclass
+class Servers:
+    handler: TriageHandler
+    port: int
+    inbox: Inbox
+
+
+@pytest.fixture
+async def servers(db: Database, mail_classifier: EmailClassifier) -> AsyncIterator[Servers]:
+    inbox = Inbox()
+    customer_mx, mx_port = await _listen(lambda: SMTP(inbox))
+    triage = TriageService(db, mail_classifier, routing=Router.from_yaml(), now=NOW)
+    acks = AckSender(AckSettings(smtp=SmtpSettings(host="127.0.0.1", port=mx_port, start_tls=False)))
+    handler = TriageHandler(triage, acks=acks, accept_domains=["example-crm.com"])
+    server = await start_smtp_server(handler, host="127.0.0.1", port=0, size_limit=200_000)
+    yield Servers(handler, server.sockets[0].getsockname()[1], inbox)
+    await handler.drain()
+    for s in (server, customer_mx):
+        s.close()
+        await s.wait_closed()
+
+
+def _mail(message_id: str, *, body: str = "Hello, the invoice 2026-113 shows a wrong amount, please correct it.",
+          sender: str = "Laura Chen <laura.chen@chenarchitects.com>") -> EmailMessage:  # fmt: skip
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "support@example-crm.com"
+    msg["Subject"] = "Wrong invoice amount"
+    msg["Message-ID"] = f"<{message_id}>"
+    msg.set_content(body)
+    return msg
+
+
+async def test_smtp_mail_becomes_a_ticket_and_the_ack_reaches_the_sender(
+    db: Database, servers: Servers
+) -> None:
+    errors, reply = await aiosmtplib.send(
+        _mail("smtp-1@chenarchitects.com"), hostname="127.0.0.1", port=servers.port
+    )
+    assert errors == {} and reply.startswith("2.0.0 Message accepted (created)")
+    result = servers.handler.results[-1]
+    with db.session() as s:
+        ticket = CrmServices(s, Actor.system("test")).tickets.by_number(result.ticket_number)
+        assert ticket.channel == "email" and ticket.queue == "billing"
+    await asyncio.wait_for(servers.inbox.arrived.wait(), timeout=10)
+    await servers.handler.drain()
+    ack = servers.inbox.messages[0]
+    assert ack["To"] == "laura.chen@chenarchitects.com"
+    assert f"[#{result.ticket_number}]" in ack["Subject"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == "<smtp-1@chenarchitects.com>"
+    # the acknowledgement is on the ticket, so a reply to it threads by In-Reply-To
+    reply_mail = _mail("smtp-2@chenarchitects.com", body="One more detail: the VAT is also wrong.")
+    reply_mail["In-Reply-To"] = " ".join(str(ack["Message-ID"]).split())
+    await aiosmtplib.send(reply_mail, hostname="127.0.0.1", port=servers.port)
+    assert servers.handler.results[-1].action == "appended"
+    assert servers.handler.results[-1].ticket_number == result.ticket_number
+
+
+async def test_redelivery_and_auto_replies_send_no_ack(servers: Servers) -> None:
+    mail = _mail("smtp-3@chenarchitects.com")
+    for _ in range(3):
+        await aiosmtplib.send(mail, hostname="127.0.0.1", port=servers.port)
+    ooo = _mail("ooo-9@chenarchitects.com", body="I am out of the office until Monday.")
+    ooo["Auto-Submitted"] = "auto-replied"
+    await aiosmtplib.send(ooo, hostname="127.0.0.1", port=servers.port)
+    await servers.handler.drain()
+    assert [r.action for r in servers.handler.results] == ["created", "duplicate", "duplicate", "ignored"]
+    assert len(servers.inbox.messages) == 1
+
+
+async def test_oversized_mail_and_foreign_recipients_are_refused(servers: Servers) -> None:
+    with pytest.raises(aiosmtplib.SMTPResponseException) as too_big:
+        await aiosmtplib.send(
+            _mail("big@x.example", body="x" * 300_000), hostname="127.0.0.1", port=servers.port
+        )
+    assert too_big.value.code == 552
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        await aiosmtplib.send(_mail("relay@x.example"), hostname="127.0.0.1", port=servers.port,
+                              recipients=["someone@elsewhere.example"])  # fmt: skip
+    assert servers.handler.results == []
+
+
+async def test_store_down_answers_451_so_the_sender_retries(
+    tmp_path: Path, mail_classifier: EmailClassifier
+) -> None:
+    down = Database(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'crm.db'}")
+    handler = TriageHandler(TriageService(down, mail_classifier, routing=Router.from_yaml(), now=NOW))
+    server = await start_smtp_server(handler, host="127.0.0.1", port=0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(aiosmtplib.SMTPResponseException) as deferred:
+            await aiosmtplib.send(_mail("down-1@x.example"), hostname="127.0.0.1", port=port)
+        assert deferred.value.code == 451
+    finally:
+        server.close()
+        await server.wait_closed()
+        down.dispose()

@@ -86,12 +86,14 @@ class Turn:
         """A ``time`` entity value as an aware datetime (a date means that day at ``default_hour``)."""
         if value is None:
             return None
-        if isinstance(value, dict):
-            value = value.get("to") or value.get("from")
-            if value is None:
-                return None
-            parsed = _parse_iso(str(value))
-            return (parsed - timedelta(seconds=1)) if isinstance(parsed, datetime) else parsed
+        if isinstance(value, dict):  # a period: due at its end (``to`` is exclusive)
+            end = _parse_iso(str(value.get("to") or value.get("from") or ""))
+            if isinstance(end, datetime):
+                return (end if end.tzinfo else end.replace(tzinfo=self.tz)) - timedelta(seconds=1)
+            if isinstance(end, date):
+                last = end - timedelta(days=1) if value.get("to") else end
+                return datetime.combine(last, time(default_hour, 0), tzinfo=self.tz)
+            return None
         parsed = _parse_iso(str(value))
         if isinstance(parsed, datetime):
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)

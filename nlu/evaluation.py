@@ -77,7 +77,9 @@ class EvaluationReport:
         return out
 
     def intent_report(self) -> dict[str, Any]:
-        report: dict[str, Any] = classification_report(self.y_true, self.y_pred, output_dict=True, zero_division=0)
+        report: dict[str, Any] = classification_report(
+            self.y_true, self.y_pred, output_dict=True, zero_division=0
+        )
         return report
 
     def entity_report(self, types: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
@@ -118,7 +120,9 @@ def _scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
 
 
 def entity_scores(
-    gold: Sequence[Sequence[Entity]], predicted: Sequence[Sequence[Entity]], types: Sequence[str] | None = None
+    gold: Sequence[Sequence[Entity]],
+    predicted: Sequence[Sequence[Entity]],
+    types: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Exact-span (start, end, type) precision / recall / F1 per entity type, plus ``micro``."""
     tp: Counter[str] = Counter()
@@ -143,7 +147,12 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": tp + fn}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "support": tp + fn,
+    }
 
 
 def cross_validate(
@@ -167,7 +176,10 @@ def cross_validate(
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(np.zeros(len(labels)), labels):
         fold_data = TrainingData(
-            examples=[examples[i] for i in train_idx], synonyms=data.synonyms, regexes=data.regexes, lookups=data.lookups
+            examples=[examples[i] for i in train_idx],
+            synonyms=data.synonyms,
+            regexes=data.regexes,
+            lookups=data.lookups,
         )
         pipeline = NLUPipeline(cached, classifier_config=classifier_config, ner_epochs=ner_epochs)
         started = time.perf_counter()
@@ -180,10 +192,16 @@ def cross_validate(
     return report
 
 
-def evaluate_on(pipeline: NLUPipeline, examples: Sequence[TrainingExample], *, now: datetime = REFERENCE_NOW) -> EvaluationReport:
+def evaluate_on(
+    pipeline: NLUPipeline, examples: Sequence[TrainingExample], *, now: datetime = REFERENCE_NOW
+) -> EvaluationReport:
     """Score a trained pipeline on held-out examples."""
-    results = pipeline.parse_batch([ex.text for ex in examples], langs=[ex.language for ex in examples], now=now)
-    return EvaluationReport(predictions=[Prediction(ex, res) for ex, res in zip(examples, results, strict=True)])
+    results = pipeline.parse_batch(
+        [ex.text for ex in examples], langs=[ex.language for ex in examples], now=now
+    )
+    return EvaluationReport(
+        predictions=[Prediction(ex, res) for ex, res in zip(examples, results, strict=True)]
+    )
 
 
 def plot_confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], path: Path) -> None:
@@ -203,7 +221,15 @@ def plot_confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], path: Pa
     ax.set_ylabel("true")
     for (i, j), value in np.ndenumerate(matrix):
         if value:
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=6, color="white" if value > matrix.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if value > matrix.max() / 2 else "black",
+            )
     ax.set_title("Intent confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -93,7 +93,10 @@ class IntentClassifier:
         clipped = [t[:MAX_CHARS] for t in texts]
         if fit:
             self._char = TfidfVectorizer(
-                analyzer="char_wb", ngram_range=cfg.char_ngrams, sublinear_tf=True, lowercase=True,
+                analyzer="char_wb",
+                ngram_range=cfg.char_ngrams,
+                sublinear_tf=True,
+                lowercase=True,
                 min_df=cfg.char_min_df if len(clipped) >= 200 else 1,
             )
             self._char.fit(clipped)
@@ -170,8 +173,15 @@ class IntentClassifier:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         for train_idx, test_idx in splitter.split(texts, y):
             fold = IntentClassifier(fold_config)
-            fold.fit([texts[i] for i in train_idx], y[train_idx].tolist(), embeddings[train_idx], tune_threshold=False)
-            fold_scores = fold._raw_scores(fold._featurise([texts[i] for i in test_idx], embeddings[test_idx]))
+            fold.fit(
+                [texts[i] for i in train_idx],
+                y[train_idx].tolist(),
+                embeddings[train_idx],
+                tune_threshold=False,
+            )
+            fold_scores = fold._raw_scores(
+                fold._featurise([texts[i] for i in test_idx], embeddings[test_idx])
+            )
             for j, name in enumerate(fold.classes):
                 scores[np.ix_(test_idx, [self.classes.index(name)])] = fold_scores[:, [j]]
         if self.config.estimator == "svm":
@@ -242,7 +252,7 @@ class IntentClassifier:
         state = joblib.load(path)
         clf = cls(state["config"])
         clf.threshold = state["threshold"]
-        clf.temperature = state["temperature"]
+        clf.temperature = state.get("temperature", clf.config.temperature)
         clf.classes = state["classes"]
         clf._char, clf._word, clf._model = state["char"], state["word"], state["model"]
         return clf

@@ -51,6 +51,7 @@ class EntityRecognizer:
         by_lang: dict[str, list[TrainingExample]] = {}
         for ex in examples:
             by_lang.setdefault(ex.language, []).append(ex)
+        by_lang = {lang: _balanced(items, seed) for lang, items in by_lang.items()}
         total = epochs * len(by_lang)
         done = 0
         for lang, items in sorted(by_lang.items()):
@@ -106,6 +107,14 @@ class EntityRecognizer:
             for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
                 models[sub.name] = spacy.load(sub)
         return cls(models)
+
+
+def _balanced(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:
+    """Every example with a name in it, and at most as many without (they only teach "no entity")."""
+    positive = [ex for ex in examples if any(e.entity in NER_LABELS for e in ex.entities)]
+    negative = [ex for ex in examples if not any(e.entity in NER_LABELS for e in ex.entities)]
+    random.Random(seed).shuffle(negative)
+    return positive + negative[: max(len(positive), 20)]
 
 
 def _reference_doc(nlp: Language, example: TrainingExample) -> Example:

@@ -76,7 +76,7 @@ def _fallback_merge(*lists: Sequence[Entity]) -> list[Entity]:
     return sorted(chosen, key=lambda e: (e.start, e.end))
 
 
-def _zone(tz: str) -> ZoneInfo:
+def resolve_zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -116,7 +116,9 @@ class NLUPipeline:
         return sorted(self.ner.models)
 
     # -- training -------------------------------------------------------------------------
-    def train(self, data_dir: Path | str, model_dir: Path | str, progress: bool = True) -> model_store.ModelMetadata:
+    def train(
+        self, data_dir: Path | str, model_dir: Path | str, progress: bool = True
+    ) -> model_store.ModelMetadata:
         started = time.perf_counter()
         data = load_training_data(data_dir)
         ner_steps = self.ner_epochs * len({ex.language for ex in data.examples})
@@ -179,7 +181,7 @@ class NLUPipeline:
         if metadata is None:
             raise FileNotFoundError(f"no trained NLU model in {model_dir}")
         if embedder is None:
-            backend = "hashing" if metadata.embedding_model == "hashing" else None
+            backend = "hashing" if metadata.embedding_model == "hashing" else "auto"
             embedder = get_embedder(metadata.embedding_model, backend, cache_dir=model_dir / "embeddings")
         pipeline = cls(embedder)
         target = model_store.nlu_dir(model_dir)
@@ -220,9 +222,9 @@ class NLUPipeline:
         clean = [sanitize(t) for t in originals]
         hints = list(langs) if langs is not None else [None] * len(clean)
         languages = [self._language(t, hint) for t, hint in zip(clean, hints, strict=True)]
-        reference = now or datetime.now(_zone(tz))
+        reference = now or datetime.now(resolve_zone(tz))
         if reference.tzinfo is None:
-            reference = reference.replace(tzinfo=_zone(tz))
+            reference = reference.replace(tzinfo=resolve_zone(tz))
         rankings = self._rank(clean)
         ner = self._ner(clean, languages)
         results = []

@@ -17,7 +17,7 @@ import click
 
 from nlu import model_store
 from nlu.embedder import get_embedder
-from nlu.pipeline import DEFAULT_TZ, NLUPipeline, _zone
+from nlu.pipeline import DEFAULT_TZ, NLUPipeline, resolve_zone
 from nlu.training_data import TrainingDataError, data_hash, load_training_data
 
 DEFAULT_DATA_DIR = Path("training_data")
@@ -34,7 +34,7 @@ def _parse_now(value: str | None, tz: str) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}", param_hint="--now") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=_zone(tz))
+    return moment if moment.tzinfo else moment.replace(tzinfo=resolve_zone(tz))
 
 
 def train_model(data_dir: Path, model_dir: Path, *, force: bool = False, progress: bool = True) -> bool:
@@ -60,9 +60,7 @@ def load_or_train(model_dir: Path, data_dir: Path) -> NLUPipeline:
     return NLUPipeline.load(model_dir)
 
 
-def parse_stream(
-    pipeline: NLUPipeline, lines: TextIO, out: TextIO, *, now: datetime | None, tz: str
-) -> int:
+def parse_stream(pipeline: NLUPipeline, lines: TextIO, out: TextIO, *, now: datetime | None, tz: str) -> int:
     """Answer each JSON line; returns the number of error lines written."""
     errors = 0
     for number, raw in enumerate(lines, start=1):
@@ -87,14 +85,24 @@ def parse_stream(
 
 
 @click.command("train")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Model dir [default: $CRM_MODEL_DIR or ./models]")
+@click.option(
+    "--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model dir [default: $CRM_MODEL_DIR or ./models]",
+)
 @click.option("--force", is_flag=True, help="Retrain even when the data has not changed.")
 def train_cmd(data_dir: Path, out_dir: Path | None, force: bool) -> None:
     """Train the NLU model (skipped when the training data is unchanged)."""
     model_dir = _model_dir(str(out_dir) if out_dir else None)
     if not train_model(data_dir, model_dir, force=force):
-        click.echo(f"NLU model in {model_dir} is up to date (training data unchanged); use --force to retrain.")
+        click.echo(
+            f"NLU model in {model_dir} is up to date (training data unchanged); use --force to retrain."
+        )
         return
     meta = model_store.read_metadata(model_dir)
     assert meta is not None
@@ -113,8 +121,14 @@ def nlu_group() -> None:
 @click.option("--now", "now_text", default=None, help="Reference time for relative dates (ISO 8601).")
 @click.option("--tz", default=DEFAULT_TZ, show_default=True, help="The user's time zone.")
 @click.option("--model", "model", default=None, help="Model dir [default: $CRM_MODEL_DIR or ./models]")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True,
-              help="Training data, used when no model is trained yet.")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Training data, used when no model is trained yet.",
+)
 def parse_cmd(now_text: str | None, tz: str, model: str | None, data_dir: Path) -> None:
     """Read JSON lines {"text": ..., "lang"?: ...} on stdin; write Rasa parse results as JSON lines."""
     now = _parse_now(now_text, tz)
@@ -126,7 +140,9 @@ def parse_cmd(now_text: str | None, tz: str, model: str | None, data_dir: Path) 
 @nlu_group.command("evaluate")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True
+)
 @click.option("--model", "model", default=None, help="Where the ONNX export of the encoder is cached.")
 def evaluate_cmd(folds: int, out_dir: Path, data_dir: Path, model: str | None) -> None:
     """Stratified cross-validation: intent and entity reports, confusion matrix, errors."""
@@ -140,15 +156,21 @@ def evaluate_cmd(folds: int, out_dir: Path, data_dir: Path, model: str | None) -
     report = cross_validate(data, embedder, folds=folds)
     report.write(out_dir)
     for scope, scores in report.intent_summary().items():
-        click.echo(f"intents [{scope}]: accuracy {scores['accuracy']:.3f}  macro-F1 {scores['macro_f1']:.3f}  (n={scores['n']})")
+        click.echo(
+            f"intents [{scope}]: accuracy {scores['accuracy']:.3f}  macro-F1 {scores['macro_f1']:.3f}  (n={scores['n']})"
+        )
     for name, scores in report.entity_report().items():
-        click.echo(f"entity {name:<14} P {scores['precision']:.3f} R {scores['recall']:.3f} F1 {scores['f1']:.3f} (n={scores['support']})")
+        click.echo(
+            f"entity {name:<14} P {scores['precision']:.3f} R {scores['recall']:.3f} F1 {scores['f1']:.3f} (n={scores['support']})"
+        )
     click.echo(f"{len(report.errors())} misclassified; reports written to {out_dir}")
 
 
 @nlu_group.command("shell")
 @click.option("--model", "model", default=None, help="Model dir [default: $CRM_MODEL_DIR or ./models]")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True
+)
 @click.option("--tz", default=DEFAULT_TZ, show_default=True)
 def shell_cmd(model: str | None, data_dir: Path, tz: str) -> None:
     """Type messages, see how they are parsed (Ctrl-D or an empty line ends)."""

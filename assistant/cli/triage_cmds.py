@@ -27,6 +27,7 @@ from nlu.email_classifier import EmailClassifier, load_training_emails
 from nlu.embedder import Embedder, get_embedder
 
 DEFAULT_EMAIL_DATA = Path("training_data") / "emails"
+BUNDLED_EMAIL_DATA = Path(__file__).resolve().parents[2] / "training_data" / "emails"
 CLASSIFIER_SUBDIR = "email"
 
 
@@ -149,6 +150,8 @@ def triage_cmd(
     now = _parse_now(now_text)
     model_dir = Path(model) if model else model_store.default_model_dir()
     embedder = get_embedder(backend=backend, cache_dir=model_dir / "embeddings")
+    if data_dir == DEFAULT_EMAIL_DATA and not data_dir.is_dir():
+        data_dir = BUNDLED_EMAIL_DATA  # run from another directory: the checkout's own data
     classifier = load_or_train_classifier(model_dir, data_dir, embedder)
     router = Router.from_yaml(rules)
     db = _dry_run_store(db_url) if dry_run else open_store(db_url)

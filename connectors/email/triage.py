@@ -177,6 +177,7 @@ class TriageService:
                     out["organization_id"] = contact.organization_id
                 ticket = self._thread(session, mail, contact)
                 out["thread_ticket"] = ticket.number if ticket is not None else None
+                out["already_processed"] = self._seen_in(session, idempotency_key(mail, raw))
                 org = contact.organization if contact is not None else None
                 if org is not None and label.queue not in NO_TICKET_QUEUES:
                     routed = self.routing.route(
@@ -211,14 +212,7 @@ class TriageService:
     def _process(
         self, session: Session, mail: ParsedMail, raw: bytes, key: str, label: EmailLabel, source: str
     ) -> TriageResult:
-        if (
-            session.execute(
-                select(ProcessedEvent.id).where(
-                    ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
-                )
-            ).scalar()
-            is not None
-        ):
+        if self._seen_in(session, key):
             return self._duplicate(key, label, mail)
         event = ProcessedEvent(source=EVENT_SOURCE, key=key, processed_at=self.now())
         session.add(event)
@@ -335,14 +329,14 @@ class TriageService:
     def _seen(self, key: str) -> bool:
         assert self.db is not None
         with self.db.session() as session:
-            return (
-                session.execute(
-                    select(ProcessedEvent.id).where(
-                        ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
-                    )
-                ).scalar()
-                is not None
-            )
+            return self._seen_in(session, key)
+
+    @staticmethod
+    def _seen_in(session: Session, key: str) -> bool:
+        stmt = select(ProcessedEvent.id).where(
+            ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
+        )
+        return session.execute(stmt).scalar() is not None
 
     @staticmethod
     def _duplicate(key: str, label: EmailLabel, mail: ParsedMail) -> TriageResult:

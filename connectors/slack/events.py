@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SOURCE = "slack"
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 MAX_TEXT_CHARS = 4000
+ACTOR_CACHE_SECONDS = 300.0  # a deactivated CRM user loses Slack access within five minutes
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class SlackConnector:
         self.client = client
         self._assistant = assistant
         self._tasks: set[asyncio.Task[None]] = set()
-        self._actors: dict[str, Actor] = {}
+        self._actors: dict[str, tuple[float, Actor]] = {}  # slack id -> (cached at, actor)
         self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
@@ -247,8 +249,8 @@ class SlackConnector:
     async def _actor(self, slack_user: str) -> tuple[Actor | None, str]:
         """The CRM user behind a Slack user (cached), and a language for talking to them."""
         cached = self._actors.get(slack_user)
-        if cached is not None:
-            return cached, cached.language
+        if cached is not None and time.monotonic() - cached[0] < ACTOR_CACHE_SECONDS:
+            return cached[1], cached[1].language
         actor: Actor | None = await asyncio.to_thread(self._by_slack_id, slack_user)
         lang = "en"
         if actor is None:
@@ -256,7 +258,7 @@ class SlackConnector:
             if email:
                 actor = await asyncio.to_thread(self._link_by_email, slack_user, email)
         if actor is not None:
-            self._actors[slack_user] = actor
+            self._actors[slack_user] = (time.monotonic(), actor)
             lang = actor.language
         return actor, lang
 

@@ -151,3 +151,46 @@ async def test_store_down_answers_451_so_the_sender_retries(
         server.close()
         await server.wait_closed()
         down.dispose()
+
+
+# --- IMAP: aioimaplib's own protocol-level test server ----------------------------------------
+
+
+async def test_imap_poller_fetches_new_mail_once_across_restarts(
+    db: Database, mail_classifier: EmailClassifier
+) -> None:
+    from aioimaplib.imap_testing_server import Mail, MockImapServer
+
+    from connectors.email.imap_poller import ImapPoller, ImapSettings, ImapStateStore
+
+    imap = MockImapServer()
+    server = await imap.run_server(host="127.0.0.1", port=0)
+    port = server.sockets[0].getsockname()[1]
+    settings = ImapSettings(
+        host="127.0.0.1", port=port, user="support@example-crm.com", password="pw", use_ssl=False
+    )
+
+    def deliver(message_id: str, subject: str) -> None:
+        mail = _mail(message_id)
+        del mail["Subject"]
+        mail["Subject"] = subject
+        imap.receive(Mail(mail), imap_user=settings.user)
+
+    def poller() -> ImapPoller:  # a fresh process: nothing in memory, only the store
+        triage = TriageService(db, mail_classifier, routing=Router.from_yaml(), now=NOW)
+        return ImapPoller(settings, triage, ImapStateStore(db))
+
+    try:
+        deliver("imap-1@chenarchitects.com", "Invoice 1")
+        deliver("imap-2@chenarchitects.com", "Invoice 2")
+        first = await poller().poll_once()
+        assert [r.action for r in first] == ["created", "created"]
+        assert await poller().poll_once() == []  # restarted: the stored UID says nothing is new
+        deliver("imap-3@chenarchitects.com", "Invoice 3")
+        later = await poller().poll_once()
+        assert [(r.message_id, r.action) for r in later] == [("imap-3@chenarchitects.com", "created")]
+        state = ImapStateStore(db).load(settings.state_key)
+        assert state is not None and state.last_uid == 3
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -6,6 +6,8 @@ here are ones it gets right with a wide margin on these mails.
 
 from __future__ import annotations
 
+import json
+import mailbox
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -338,3 +340,72 @@ def test_round_robin_and_rule_boosts(db: Database, classifier: EmailClassifier) 
     assert boost_priority("urgent", 1) == "urgent"
     with pytest.raises(ValueError, match="unknown match key"):
         Router.from_mapping({"rules": [{"match": {"colour": "red"}, "team": "X"}]})
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cli_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+def _cli(args: list[str], models: Path) -> list[dict[str, object]]:
+    from click.testing import CliRunner
+
+    from assistant.cli.main import cli
+
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["triage", "--backend", "hashing", "--model", str(models), "--data", str(ROOT / "training_data" / "emails"),
+         "--now", "2026-11-28T09:00:00Z", *args],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_cli_dry_run_prints_contract_lines_and_writes_nothing(
+    tmp_path: Path, cli_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    lines = _cli(["--dry-run", str(MAIL / "reply_de.eml"), str(MAIL / "dsn_bounce.eml")], cli_models)
+    assert [Path(str(line["file"])).name for line in lines] == ["reply_de.eml", "dsn_bounce.eml"]
+    for line in lines:
+        assert {"file", "message_id", "queue", "priority", "language", "confidence"} <= set(line)
+    assert lines[0]["message_id"] == "reply-de-1@koch-versicherungen.de" and lines[0]["language"] == "de"
+    assert (lines[1]["queue"], lines[1]["team"]) == ("auto_reply", None)
+    assert list(tmp_path.iterdir()) == []  # no crm.db, no model files in the working directory
+    assert len(list((cli_models / "email").glob("classifier-*.joblib"))) == 1  # trained once, cached
+
+
+def test_cli_reads_mbox_and_maildir_and_threads_into_the_store(
+    db: Database, tmp_path: Path, cli_models: Path
+) -> None:
+    box = mailbox.mbox(str(tmp_path / "in.mbox"))
+    box.add(fixture("multipart_alternative.eml"))
+    box.add(fixture("ooo_auto_submitted.eml"))
+    box.close()
+    maildir = mailbox.Maildir(str(tmp_path / "Maildir"))
+    maildir.add(fixture("windows1252.eml"))
+    maildir.close()
+    url = db.engine.url.render_as_string(hide_password=False)
+    lines = _cli(["--db", url, str(tmp_path / "in.mbox"), str(tmp_path / "Maildir")], cli_models)
+    assert [line["action"] for line in lines] == ["created", "ignored", "created"]
+    assert str(lines[0]["file"]).endswith("in.mbox#1")
+    assert count(db, Ticket) == 2
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(
+        make_mail(
+            message_id="r-9@chenarchitects.com",
+            headers={"In-Reply-To": "<CAB1x2y3z@mail.chenarchitects.com>"},
+        )
+    )
+    dry = _cli(["--dry-run", "--db", url, str(reply), str(MAIL / "multipart_alternative.eml")], cli_models)
+    assert dry[0]["contact_id"] == lines[0]["contact_id"]
+    assert (dry[0]["thread_ticket"], dry[0]["already_processed"]) == (lines[0]["ticket_number"], False)
+    assert dry[1]["already_processed"] is True
+    assert count(db, TicketMessage) == 2  # the dry run wrote nothing
+    again = _cli(["--db", url, str(tmp_path / "in.mbox")], cli_models)
+    assert [line["action"] for line in again] == ["duplicate", "duplicate"]

@@ -85,7 +85,9 @@ def test_save_and_load_give_the_same_predictions(classifier: IntentClassifier, t
     loaded = IntentClassifier.load(tmp_path / "intent.joblib")
     texts = ["hallo", "please add Jane Roe from Initech"]
     embeddings = EMBEDDER.encode(texts)
-    np.testing.assert_allclose(loaded.predict_proba(texts, embeddings), classifier.predict_proba(texts, embeddings))
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts, embeddings), classifier.predict_proba(texts, embeddings)
+    )
     assert loaded.threshold == classifier.threshold
 
 

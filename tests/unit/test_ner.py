@@ -51,7 +51,12 @@ def test_save_and_load(recognizer: EntityRecognizer, tmp_path: Path) -> None:
 @pytest.fixture
 def gazetteer() -> InMemoryGazetteer:
     return InMemoryGazetteer(
-        [("person", "Jürgen Müller"), ("person", "Björn Weiß"), ("organization", "Initech"), ("person", "Ann Lee")]
+        [
+            ("person", "Jürgen Müller"),
+            ("person", "Björn Weiß"),
+            ("organization", "Initech"),
+            ("person", "Ann Lee"),
+        ]
     )
 
 

@@ -50,7 +50,15 @@ def test_language_hint_decides_when_the_text_does_not(trained: tuple[NLUPipeline
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "🙂🙂🙂", "x" * 100_000, "\x00\x07hello\x1b[31m", "\ud800broken", "Hallo, can you add Jane Roe bitte?"],
+    [
+        "",
+        "   ",
+        "🙂🙂🙂",
+        "x" * 100_000,
+        "\x00\x07hello\x1b[31m",
+        "\ud800broken",
+        "Hallo, can you add Jane Roe bitte?",
+    ],
 )
 def test_bad_input_never_crashes(trained: tuple[NLUPipeline, Path], text: str) -> None:
     pipeline, _ = trained

@@ -11,7 +11,9 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "nlu"
 
 
 def test_markup_is_stripped_and_offsets_point_at_the_surface_text() -> None:
-    text, entities = parse_annotated("just [called](activity_type) [Anna Schmidt](person) at [Acme](organization)")
+    text, entities = parse_annotated(
+        "just [called](activity_type) [Anna Schmidt](person) at [Acme](organization)"
+    )
     assert text == "just called Anna Schmidt at Acme"
     assert [(e.entity, text[e.start : e.end]) for e in entities] == [
         ("activity_type", "called"),

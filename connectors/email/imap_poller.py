@@ -132,7 +132,7 @@ class ImapPoller:
             log.warning(
                 "UIDVALIDITY of %s changed; rescanning (Message-IDs prevent repeats)", self.settings.mailbox
             )
-        found = _ok(await imap.uid_search(f"UID {last_uid + 1}:*"), "UID SEARCH")
+        found = _ok(await imap.uid_search("ALL"), "UID SEARCH")  # every server understands ALL
         uids = sorted(
             int(n) for n in b" ".join(found.lines[:-1]).split() if n.isdigit() and int(n) > last_uid
         )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage, Message
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -156,14 +157,34 @@ async def test_store_down_answers_451_so_the_sender_retries(
 # --- IMAP: aioimaplib's own protocol-level test server ----------------------------------------
 
 
+def _imap_server() -> object:
+    from aioimaplib.imap_testing_server import ImapProtocol, MockImapServer
+
+    class PinnedImapServer(MockImapServer):
+        """aioimaplib's test server with a UIDVALIDITY we choose (it otherwise takes the clock's)."""
+
+        uidvalidity = 42
+
+        def run_server(self, host: str = "127.0.0.1", port: int = 0, **_: object) -> object:
+            def protocol() -> ImapProtocol:
+                made = ImapProtocol(self._server_state, 0, self.capabilities, self.loop)
+                made.uidvalidity = self.uidvalidity
+                self._connections.append(made)
+                return made
+
+            return self.loop.create_server(protocol, host, port)
+
+    return PinnedImapServer()
+
+
 async def test_imap_poller_fetches_new_mail_once_across_restarts(
     db: Database, mail_classifier: EmailClassifier
 ) -> None:
-    from aioimaplib.imap_testing_server import Mail, MockImapServer
+    from aioimaplib.imap_testing_server import Mail
 
-    from connectors.email.imap_poller import ImapPoller, ImapSettings, ImapStateStore
+    from connectors.email.imap_poller import ImapPoller, ImapSettings, ImapStateStore, MailboxState
 
-    imap = MockImapServer()
+    imap: Any = _imap_server()
     server = await imap.run_server(host="127.0.0.1", port=0)
     port = server.sockets[0].getsockname()[1]
     settings = ImapSettings(
@@ -190,7 +211,12 @@ async def test_imap_poller_fetches_new_mail_once_across_restarts(
         later = await poller().poll_once()
         assert [(r.message_id, r.action) for r in later] == [("imap-3@chenarchitects.com", "created")]
         state = ImapStateStore(db).load(settings.state_key)
-        assert state is not None and state.last_uid == 3
+        assert state == MailboxState(uidvalidity=42, last_uid=3)
+        imap.uidvalidity = 43  # the server renumbered the mailbox: rescan, but repeat nothing
+        rescan = await poller().poll_once()
+        assert [r.action for r in rescan] == ["duplicate"] * 3
+        with db.session() as s:
+            assert len(CrmServices(s, Actor.system("test")).tickets.list().items) == 3
     finally:
         server.close()
         await server.wait_closed()

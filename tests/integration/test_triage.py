@@ -100,7 +100,9 @@ def test_without_message_id_the_content_hash_deduplicates(db: Database, triage: 
     assert other.action in ("created", "appended") and count(db, Ticket) >= 1
 
 
-def test_parallel_services_on_one_store_still_process_once(db: Database, classifier: EmailClassifier) -> None:
+def test_smtp_and_imap_paths_share_one_idempotency_namespace(
+    db: Database, classifier: EmailClassifier
+) -> None:
     raw = fixture("with_attachment.eml")
     one = TriageService(db, classifier, routing=Router.from_yaml(), now=NOW)
     two = TriageService(db, classifier, routing=Router.from_yaml(), now=NOW)

@@ -28,6 +28,7 @@ import yaml
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion
 
 from nlu.email_autoreply import detect_automatic, is_no_reply_address
 from nlu.email_text import ParsedMail, parse_mail_dict
@@ -39,7 +40,7 @@ FORMAT_VERSION = 1
 CHUNK_CHARS = 600  # ~128 word pieces: what the encoder reads before it truncates
 MAX_CHUNKS = 4
 EMBEDDING_WEIGHT = 1.0  # scales the dense block against the (L2-normalised) TF-IDF block
-CUE_WEIGHT = 0.5  # probability mass a matching priority cue adds before renormalising
+CUE_WEIGHT = 0.75  # probability mass the strongest matching priority cue adds before renormalising
 NO_TICKET_QUEUES = frozenset({"auto_reply", "spam"})
 
 TrainingEmail = tuple[ParsedMail, str, str, str]  # mail, queue, priority, language
@@ -91,7 +92,7 @@ class EmailClassifier:
     def __init__(self, embedder: Embedder, *, language_detector: LanguageDetector | None = None) -> None:
         self.embedder = embedder
         self.detect_language: LanguageDetector = language_detector or _detect_language
-        self._tfidf: TfidfVectorizer | None = None
+        self._tfidf: FeatureUnion | None = None
         self._queue_model: LogisticRegression | None = None
         self._priority_model: LogisticRegression | None = None
 
@@ -115,9 +116,7 @@ class EmailClassifier:
         _check_labels(queues, QUEUES, "queue")
         _check_labels(priorities, PRIORITIES, "priority")
         dense = self.embed(mails) if embeddings is None else embeddings
-        self._tfidf = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, max_features=60_000
-        )
+        self._tfidf = _ngram_features()
         tfidf = self._tfidf.fit_transform([_model_text(m) for m in mails])
         features = _combine(dense, tfidf)
         self._queue_model = _logreg().fit(features, list(queues))
@@ -209,7 +208,7 @@ class EmailClassifier:
         state = {
             "format": FORMAT_VERSION,
             "embedder": getattr(self.embedder, "name", ""),
-            "dimension": int(self._queue_model.n_features_in_ - len(self._tfidf.vocabulary_)),  # type: ignore[union-attr]
+            "dimension": int(self._queue_model.n_features_in_ - _ngram_count(self._tfidf)),  # type: ignore[union-attr,arg-type]
             "tfidf": self._tfidf,
             "queue_model": self._queue_model,
             "priority_model": self._priority_model,
@@ -238,11 +237,12 @@ class EmailClassifier:
 
 
 def apply_priority_cues(text: str, probs: Mapping[str, float]) -> dict[str, float]:
-    """Add ``CUE_WEIGHT`` to each priority whose cue occurs in ``text``, then renormalise."""
+    """Add ``CUE_WEIGHT`` to the highest priority whose cue occurs in ``text``, then renormalise."""
     adjusted = {name: float(p) for name, p in probs.items()}
-    for name, pattern in PRIORITY_CUES.items():
+    for name, pattern in PRIORITY_CUES.items():  # most severe first
         if name in adjusted and pattern.search(text):
             adjusted[name] += CUE_WEIGHT
+            break
     total = sum(adjusted.values()) or 1.0
     return {name: p / total for name, p in adjusted.items()}
 
@@ -371,6 +371,25 @@ def _chunks(mail: ParsedMail) -> list[str]:
 
 def _combine(dense: np.ndarray, tfidf: sparse.spmatrix) -> sparse.csr_matrix:
     return sparse.hstack([sparse.csr_matrix(dense * EMBEDDING_WEIGHT), tfidf], format="csr")
+
+
+def _ngram_features() -> FeatureUnion:
+    """TF-IDF of character n-grams (robust to typos, German compounds) next to word uni/bigrams."""
+    return FeatureUnion(
+        [
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, max_features=30_000
+                ),
+            ),
+            ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
+        ]
+    )
+
+
+def _ngram_count(union: FeatureUnion) -> int:
+    return sum(len(vectorizer.vocabulary_) for _, vectorizer in union.transformer_list)
 
 
 def _logreg() -> LogisticRegression:

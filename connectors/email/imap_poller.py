@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aioimaplib import IMAP4, IMAP4_SSL, Response
@@ -95,11 +96,13 @@ class ImapPoller:
         state: ImapStateStore,
         *,
         acks: AckSender | None = None,
+        on_result: Callable[[TriageResult], None] | None = None,
     ) -> None:
         self.settings = settings
         self.triage = triage
         self.state = state
         self.acks = acks
+        self.on_result = on_result  # e.g. metrics; called once per triaged message
 
     async def connect(self) -> IMAP4:
         s = self.settings
@@ -143,6 +146,8 @@ class ImapPoller:
             if raw is not None:
                 result = await asyncio.to_thread(self.triage.process, raw, source="imap")
                 results.append(result)
+                if self.on_result is not None:
+                    self.on_result(result)
                 if self.acks is not None and result.ack:
                     await self._acknowledge(result)
             await asyncio.to_thread(self.state.save, key, MailboxState(uidvalidity, uid))

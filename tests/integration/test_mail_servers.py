@@ -220,3 +220,36 @@ async def test_imap_poller_fetches_new_mail_once_across_restarts(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_imap_poller_uses_idle_to_pick_up_mail_as_it_arrives(
+    db: Database, mail_classifier: EmailClassifier
+) -> None:
+    from aioimaplib.imap_testing_server import Mail
+
+    from connectors.email.imap_poller import ImapPoller, ImapSettings, ImapStateStore
+
+    imap: Any = _imap_server()
+    server = await imap.run_server(host="127.0.0.1", port=0)
+    port = server.sockets[0].getsockname()[1]
+    settings = ImapSettings(
+        host="127.0.0.1", port=port, user="support@example-crm.com", password="pw", use_ssl=False,
+        poll_interval=600, idle_timeout=600,
+    )  # fmt: skip
+    arrived: asyncio.Queue[Any] = asyncio.Queue()
+    triage = TriageService(db, mail_classifier, routing=Router.from_yaml(), now=NOW)
+    poller = ImapPoller(settings, triage, ImapStateStore(db), on_result=arrived.put_nowait)
+    imap.receive(Mail(_mail("idle-1@chenarchitects.com")), imap_user=settings.user)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop))
+    try:
+        assert (await asyncio.wait_for(arrived.get(), 20)).message_id == "idle-1@chenarchitects.com"
+        await asyncio.wait_for(imap.wait_state("IDLE", settings.user), 20)
+        imap.receive(Mail(_mail("idle-2@chenarchitects.com")), imap_user=settings.user)
+        pushed = await asyncio.wait_for(arrived.get(), 20)  # long before poll_interval: IDLE woke it
+        assert (pushed.message_id, pushed.action) == ("idle-2@chenarchitects.com", "created")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        server.close()
+        await server.wait_closed()

@@ -113,6 +113,42 @@ def test_smtp_and_imap_paths_share_one_idempotency_namespace(
     assert count(db, Ticket) == 1
 
 
+def test_losing_the_race_on_the_unique_index_is_a_duplicate(db: Database, triage: TriageService) -> None:
+    """Another worker inserted the same Message-ID and commits while we wait on its row lock (PostgreSQL)."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from crm_store.models import ProcessedEvent
+
+    if db.is_sqlite:
+        pytest.skip("SQLite serialises writers; the race needs concurrent transactions")
+    raw = fixture("with_attachment.eml")
+    outcome: dict[str, object] = {}
+    with db.session() as other:
+        other.add(ProcessedEvent(source="email", key="att-1@lumenhealth.io"))
+        other.flush()  # inserted, not committed: our insert must wait for this transaction
+        worker = threading.Thread(target=lambda: outcome.update(result=triage.process(raw)))
+        worker.start()
+        with db.engine.connect() as watcher:
+            deadline = time.monotonic() + 20
+            waiting = 0
+            while not waiting and time.monotonic() < deadline:  # until the worker waits on the row lock
+                waiting = watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%processed_events%'"
+                    )
+                ).scalar_one()
+                watcher.rollback()
+            assert waiting, "the worker never waited on the competing insert"
+    worker.join(timeout=30)
+    result = outcome["result"]
+    assert getattr(result, "action", None) == "duplicate"
+    assert count(db, Ticket) == 0
+
+
 # --- robots ---------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from assistant.executor import InProcessActionRunner
 from assistant.parsing import NLU, BatchingParser
 from assistant.pipeline import Assistant
 from assistant.rules import RulePolicy
+from assistant.settings import PROJECT_DATA
 from crm_store.db import Database
 
 
@@ -22,7 +23,7 @@ def build_engine(training_data: Path, deps: ActionDeps) -> DialogueEngine:
     return DialogueEngine(domain, policy, InProcessActionRunner(build_actions(deps)))
 
 
-def build_assistant(db: Database, nlu: NLU, *, training_data: Path = Path("training_data"),
+def build_assistant(db: Database, nlu: NLU, *, training_data: Path = PROJECT_DATA,
                     embedder: Any = None, public_url: str = "", notifier: Any = None) -> Assistant:
     deps = ActionDeps(store=StoreAccess(db), embedder=embedder, public_url=public_url, notifier=notifier)
     return Assistant(db, BatchingParser(nlu), build_engine(training_data, deps))

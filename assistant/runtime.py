@@ -23,6 +23,7 @@ _READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
 def default_factory(db: Database, settings: Settings) -> Assistant:
     from assistant.app import build_assistant, load_nlu
 
+    log.warning("loading the language model from %s (the first start trains it: about a minute)", settings.model_dir)
     nlu = load_nlu(settings.model_dir, settings.training_data)
     embedder = getattr(nlu, "embedder", None)
     return build_assistant(db, nlu, training_data=settings.training_data, embedder=embedder,

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from crm_store.db import default_database_url
 
+# The project's own training data (an editable install or a checkout); CRM_TRAINING_DATA overrides it.
+PROJECT_DATA = Path(__file__).resolve().parents[1] / "training_data"
+
 
 class SettingsError(ValueError):
     """Unsafe or invalid configuration; the server refuses to start."""
@@ -18,7 +21,7 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str
     model_dir: Path = Path("models")
-    training_data: Path = Path("training_data")
+    training_data: Path = PROJECT_DATA
     embedding_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     host: str = "127.0.0.1"
     port: int = 8080
@@ -34,10 +37,25 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     teams_app_id: str = ""
     teams_app_password: str = ""
+    teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    teams_token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    teams_member_lookup: bool = True  # ask the Bot Connector for an unknown Teams user's e-mail
     smtp_host: str = ""
     smtp_port: int = 25
     mail_from: str = "support@example.com"
     routing_config: Path | None = None
+    smtp_listen_host: str = "127.0.0.1"  # inbound mail (triage): the SMTP endpoint's address
+    smtp_listen_port: int = 0  # 0: no inbound SMTP endpoint
+    mail_domains: tuple[str, ...] = ()  # inbound SMTP accepts recipients in these domains only (empty: any)
+    imap_host: str = ""  # empty: no IMAP poller
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_mailboxes: tuple[str, ...] = ("INBOX",)
+    mail_ack: bool = True  # acknowledge triaged mail (needs smtp_host)
+    sla_escalation: bool = False  # escalate overdue tickets to the team lead by e-mail (needs smtp_host)
+    sla_fallback_to: str = ""  # who gets the escalation when a ticket's team has no lead
     secret_key: str = ""  # signs customer chat tokens; empty disables customer login in the web chat
     chat_rate: float = 1.0  # sustained messages per second per conversation
     chat_burst: int = 10
@@ -49,7 +67,7 @@ class Settings:
         s = cls(
             database_url=default_database_url(env),
             model_dir=Path(env.get("CRM_MODEL_DIR", "models")),
-            training_data=Path(env.get("CRM_TRAINING_DATA", "training_data")),
+            training_data=Path(env["CRM_TRAINING_DATA"]) if env.get("CRM_TRAINING_DATA") else PROJECT_DATA,
             embedding_model=env.get("CRM_EMBEDDING_MODEL") or None,
             host=env.get("CRM_HOST", "127.0.0.1"),
             port=int(env.get("CRM_PORT", "8080")),
@@ -61,10 +79,25 @@ class Settings:
             slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
             teams_app_id=env.get("TEAMS_APP_ID", ""),
             teams_app_password=env.get("TEAMS_APP_PASSWORD", ""),
+            teams_openid_url=env.get("TEAMS_OPENID_URL", cls.teams_openid_url),
+            teams_token_url=env.get("TEAMS_TOKEN_URL", cls.teams_token_url),
+            teams_member_lookup=env.get("TEAMS_MEMBER_LOOKUP", "1").lower() not in ("0", "false", "no"),
             smtp_host=env.get("CRM_SMTP_HOST", ""),
             smtp_port=int(env.get("CRM_SMTP_PORT", "25")),
             mail_from=env.get("CRM_MAIL_FROM", "support@example.com"),
             routing_config=Path(env["CRM_ROUTING_CONFIG"]) if env.get("CRM_ROUTING_CONFIG") else None,
+            smtp_listen_host=env.get("CRM_SMTP_LISTEN_HOST", "127.0.0.1"),
+            smtp_listen_port=int(env.get("CRM_SMTP_LISTEN_PORT", "0")),
+            mail_domains=tuple(d.strip().lower() for d in env.get("CRM_MAIL_DOMAINS", "").split(",") if d.strip()),
+            imap_host=env.get("CRM_IMAP_HOST", ""),
+            imap_port=int(env.get("CRM_IMAP_PORT", "993")),
+            imap_ssl=env.get("CRM_IMAP_SSL", "1").lower() not in ("0", "false", "no", "off"),
+            imap_user=env.get("CRM_IMAP_USER", ""),
+            imap_password=env.get("CRM_IMAP_PASSWORD", ""),
+            imap_mailboxes=tuple(m.strip() for m in env.get("CRM_IMAP_MAILBOXES", "INBOX").split(",") if m.strip()),
+            mail_ack=env.get("CRM_MAIL_ACK", "1").lower() not in ("0", "false", "no", "off"),
+            sla_escalation=env.get("CRM_SLA_ESCALATION", "0").lower() in ("1", "true", "yes", "on"),
+            sla_fallback_to=env.get("CRM_SLA_FALLBACK_TO", ""),
             secret_key=env.get("CRM_SECRET_KEY", ""),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
@@ -79,3 +112,5 @@ class Settings:
             raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is empty: requests could not be verified")
         if self.teams_app_id and not self.teams_app_password and not self.demo:
             raise SettingsError("TEAMS_APP_ID is set but TEAMS_APP_PASSWORD is empty")
+        if self.imap_host and not (self.imap_user and self.imap_password):
+            raise SettingsError("CRM_IMAP_HOST is set but CRM_IMAP_USER or CRM_IMAP_PASSWORD is empty")

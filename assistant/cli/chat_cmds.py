@@ -40,11 +40,19 @@ def _print_reply(reply: dict[str, Any]) -> None:
 @click.option("--as", "as_email", default=None, metavar="EMAIL",
               help="Speak as this staff user; without it you are an anonymous customer.")
 @click.option("--customer", "customer_email", default=None, metavar="EMAIL", help="Speak as this customer contact.")
-@click.option("--models", "model_dir", type=click.Path(path_type=Path), default=Path("models"))
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=Path("training_data"))
-def chat(db_url: str | None, as_email: str | None, customer_email: str | None, model_dir: Path, data_dir: Path) -> None:
+@click.option("--models", "model_dir", type=click.Path(path_type=Path), default=None,
+              help="Model folder (default: $CRM_MODEL_DIR, else ./models).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Training data (default: $CRM_TRAINING_DATA, else the project's training_data/).")
+def chat(db_url: str | None, as_email: str | None, customer_email: str | None, model_dir: Path | None,
+         data_dir: Path | None) -> None:
     """Chat with the assistant in the terminal. Type a button's number to click it; Ctrl-D ends."""
     from assistant.app import build_assistant, load_nlu
+    from assistant.settings import Settings
+
+    settings = Settings.from_env()
+    model_dir = model_dir or settings.model_dir
+    data_dir = data_dir or settings.training_data
 
     store = open_store(db_url)
     with store.session() as session:

@@ -1,20 +1,29 @@
-"""Slack: the Events API, the ``/crm`` command and button clicks at ``POST /slack/events``.
+"""Slack: the Events API, the ``/crm`` command, the "Log to CRM" shortcut and button clicks at
+``POST /slack/events``, an outbox worker for everything we post, and the weekly pipeline digest.
 
     install(app)   # mounted by run_server when SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET) are set
 
 Every request is verified here, on the raw body, before slack-bolt sees it (``verify.py``); bolt's own
-verification is switched off so the rule lives in one place. The Web API client talks to
-``settings.slack_api_url`` (a local fake in tests) over one aiohttp session and retries on 429
-(honouring Retry-After) and on 5xx. ``events.py`` does the work; ``render.py`` builds Block Kit.
+verification is switched off so the rule lives in one place. Two Web API clients talk to
+``settings.slack_api_url`` (a local fake in tests) over one aiohttp session: one for reads, which
+retries 429 (honouring Retry-After) and 5xx itself, and one without retries for the outbox
+(``outbox.py``), which stores every post first and retries it with backoff across restarts.
+``events.py`` does the work; ``render.py`` builds Block Kit; ``digest.py`` schedules the digest
+(channel from ``SLACK_DIGEST_CHANNEL``; see slack/README.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -26,32 +35,51 @@ from slack_sdk.web.async_client import AsyncWebClient
 from assistant.runtime import ASSISTANT_KEY, ensure_assistant
 from assistant.settings import Settings
 from connectors.slack import verify
+from connectors.slack.digest import DigestScheduler, digest_config
 from connectors.slack.events import SlackConnector
+from connectors.slack.outbox import Policy, SlackOutbox
 
 log = logging.getLogger(__name__)
 
 CONNECTOR_KEY = web.AppKey("slack_connector", SlackConnector)
+OUTBOX_KEY = web.AppKey("slack_outbox", SlackOutbox)
+DIGEST_KEY = web.AppKey("slack_digest", DigestScheduler)
+CLOCK_KEY = web.AppKey("slack_clock", object)  # tests: a () -> aware datetime for the digest and outbox
 _SESSION_KEY = web.AppKey("slack_http_session", aiohttp.ClientSession)
 PATH = "/slack/events"
 RETRIES = 3
 
 
-def make_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """The Web API client: Slack (or a fake) at ``slack_api_url``, retrying rate limits and 5xx."""
+def make_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None, *, retries: bool = True
+) -> AsyncWebClient:
+    """The Web API client: Slack (or a fake) at ``slack_api_url``; with ``retries`` it retries rate
+    limits, 5xx and connection errors itself (reads), without them it leaves that to the outbox."""
     backoff = float(settings.extra.get("slack_retry_backoff", "0.5"))
-    handlers = [
-        AsyncConnectionErrorRetryHandler(max_retry_count=RETRIES),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
-        AsyncServerErrorRetryHandler(
-            max_retry_count=RETRIES,
-            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=backoff),
-        ),
-    ]
+    handlers: list[AsyncRetryHandler] = []
+    if retries:
+        handlers = [
+            AsyncConnectionErrorRetryHandler(max_retry_count=RETRIES),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
+            AsyncServerErrorRetryHandler(
+                max_retry_count=RETRIES,
+                interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=backoff),
+            ),
+        ]
     base_url = (
         settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     )
     return AsyncWebClient(
         token=settings.slack_bot_token, base_url=base_url, session=session, retry_handlers=handlers
+    )
+
+
+def outbox_policy(settings: Settings) -> Policy:
+    extra = settings.extra
+    return Policy(
+        backoff=float(extra.get("slack_retry_backoff", "1.0")),
+        max_backoff=float(extra.get("slack_outbox_max_backoff", "600")),
+        max_attempts=int(extra.get("slack_outbox_max_attempts", "100")),
     )
 
 
@@ -76,26 +104,56 @@ async def slack_events(request: web.Request) -> web.Response:
     return await to_aiohttp_response(await connector.bolt.async_dispatch(bolt_request))
 
 
-def install(app: web.Application) -> None:
+def install(app: web.Application, environ: dict[str, str] | None = None) -> None:
     from assistant.server import DB_KEY, SETTINGS_KEY
 
     settings = app[SETTINGS_KEY]
     if not (settings.slack_bot_token and settings.slack_signing_secret):
         log.info("Slack is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); /slack/events not mounted")
         return
+    digest = digest_config(settings, os.environ if environ is None else environ)  # refuses a bad schedule
     ensure_assistant(app)
+    # response_url replies may only go to Slack's hooks host (or the configured API host: a fake).
+    response_hosts = {"hooks.slack.com", urlsplit(settings.slack_api_url).hostname or "slack.com"}
 
     async def start(app: web.Application) -> None:
+        db = app[DB_KEY]
+        clock: Callable[[], datetime] | None = app.get(CLOCK_KEY)  # type: ignore[assignment]
         session = aiohttp.ClientSession()
         app[_SESSION_KEY] = session
-        app[CONNECTOR_KEY] = SlackConnector(
-            db=app[DB_KEY], client=make_client(settings, session), assistant=lambda: app.get(ASSISTANT_KEY)
+        outbox = SlackOutbox(
+            db=db,
+            client=make_client(settings, session, retries=False),
+            policy=outbox_policy(settings),
+            response_hosts=response_hosts,
+            **({"clock": clock} if clock else {}),
         )
+        app[OUTBOX_KEY] = outbox
+        app[CONNECTOR_KEY] = SlackConnector(
+            db=db,
+            client=make_client(settings, session),
+            outbox=outbox,
+            assistant=lambda: app.get(ASSISTANT_KEY),
+        )
+        outbox.start()  # sends whatever a previous run left pending
+        if digest is not None:
+            scheduler = DigestScheduler(
+                db=db, outbox=outbox, config=digest, **({"clock": clock} if clock else {})
+            )
+            app[DIGEST_KEY] = scheduler
+            scheduler.start()
+            log.info("Slack pipeline digest scheduled for %s", digest.channel)
 
     async def stop(app: web.Application) -> None:
+        scheduler = app.get(DIGEST_KEY)
+        if scheduler is not None:
+            await scheduler.stop()
         connector = app.get(CONNECTOR_KEY)
         if connector is not None:
-            await connector.drain()
+            await connector.finish_turns()
+        outbox = app.get(OUTBOX_KEY)
+        if outbox is not None:
+            await outbox.stop()  # undelivered messages stay in the store for the next start
         session = app.get(_SESSION_KEY)
         if session is not None:
             await session.close()

@@ -2,7 +2,9 @@
 
 Bolt runs each listener inline (``process_before_response=True``) and every listener only acknowledges,
 claims the event and starts a tracked background task, so Slack gets its 200 within milliseconds and
-the HTTP response is never held up by the assistant. ``drain()`` waits for the tasks (tests, shutdown).
+the HTTP response is never held up by the assistant. Every answer is queued in the outbox
+(``outbox.py``) and delivered by its worker. ``drain()`` waits for the tasks and the outbox (tests).
+The "Log to CRM" message shortcut lives in ``shortcut.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
-from connectors.slack import home, wording
+from connectors.slack import home, shortcut, wording
+from connectors.slack.outbox import Notify, SlackOutbox, posts, update_message
 from connectors.slack.render import ACTION_PREFIX, Rendered, escape, render, unescape
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent, User
@@ -55,11 +58,18 @@ class Where:
 
 class SlackConnector:
     def __init__(
-        self, *, db: Database, client: AsyncWebClient, assistant: Callable[[], Assistant | None]
+        self,
+        *,
+        db: Database,
+        client: AsyncWebClient,
+        outbox: SlackOutbox,
+        assistant: Callable[[], Assistant | None],
     ) -> None:
         self.db = db
-        self.client = client
+        self.client = client  # reads only (users.info, views.publish); posts go through the outbox
+        self.outbox = outbox
         self._assistant = assistant
+        self.log_to_crm = shortcut.LogToCrm(db=db, outbox=outbox, actor=self._actor)
         self._tasks: set[asyncio.Task[None]] = set()
         self._actors: dict[str, tuple[float, Actor]] = {}  # slack id -> (cached at, actor)
         self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
@@ -68,6 +78,8 @@ class SlackConnector:
         self.bolt.event("app_home_opened")(self._on_home)
         self.bolt.command("/crm")(self._on_command)
         self.bolt.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
+        self.bolt.message_shortcut(shortcut.CALLBACK_ID)(self._on_log_shortcut)
+        self.bolt.action(re.compile(f"^{shortcut.ACTION_PREFIX}"))(self._on_log_click)
 
     # -- background work -------------------------------------------------------------------------
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -76,6 +88,13 @@ class SlackConnector:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
+        """Wait for the background turns, then until the outbox has nothing pending (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.outbox.settled()
+
+    async def finish_turns(self) -> None:
+        """Wait for the background turns only (shutdown: undelivered messages stay in the outbox)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
@@ -139,6 +158,21 @@ class SlackConnector:
         where = Where(team=team, channel=channel, user=user, thread_ts=message.get("thread_ts"))
         self._spawn(self._click(where, message, action, payload))
 
+    async def _on_log_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._guarded(self.log_to_crm.shortcut(body), "the Log to CRM shortcut"))
+
+    async def _on_log_click(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._guarded(self.log_to_crm.click(body), "a Log to CRM button"))
+
+    @staticmethod
+    async def _guarded(work: Awaitable[None], what: str) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("%s failed", what)
+
     # -- the work ------------------------------------------------------------------------------
     async def _click(
         self, where: Where, message: dict[str, Any], action: dict[str, Any], payload: str
@@ -155,12 +189,13 @@ class SlackConnector:
                 for b in blocks
                 if isinstance(b, dict)
             ]
-            try:
-                await self.client.chat_update(
-                    channel=where.channel, ts=ts, blocks=updated, text=str(message.get("text") or title)
-                )
-            except SlackApiError as exc:
-                log.warning("could not update the clicked message: %s", exc.response.get("error"))
+            await self.outbox.add(
+                [
+                    update_message(
+                        channel=where.channel, ts=ts, blocks=updated, text=str(message.get("text") or title)
+                    )
+                ]
+            )
         await self._converse(where, payload)
 
     async def _publish_home(self, slack_user: str) -> None:
@@ -186,14 +221,15 @@ class SlackConnector:
 
     async def _converse(self, where: Where, text: str) -> None:
         ref = secrets.token_hex(2)
+        lang = "en"
         try:
             actor, lang = await self._actor(where.user)
             if actor is None:
-                await self._post(where, Rendered(text=wording.say("unknown_user", lang), blocks=[]))
+                await self._post(where, Rendered(text=wording.say("unknown_user", lang), blocks=[]), lang)
                 return
             assistant = self._assistant()
             if assistant is None:
-                await self._post(where, Rendered(text=wording.say("starting", lang)))
+                await self._post(where, Rendered(text=wording.say("starting", lang)), lang)
                 return
             replies = await assistant.handle(
                 IncomingMessage(
@@ -204,33 +240,36 @@ class SlackConnector:
                     metadata={"slack_team": where.team, "slack_channel": where.channel},
                 )
             )
-            await self._post(where, render(replies))
+            await self._post(where, render(replies), lang)
         except Exception:
             log.exception("slack turn failed (ref %s)", ref)
             try:
-                await self._post(where, Rendered(text=wording.say("failed", ref=ref)))
+                await self._post(where, Rendered(text=wording.say("failed", lang, ref=ref)), lang)
             except Exception:
                 log.exception("could not report the failure (ref %s)", ref)
 
-    async def _post(self, where: Where, message: Rendered) -> None:
-        if message.blocks or message.text:
-            args: dict[str, Any] = {"channel": where.channel, "text": message.text or " "}
-            if message.blocks:
-                args["blocks"] = message.blocks
-            if where.ephemeral:
-                await self.client.chat_postEphemeral(user=where.user, **args)
-            else:
-                await self.client.chat_postMessage(thread_ts=where.thread_ts, **args)
-        if where.ephemeral:
-            return  # files cannot be ephemeral; the table says the same
-        for image in message.images:
-            await self.client.files_upload_v2(
+    async def _post(self, where: Where, message: Rendered, lang: str = "en") -> None:
+        """Queue the answer (and its charts; files cannot be ephemeral, the table says the same)."""
+        if not (message.blocks or message.text or message.images):
+            return
+        notify = Notify(
+            user=where.user,
+            channel=where.channel,
+            thread_ts=where.thread_ts,
+            ephemeral=where.ephemeral,
+            lang=lang,
+        )
+        await self.outbox.add(
+            posts(
                 channel=where.channel,
-                content=image.png,
-                filename=image.title,
-                title=image.title,
+                text=message.text,
+                blocks=message.blocks,
+                images=[(image.png, image.title) for image in message.images],
                 thread_ts=where.thread_ts,
+                ephemeral_user=where.user if where.ephemeral else None,
+                notify=notify,
             )
+        )
 
     # -- store ---------------------------------------------------------------------------------
     async def _claim(self, event_id: str) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.models import Contact, ContactEmail, NameToken, Organization
@@ -53,16 +53,37 @@ def _prefix_upper(prefix: str) -> str:
 
 
 def _candidate_ids(session: Session, kind: str, query_tokens: list[str], limit: int) -> list[int]:
-    conds = []
-    for t in query_tokens:
-        conds.append(and_(NameToken.token >= t, NameToken.token < _prefix_upper(t)))
+    """The ``limit`` best-covered names, ranked in SQL so a common first name cannot crowd out the match.
+
+    Every query token earns a name at most 3 points: 3 for an equal token, 2 for a prefix ("kath" ->
+    "katharina"), 1 for the same Cologne code ("schmitt" -> "schmidt"). Names are ranked by their sum,
+    so "Anna Müller" puts every Anna Müller ahead of the thousands of other Annas and Müllers.
+    Initials ("A. Schmidt") only fetch candidates when nothing longer was typed; the fuzzy scorer
+    still weighs them.
+    """
+    toks = list(dict.fromkeys(t for t in query_tokens if t))
+    if any(len(t) > 1 for t in toks):
+        toks = [t for t in toks if len(t) > 1]
+    conds, points = [], []
+    for t in toks:
+        prefix = and_(NameToken.token >= t, NameToken.token < _prefix_upper(t))
+        whens: list[tuple[ColumnElement[bool], int]] = [(NameToken.token == t, 3), (prefix, 2)]
         code = phonetic(t)
         if len(code) >= 2 and len(t) >= 3:
-            conds.append(NameToken.phonetic == code)
+            conds.append(or_(prefix, NameToken.phonetic == code))
+            whens.append((NameToken.phonetic == code, 1))
+        else:
+            conds.append(prefix)
+        points.append(func.max(case(*whens, else_=0)))
     if not conds:
         return []
+    rank = sum(points[1:], points[0])
     stmt = (
-        select(NameToken.ref_id).where(NameToken.kind == kind, or_(*conds)).distinct().limit(limit)
+        select(NameToken.ref_id)
+        .where(NameToken.kind == kind, or_(*conds))
+        .group_by(NameToken.ref_id)
+        .order_by(rank.desc(), NameToken.ref_id)
+        .limit(limit)
     )
     return list(session.execute(stmt).scalars())
 

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -29,63 +28,16 @@ from crm_store.models import Contact, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
 from crm_store.services.users import actor_for
 from tests.support.fake_nlu import ScriptedNLU
-from tests.support.fake_slack_api import BOT_ID, TEAM_ID, TOKEN, FakeSlackApi
-
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+from tests.support.fake_slack_api import BOT_ID, SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace
 
 
 @dataclass
-class Slack:
-    client: TestClient
-    fake: FakeSlackApi
-    db: Database
+class Slack(SlackWorkspace):
+    db: Database | None = None
 
     @property
     def connector(self) -> SlackConnector:
         return self.client.server.app[slack.CONNECTOR_KEY]
-
-    async def send(self, body: bytes, content_type: str, **headers: str) -> int:
-        ts = str(int(time.time()))
-        signed = {
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": verify.sign(SECRET, ts, body),
-            "Content-Type": content_type,
-            **headers,
-        }
-        res = await self.client.post("/slack/events", data=body, headers=signed)
-        return res.status
-
-    async def event(self, event: dict[str, Any], event_id: str = "Ev1", **headers: str) -> int:
-        body = {
-            "token": "x",
-            "team_id": TEAM_ID,
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": event,
-        }
-        return await self.send(json.dumps(body).encode(), "application/json", **headers)
-
-    async def dm(self, text: str, *, user: str = "U1", event_id: str = "Ev1") -> int:
-        return await self.event(
-            {
-                "type": "message",
-                "channel_type": "im",
-                "channel": "D1",
-                "user": user,
-                "text": text,
-                "ts": "1700000000.000100",
-            },
-            event_id,
-        )
-
-    async def interactive(self, payload: dict[str, Any]) -> int:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        return await self.send(body, "application/x-www-form-urlencoded")
-
-    def posted(self) -> list[str]:
-        return [str(c.get("text")) for c in self.fake.calls_to("chat.postMessage")]
 
 
 @pytest.fixture
@@ -107,7 +59,7 @@ async def sl(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database) -> S
     app = build_app(conf, db=sqlite_db, extra=[slack.install])
     nlu = ScriptedNLU({"hello there": ("greet", [])})
     app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, nlu)
-    return Slack(await aiohttp_client(app), fake, sqlite_db)
+    return Slack(await aiohttp_client(app), fake, db=sqlite_db)
 
 
 async def test_a_dm_help_gets_a_block_kit_reply(sl: Slack) -> None:

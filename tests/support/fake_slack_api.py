@@ -6,23 +6,32 @@
     assert fake.calls_to("chat.postMessage")[0]["channel"] == "D1"
 
 It answers the methods the connector uses (auth.test, users.info, chat.postMessage, chat.postEphemeral,
-chat.update, views.publish, files.getUploadURLExternal, files.completeUploadExternal and the upload itself).
+chat.update, views.publish, files.getUploadURLExternal, files.completeUploadExternal and the upload itself)
+and interaction ``response_url``s (``fake.response_url(server)``; what arrives is in ``fake.responses``).
+Channels in ``fake.missing_channels`` answer ``channel_not_found``; ``fake.recover()`` ends failures.
+
+``SlackWorkspace`` plays the other direction: requests signed the way Slack signs them, sent to our app.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
+
+from connectors.slack import verify
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T1"
 TOKEN = "xoxb-test-token"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @dataclass
@@ -39,11 +48,14 @@ class FakeSlackApi:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.attempts: list[str] = []  # every request, failed ones included
         self.uploads: list[bytes] = []
+        self.responses: list[dict[str, Any]] = []  # bodies posted to response_urls
+        self.missing_channels: set[str] = set()
         self._failures: dict[str, _Failure] = {}
         self._ts = count(1)
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._api)
         self.app.router.add_post("/upload/{file_id}", self._upload)
+        self.app.router.add_post("/respond/{token}", self._respond)
 
     @staticmethod
     def api_url(server: TestServer) -> str:
@@ -52,6 +64,14 @@ class FakeSlackApi:
     def fail(self, method: str, *, status: int, times: int = 1, retry_after: int | None = None) -> None:
         """Answer the next ``times`` calls of ``method`` with ``status`` (and a Retry-After header)."""
         self._failures[method] = _Failure(status, times, retry_after)
+
+    @staticmethod
+    def response_url(server: TestServer, token: str = "r1") -> str:
+        return str(server.make_url(f"/respond/{token}"))
+
+    def recover(self) -> None:
+        """Every failure set with ``fail`` ends now."""
+        self._failures.clear()
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [args for name, args in self.calls if name == method]
@@ -87,7 +107,18 @@ class FakeSlackApi:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
+        if args.get("channel") in self.missing_channels or args.get("channel_id") in self.missing_channels:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
         return web.json_response(handler(request, args))
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        self.attempts.append("response_url")
+        failure = self._failures.get("response_url")
+        if failure and failure.times > 0:
+            failure.times -= 1
+            return web.Response(status=failure.status, text="no")
+        self.responses.append({"token": request.match_info["token"], **json.loads(await request.text())})
+        return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads.append(await request.read())
@@ -147,3 +178,57 @@ class FakeSlackApi:
     def _files_completeUploadExternal(self, _request: web.Request, args: dict[str, Any]) -> dict[str, Any]:
         files = args.get("files") or []
         return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+
+
+@dataclass
+class SlackWorkspace:
+    """Slack's side of the conversation: signed events, commands and interactions sent to our app."""
+
+    client: TestClient
+    fake: FakeSlackApi
+    secret: str = SECRET
+    sent: list[int] = field(default_factory=list)
+
+    async def send(self, body: bytes, content_type: str, **headers: str) -> int:
+        ts = str(int(time.time()))
+        signed = {
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": verify.sign(self.secret, ts, body),
+            "Content-Type": content_type,
+            **headers,
+        }
+        res = await self.client.post("/slack/events", data=body, headers=signed)
+        self.sent.append(res.status)
+        return res.status
+
+    async def event(self, event: dict[str, Any], event_id: str = "Ev1", **headers: str) -> int:
+        body = {
+            "token": "x",
+            "team_id": TEAM_ID,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": event,
+        }
+        return await self.send(json.dumps(body).encode(), "application/json", **headers)
+
+    async def dm(self, text: str, *, user: str = "U1", event_id: str = "Ev1", channel: str = "D1") -> int:
+        return await self.event(
+            {
+                "type": "message",
+                "channel_type": "im",
+                "channel": channel,
+                "user": user,
+                "text": text,
+                "ts": "1700000000.000100",
+            },
+            event_id,
+        )
+
+    async def interactive(self, payload: dict[str, Any]) -> int:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.send(body, "application/x-www-form-urlencoded")
+
+    def posted(self) -> list[str]:
+        return [str(c.get("text")) for c in self.fake.calls_to("chat.postMessage")]

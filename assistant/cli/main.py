@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "assistant.cli.nlu_cmds",
     "assistant.cli.triage_cmds",
     "assistant.cli.chat_cmds",
+    "assistant.cli.actions_cmds",
 )
 
 

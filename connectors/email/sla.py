@@ -58,12 +58,12 @@ REASONS: dict[str, dict[str, str]] = {
 }
 BODIES: dict[str, str] = {
     "en": (
-        "Hello {lead},\n\nticket #{number} \"{subject}\" ({priority}, queue {queue}, team {team}) has "
+        'Hello {lead},\n\nticket #{number} "{subject}" ({priority}, queue {queue}, team {team}) has '
         "missed its {reason} target, which was due at {due} UTC.\nAssignee: {assignee}.\n\n"
         "Please take care of it or reassign it.\n\n-- CRM assistant\n"
     ),
     "de": (
-        "Hallo {lead},\n\ndas Ticket #{number} \"{subject}\" ({priority}, Queue {queue}, Team {team}) hat "
+        'Hallo {lead},\n\ndas Ticket #{number} "{subject}" ({priority}, Queue {queue}, Team {team}) hat '
         "sein Ziel für die {reason} verfehlt (fällig am {due} UTC).\nBearbeitung: {assignee}.\n\n"
         "Bitte kümmern Sie sich darum oder weisen Sie es neu zu.\n\n-- CRM-Assistent\n"
     ),
@@ -108,9 +108,7 @@ class MemoryNotifier:
 class SmtpNotifier:
     """One e-mail per escalation, to the lead, in the lead's language (aiosmtplib)."""
 
-    def __init__(
-        self, smtp: SmtpSettings, *, from_addr: str, from_name: str = "CRM assistant"
-    ) -> None:
+    def __init__(self, smtp: SmtpSettings, *, from_addr: str, from_name: str = "CRM assistant") -> None:
         self.smtp = smtp
         self.from_addr = from_addr
         self.from_name = from_name
@@ -149,10 +147,16 @@ def build_escalation_mail(escalation: Escalation, *, from_addr: str, from_name: 
     message["X-CRM-Ticket"] = str(e.ticket_number)
     message.set_content(
         BODIES[lang].format(
-            lead=e.to_name or e.to_addr, number=e.ticket_number, subject=subject, priority=e.priority,
-            queue=e.queue, team=e.team or "-", reason=reason, due=e.due_at.strftime("%Y-%m-%d %H:%M"),
+            lead=e.to_name or e.to_addr,
+            number=e.ticket_number,
+            subject=subject,
+            priority=e.priority,
+            queue=e.queue,
+            team=e.team or "-",
+            reason=reason,
+            due=e.due_at.strftime("%Y-%m-%d %H:%M"),
             assignee=e.assignee or NOBODY[lang],
-        )  # fmt: skip
+        )
     )
     return message
 
@@ -191,7 +195,9 @@ class SlaEscalator:
             try:
                 await self.notifier.notify(escalation)
             except Exception:
-                log.exception("SLA notification for ticket #%s failed; retrying later", escalation.ticket_number)
+                log.exception(
+                    "SLA notification for ticket #%s failed; retrying later", escalation.ticket_number
+                )
                 await asyncio.to_thread(self.release, escalation)
                 self.failures += 1
                 continue

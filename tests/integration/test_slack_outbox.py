@@ -14,7 +14,7 @@ from assistant.server import build_app
 from assistant.settings import Settings
 from connectors import slack
 from connectors.slack.events import SlackConnector
-from connectors.slack.outbox import pending_count
+from connectors.slack.outbox import pending_count, posts
 from crm_store.db import Database
 from crm_store.models import OutboxMessage
 from crm_store.services import Actor, CrmServices
@@ -49,7 +49,9 @@ async def _start_app(
 async def _fake(aiohttp_server: Any, db: Database) -> tuple[FakeSlackApi, TestServer]:
     fake = FakeSlackApi(users={"U1": "rep@x.example"})
     with db.session() as s:
-        CrmServices(s, Actor.system("test")).users.create({"email": "rep@x.example", "name": "Rita", "role": "rep"})
+        CrmServices(s, Actor.system("test")).users.create(
+            {"email": "rep@x.example", "name": "Rita", "role": "rep"}
+        )
     return fake, await aiohttp_server(fake.app)
 
 
@@ -118,7 +120,9 @@ async def test_channel_not_found_is_marked_and_the_user_is_told_by_dm(
     fake, server = await _fake(aiohttp_server, sqlite_db)
     ws = await _start_app(aiohttp_client, sqlite_db, fake, server)
     fake.missing_channels.add("C404")
-    await ws.event({"type": "app_mention", "channel": "C404", "user": "U1", "text": "<@UBOT> hello there", "ts": "1.2"})
+    await ws.event(
+        {"type": "app_mention", "channel": "C404", "user": "U1", "text": "<@UBOT> hello there", "ts": "1.2"}
+    )
     await _connector(ws).drain()
     failed, notice = _rows(sqlite_db)
     assert failed.sent_at is None and failed.next_attempt_at is None
@@ -133,15 +137,7 @@ async def test_a_broken_message_is_reported_where_the_user_talked(
 ) -> None:
     fake, server = await _fake(aiohttp_server, sqlite_db)
     ws = await _start_app(aiohttp_client, sqlite_db, fake, server)
-    fake.fail("chat.postMessage", status=200, times=0)
-    original = fake._chat_postMessage
-    calls = {"n": 0}
-
-    def once_invalid(request: Any, args: dict[str, Any]) -> dict[str, Any]:
-        calls["n"] += 1
-        return {"ok": False, "error": "invalid_blocks"} if calls["n"] == 1 else original(request, args)
-
-    fake._chat_postMessage = once_invalid  # type: ignore[method-assign]
+    fake.fail("chat.postMessage", error="invalid_blocks")
     await ws.dm("/help")
     await _connector(ws).drain()
     failed, notice = _rows(sqlite_db)
@@ -155,9 +151,10 @@ async def test_a_channels_messages_keep_their_order(
 ) -> None:
     fake, server = await _fake(aiohttp_server, sqlite_db)
     ws = await _start_app(aiohttp_client, sqlite_db, fake, server)
+    outbox = _connector(ws).outbox
     fake.fail("chat.postMessage", status=500, times=2)
-    await ws.dm("/help", event_id="Ev1")
-    await ws.dm("hello there", event_id="Ev2")
-    await _connector(ws).drain()
-    texts = ws.posted()
-    assert len(texts) == 2 and "log calls" in texts[0] and "help" in texts[1]
+    await outbox.add(posts(channel="C1", text="one") + posts(channel="C2", text="elsewhere"))
+    await outbox.add(posts(channel="C1", text="two") + posts(channel="C1", text="three"))
+    await outbox.settled()
+    c1 = [c["text"] for c in fake.calls_to("chat.postMessage") if c["channel"] == "C1"]
+    assert c1 == ["one", "two", "three"]

@@ -39,6 +39,7 @@ class _Failure:
     status: int
     times: int
     retry_after: int | None
+    error: str | None = None
 
 
 class FakeSlackApi:
@@ -61,9 +62,18 @@ class FakeSlackApi:
     def api_url(server: TestServer) -> str:
         return str(server.make_url("/api/"))
 
-    def fail(self, method: str, *, status: int, times: int = 1, retry_after: int | None = None) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``status`` (and a Retry-After header)."""
-        self._failures[method] = _Failure(status, times, retry_after)
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        times: int = 1,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``status`` (and a Retry-After header),
+        or with ``{"ok": false, "error": error}``."""
+        self._failures[method] = _Failure(status, times, retry_after, error)
 
     @staticmethod
     def response_url(server: TestServer, token: str = "r1") -> str:
@@ -96,7 +106,10 @@ class FakeSlackApi:
             failure.times -= 1
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return web.json_response(
-                {"ok": False, "error": "ratelimited" if failure.status == 429 else "fatal"},
+                {
+                    "ok": False,
+                    "error": failure.error or ("ratelimited" if failure.status == 429 else "fatal"),
+                },
                 status=failure.status,
                 headers=headers,
             )

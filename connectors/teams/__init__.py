@@ -1,0 +1,112 @@
+"""Microsoft Teams (Bot Framework) at ``POST /api/messages``.
+
+    install(app)   # mounted by run_server when TEAMS_APP_ID and TEAMS_APP_PASSWORD are set
+
+Each request is authenticated first (``auth.py``: the Bot Framework JWT, keys from the OpenID
+metadata at ``settings.teams_openid_url``; anything wrong is a 401, never a 500), then its activity is
+handed to ``activities.TeamsConnector``, which claims it and does the work in a tracked background
+task, so Microsoft gets its 200 at once. Replies go through ``client.py`` to the activity's
+``serviceUrl`` with an app token from ``settings.teams_token_url``; ``render.py`` builds the
+markdown text and Adaptive Cards. Setup: ``teams/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import aiohttp
+from aiohttp import web
+
+from assistant.runtime import ASSISTANT_KEY, ensure_assistant
+from connectors.teams import auth
+from connectors.teams.activities import TeamsConnector
+from connectors.teams.client import AppTokens, BotConnectorClient
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/messages"
+CONNECTOR_KEY = web.AppKey("teams_connector", TeamsConnector)
+KEYS_KEY = web.AppKey("teams_signing_keys", auth.SigningKeys)
+_SESSION_KEY = web.AppKey("teams_http_session", aiohttp.ClientSession)
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response({"error": "invalid or missing Bot Framework token"}, status=401)
+
+
+async def messages(request: web.Request) -> web.Response:
+    from assistant.server import SETTINGS_KEY
+
+    connector, keys = request.app.get(CONNECTOR_KEY), request.app.get(KEYS_KEY)
+    if connector is None or keys is None:
+        return web.json_response({"error": "starting"}, status=503)
+    try:
+        claims, key = await auth.verify_bearer(
+            request.headers.get("Authorization"), keys=keys, app_id=request.app[SETTINGS_KEY].teams_app_id
+        )
+    except auth.AuthError as exc:
+        log.info("refused a Teams request: %s", exc)
+        return _unauthorized()
+    except Exception:  # a bug must still not open the door or answer 500
+        log.exception("unexpected error while checking a Teams token")
+        return _unauthorized()
+    try:
+        activity = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "body is not a JSON activity"}, status=400)
+    if not isinstance(activity, dict):
+        return web.json_response({"error": "body is not a JSON activity"}, status=400)
+    try:
+        auth.check_activity(claims, key, activity)
+    except auth.AuthError as exc:
+        log.info("refused a Teams activity: %s", exc)
+        return _unauthorized()
+    connector.accept(activity)
+    return web.Response(status=200)
+
+
+def install(app: web.Application) -> None:
+    from assistant.server import DB_KEY, SETTINGS_KEY
+
+    settings = app[SETTINGS_KEY]
+    if not (settings.teams_app_id and settings.teams_app_password):
+        log.info("Teams is not configured (TEAMS_APP_ID, TEAMS_APP_PASSWORD); %s not mounted", PATH)
+        return
+    ensure_assistant(app)
+
+    async def start(app: web.Application) -> None:
+        session = aiohttp.ClientSession()
+        app[_SESSION_KEY] = session
+        app[KEYS_KEY] = auth.SigningKeys(
+            session,
+            settings.teams_openid_url,
+            min_refresh_seconds=float(settings.extra.get("teams_jwks_min_refresh", auth.MIN_REFRESH_SECONDS)),
+        )
+        tokens = AppTokens(
+            session,
+            token_url=settings.teams_token_url,
+            app_id=settings.teams_app_id,
+            app_password=settings.teams_app_password,
+        )
+        client = BotConnectorClient(
+            session, tokens, backoff=float(settings.extra.get("teams_retry_backoff", "0.5"))
+        )
+        app[CONNECTOR_KEY] = TeamsConnector(
+            db=app[DB_KEY],
+            client=client,
+            assistant=lambda: app.get(ASSISTANT_KEY),
+            member_lookup=settings.teams_member_lookup,
+        )
+
+    async def stop(app: web.Application) -> None:
+        connector = app.get(CONNECTOR_KEY)
+        if connector is not None:
+            await connector.drain()
+        session = app.get(_SESSION_KEY)
+        if session is not None:
+            await session.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+    app.router.add_post(PATH, messages)

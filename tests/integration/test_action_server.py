@@ -49,7 +49,7 @@ def server(sqlite_db: Database) -> Iterator[str]:
                 break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "action server died")
+                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "action server died") from None
             time.sleep(0.3)
     yield url
     proc.terminate()

@@ -40,6 +40,7 @@ class Settings:
     teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     teams_token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
     teams_member_lookup: bool = True  # ask the Bot Connector for an unknown Teams user's e-mail
+    teams_tenant_ids: tuple[str, ...] = ()  # Azure AD tenants whose users may talk to the bot; () = any
     smtp_host: str = ""
     smtp_port: int = 25
     mail_from: str = "support@example.com"
@@ -82,6 +83,7 @@ class Settings:
             teams_openid_url=env.get("TEAMS_OPENID_URL", cls.teams_openid_url),
             teams_token_url=env.get("TEAMS_TOKEN_URL", cls.teams_token_url),
             teams_member_lookup=env.get("TEAMS_MEMBER_LOOKUP", "1").lower() not in ("0", "false", "no"),
+            teams_tenant_ids=tuple(t.strip() for t in env.get("TEAMS_TENANT_IDS", "").split(",") if t.strip()),
             smtp_host=env.get("CRM_SMTP_HOST", ""),
             smtp_port=int(env.get("CRM_SMTP_PORT", "25")),
             mail_from=env.get("CRM_MAIL_FROM", "support@example.com"),

@@ -206,6 +206,7 @@ class DigestScheduler:
         self.config = config
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
+        self.waiting = asyncio.Event()  # set while it waits for the next run (tests)
 
     def start(self) -> None:
         if self._task is None:
@@ -228,8 +229,11 @@ class DigestScheduler:
                     await self.post(run)
                 except Exception:
                     log.exception("the Slack pipeline digest for %s failed", week_key(run, schedule))
-            wait = (next_run(self.clock(), schedule) - self.clock()).total_seconds()
+            now = self.clock()
+            wait = (next_run(now, schedule) - now).total_seconds()
+            self.waiting.set()
             await asyncio.sleep(min(max(wait, 0.0), MAX_WAIT_SECONDS))
+            self.waiting.clear()
 
     async def post(self, run: datetime) -> bool:
         """Queue the digest for the week of ``run`` unless it was queued before; True when queued now."""

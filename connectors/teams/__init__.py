@@ -73,6 +73,8 @@ def install(app: web.Application) -> None:
     if not (settings.teams_app_id and settings.teams_app_password):
         log.info("Teams is not configured (TEAMS_APP_ID, TEAMS_APP_PASSWORD); %s not mounted", PATH)
         return
+    if not settings.teams_tenant_ids:
+        log.info("TEAMS_TENANT_IDS is not set: users of any Azure AD tenant may talk to the bot")
     ensure_assistant(app)
 
     async def start(app: web.Application) -> None:
@@ -97,6 +99,7 @@ def install(app: web.Application) -> None:
             client=client,
             assistant=lambda: app.get(ASSISTANT_KEY),
             member_lookup=settings.teams_member_lookup,
+            tenants=settings.teams_tenant_ids,
         )
 
     async def stop(app: web.Application) -> None:

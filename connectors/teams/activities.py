@@ -4,14 +4,17 @@
     connector.accept(activity)     # claims it and starts a tracked background task; never waits
     await connector.drain()        # tests and shutdown
 
-Only ``message`` (typed text, or an Adaptive Card ``Action.Submit`` whose ``value`` has a
+Only Teams itself (``channelId`` ``msteams``, and one of ``tenants`` when that is set) is heard, and
+only ``message`` (typed text, or an Adaptive Card ``Action.Submit`` whose ``value`` has a
 ``payload``) and ``conversationUpdate`` (a welcome when the bot is added) do anything; every other
 activity type is acknowledged and ignored. Each activity is claimed once in ``processed_events``
 (source ``teams``), so Microsoft's redeliveries are answered but not processed twice.
 
 The Teams user is the CRM user whose ``teams_user_id`` is the AAD object id (or the Bot Framework
 id); failing that, the e-mail address the activity carries or that the Bot Connector's member lookup
-returns links the accounts once. Unknown people get a polite refusal and nothing else.
+returns links the accounts once (an account already linked to another Teams user is not re-linked).
+Unknown people get a polite refusal and nothing else. Set ``tenants`` for a multi-tenant app registration:
+another tenant's administrator controls the e-mail addresses its users appear with.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from crm_store.services.users import UserService, actor_for
 log = logging.getLogger(__name__)
 SOURCE = "teams"
 CHANNEL = "teams"
+TEAMS_CHANNEL_ID = "msteams"
 MAX_TEXT_CHARS = 4000
 MAX_SENDER_CHARS = 200
 ACTOR_CACHE_SECONDS = 300.0  # a deactivated CRM user loses Teams access within five minutes
@@ -124,8 +128,9 @@ class Where:
 def message_text(activity: dict[str, Any]) -> str:
     """What the user said: a card submit's payload, else the text without @-mentions of the bot."""
     value = activity.get("value")
-    if isinstance(value, dict) and isinstance(value.get("payload"), str):
-        return value["payload"].strip()
+    payload = value.get("payload") if isinstance(value, dict) else None
+    if isinstance(payload, str):
+        return payload.strip()
     text = activity.get("text")
     return _MENTION.sub(" ", text).strip() if isinstance(text, str) else ""
 
@@ -138,10 +143,12 @@ class TeamsConnector:
         client: BotConnectorClient,
         assistant: Callable[[], Assistant | None],
         member_lookup: bool = True,
+        tenants: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.client = client
         self.member_lookup = member_lookup
+        self.tenants = tenants
         self._assistant = assistant
         self._tasks: set[asyncio.Task[None]] = set()
         self._actors: dict[str, tuple[float, Actor]] = {}  # teams user id -> (cached at, actor)
@@ -161,6 +168,13 @@ class TeamsConnector:
         kind = activity.get("type")
         where = Where.of(activity)
         if where is None or kind not in ("message", "conversationUpdate"):
+            return
+        if activity.get("channelId") != TEAMS_CHANNEL_ID:
+            # Other Bot Framework channels (Web Chat, Direct Line) let the client choose ``from``.
+            log.info("ignored an activity from the %r channel", activity.get("channelId"))
+            return
+        if self.tenants and where.tenant not in self.tenants:
+            log.info("ignored an activity from a tenant that is not allowed")
             return
         if kind == "message":
             text = message_text(activity)

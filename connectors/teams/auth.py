@@ -149,7 +149,9 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
-async def verify_bearer(header: str | None, *, keys: SigningKeys, app_id: str) -> tuple[dict[str, Any], SigningKey]:
+async def verify_bearer(
+    header: str | None, *, keys: SigningKeys, app_id: str
+) -> tuple[dict[str, Any], SigningKey]:
     """The verified claims of the request's token and the key that signed it."""
     if not app_id:
         raise AuthError("no app id configured")

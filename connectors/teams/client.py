@@ -100,7 +100,12 @@ def _retry_after(headers: Any, attempt: int, backoff: float) -> float:
 
 class BotConnectorClient:
     def __init__(
-        self, session: aiohttp.ClientSession, tokens: AppTokens, *, retries: int = RETRIES, backoff: float = 0.5
+        self,
+        session: aiohttp.ClientSession,
+        tokens: AppTokens,
+        *,
+        retries: int = RETRIES,
+        backoff: float = 0.5,
     ) -> None:
         self.session = session
         self.tokens = tokens

@@ -77,7 +77,9 @@ def _action_sets(buttons: list[Any]) -> list[dict[str, Any]]:
         if not payload or len(payload) > PAYLOAD_LIMIT:
             continue
         title = str(button.get("title") or payload)
-        actions.append({"type": "Action.Submit", "title": _cut(title, TITLE_LIMIT), "data": {"payload": payload}})
+        actions.append(
+            {"type": "Action.Submit", "title": _cut(title, TITLE_LIMIT), "data": {"payload": payload}}
+        )
     return [
         {"type": "ActionSet", "actions": actions[i : i + BUTTONS_PER_SET]}
         for i in range(0, len(actions), BUTTONS_PER_SET)

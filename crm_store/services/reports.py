@@ -55,15 +55,23 @@ class ReportService(Service):
             conds.append(Deal.owner_id.in_(select(User.id).where(User.team_id == team_id)))
         if period is not None:
             conds += [Deal.expected_close_date >= period[0], Deal.expected_close_date < period[1]]
-        weighted = func.sum(Deal.amount * Deal.probability / 100)
+        # One pass over the deals: totals per (stage, owner, probability) give both the stage and the owner
+        # table, and the weighting is one multiplication per group instead of per deal.
         rows = self.session.execute(
-            select(Deal.stage, func.count(), func.coalesce(func.sum(Deal.amount), 0), func.coalesce(weighted, 0))
-            .where(*conds).group_by(Deal.stage)
+            select(Deal.stage, Deal.owner_id, Deal.probability, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+            .where(*conds).group_by(Deal.stage, Deal.owner_id, Deal.probability)
         ).all()
         rep = PipelineReport(currency=currency, period=period)
-        by_stage = {s: (0, Decimal(0), Decimal(0)) for s in STAGES}
-        for stage, count, total, wsum in rows:
-            by_stage[stage] = (count, Decimal(str(total)), Decimal(str(wsum)))
+        by_stage = {s: [0, Decimal(0), Decimal(0)] for s in STAGES}
+        by_owner: dict[int | None, list[Any]] = {}
+        for stage, oid, probability, count, amount in rows:
+            total = Decimal(str(amount))
+            weighted = total * probability / 100
+            acc = by_stage.setdefault(stage, [0, Decimal(0), Decimal(0)])
+            acc[0], acc[1], acc[2] = acc[0] + count, acc[1] + total, acc[2] + weighted
+            if stage in OPEN_STAGES:
+                own = by_owner.setdefault(oid, [0, Decimal(0), Decimal(0)])
+                own[0], own[1], own[2] = own[0] + count, own[1] + total, own[2] + weighted
         for stage in STAGES:
             count, total, wsum = by_stage[stage]
             rep.by_stage.append({"stage": stage, "count": count, "total": float(round(total, 2)),
@@ -73,15 +81,11 @@ class ReportService(Service):
                 rep.open_total += total
                 rep.weighted_total += wsum
         rep.won_total = by_stage["won"][1]
-        owner_rows = self.session.execute(
-            select(Deal.owner_id, User.name, func.count(), func.coalesce(func.sum(Deal.amount), 0),
-                   func.coalesce(weighted, 0))
-            .outerjoin(User, User.id == Deal.owner_id)
-            .where(*conds, Deal.stage.in_(OPEN_STAGES)).group_by(Deal.owner_id, User.name)
-            .order_by(func.sum(Deal.amount).desc())
-        ).all()
-        rep.by_owner = [{"owner_id": oid, "owner": name or "-", "count": c, "total": float(round(Decimal(str(t)), 2)),
-                         "weighted": float(round(Decimal(str(w)), 2))} for oid, name, c, t, w in owner_rows]
+        ids = [oid for oid in by_owner if oid is not None]
+        names = dict(self.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
+        rep.by_owner = [{"owner_id": oid, "owner": names.get(oid) or "-", "count": c, "total": float(round(t, 2)),
+                         "weighted": float(round(w, 2))}
+                        for oid, (c, t, w) in sorted(by_owner.items(), key=lambda kv: (-kv[1][1], kv[0] or 0))]
         today = now.date()
         month_end = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
         close_from, close_to = period or (today, month_end)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from crm_store.models import Contact, ContactEmail, NameToken, Organization
@@ -52,40 +52,70 @@ def _prefix_upper(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _candidate_ids(session: Session, kind: str, query_tokens: list[str], limit: int) -> list[int]:
-    """The ``limit`` best-covered names, ranked in SQL so a common first name cannot crowd out the match.
+def _candidate_ids(
+    session: Session, kind: str, query_tokens: list[str], limit: int, *, enough: int | None = None
+) -> list[int]:
+    """The ``limit`` names that cover the query best, ranked in SQL.
 
-    Every query token earns a name at most 3 points: 3 for an equal token, 2 for a prefix ("kath" ->
-    "katharina"), 1 for the same Cologne code ("schmitt" -> "schmidt"). Names are ranked by their sum,
-    so "Anna Müller" puts every Anna Müller ahead of the thousands of other Annas and Müllers.
-    Initials ("A. Schmidt") only fetch candidates when nothing longer was typed; the fuzzy scorer
-    still weighs them.
+    Each query token earns a name at most 3 points: 3 for an equal token, 2 for a prefix ("kath" finds
+    "katharina"), 1 for the same Cologne code ("schmitt" finds "schmidt"). Ranking by the sum puts every
+    Anna Müller ahead of the thousands of other Annas and Müllers, so no arbitrary cut drops her.
+
+    Only tokens that match no name literally are looked up by sound: a short code such as "06" ("anna",
+    "jan", "jana", ...) matches a large share of all names and would dominate the cost. Initials ("A.
+    Schmidt") only fetch candidates when nothing longer was typed; the fuzzy scorer still weighs them.
+    Once ``enough`` names are in, lower rank tiers are left out (ties stay together for the scorer).
     """
+    enough = limit if enough is None else enough
     toks = list(dict.fromkeys(t for t in query_tokens if t))
     if any(len(t) > 1 for t in toks):
         toks = [t for t in toks if len(t) > 1]
-    conds, points = [], []
-    for t in toks:
-        prefix = and_(NameToken.token >= t, NameToken.token < _prefix_upper(t))
-        whens: list[tuple[ColumnElement[bool], int]] = [(NameToken.token == t, 3), (prefix, 2)]
-        code = phonetic(t)
-        if len(code) >= 2 and len(t) >= 3:
-            conds.append(or_(prefix, NameToken.phonetic == code))
-            whens.append((NameToken.phonetic == code, 1))
-        else:
-            conds.append(prefix)
-        points.append(func.max(case(*whens, else_=0)))
-    if not conds:
+    if not toks:
         return []
-    rank = sum(points[1:], points[0])
+    ranges = [(t, _prefix_upper(t)) for t in toks]
+    literal = session.execute(
+        select(*(_exists(kind, NameToken.token >= lo, NameToken.token < hi) for lo, hi in ranges))
+    ).one()
+    parts = []
+    for i, ((lo, hi), found) in enumerate(zip(ranges, literal, strict=True)):
+        if found:
+            pts = case((NameToken.token == lo, 3), else_=2)
+            cond = and_(NameToken.token >= lo, NameToken.token < hi)
+        else:
+            code = phonetic(lo)
+            if len(code) < 2 or len(lo) < 3:
+                continue
+            pts, cond = literal_column("1"), NameToken.phonetic == code
+        parts.append(
+            select(NameToken.ref_id, literal_column(str(i)).label("q"), pts.label("pts")).where(
+                NameToken.kind == kind, cond
+            )
+        )
+    if not parts:
+        return []
+    hits = union_all(*parts).subquery()
+    rank = sum(
+        (func.coalesce(func.max(case((hits.c.q == i, hits.c.pts))), 0) for i in range(1, len(toks))),
+        func.coalesce(func.max(case((hits.c.q == 0, hits.c.pts))), 0),
+    )
     stmt = (
-        select(NameToken.ref_id)
-        .where(NameToken.kind == kind, or_(*conds))
-        .group_by(NameToken.ref_id)
-        .order_by(rank.desc(), NameToken.ref_id)
+        select(hits.c.ref_id, rank.label("rank"))
+        .group_by(hits.c.ref_id)
+        .order_by(rank.desc(), hits.c.ref_id)
         .limit(limit)
     )
-    return list(session.execute(stmt).scalars())
+    ids: list[int] = []
+    last_rank = None
+    for ref_id, r in session.execute(stmt):
+        if len(ids) >= enough and r != last_rank:
+            break
+        ids.append(ref_id)
+        last_rank = r
+    return ids
+
+
+def _exists(kind: str, *conds: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(NameToken.kind == kind, *conds)
 
 
 def _score(query: str, name: str) -> float:
@@ -103,7 +133,7 @@ def find_contacts(session: Session, query: str, *, limit: int = 10, candidates: 
         ).scalar_one_or_none()
         return [Match("contact", row.id, row.full_name, 100.0, row.organization.name if row.organization else None)] if row else []
     qtoks = person_query_tokens(q)
-    ids = _candidate_ids(session, "c", qtoks, candidates)
+    ids = _candidate_ids(session, "c", qtoks, candidates, enough=limit)
     if not ids:
         return []
     rows = session.execute(
@@ -125,7 +155,7 @@ def find_contacts(session: Session, query: str, *, limit: int = 10, candidates: 
 
 def find_organizations(session: Session, query: str, *, limit: int = 10, candidates: int = 200) -> list[Match]:
     qtoks = org_tokens(query)
-    ids = _candidate_ids(session, "o", qtoks, candidates)
+    ids = _candidate_ids(session, "o", qtoks, candidates, enough=limit)
     if not ids:
         return []
     rows = session.execute(select(Organization.id, Organization.name).where(Organization.id.in_(ids))).all()

@@ -43,7 +43,7 @@ def test_next_run_is_monday_eight_local_time(now: datetime, expected: datetime) 
     run = next_run(now, BERLIN)
     assert run == expected
     assert run.astimezone(BERLIN.tz).time() == time(8, 0) and run.astimezone(BERLIN.tz).weekday() == 0
-    assert last_run(run, BERLIN) == run and last_run(now, BERLIN) < now < run
+    assert last_run(run, BERLIN) == run and last_run(now, BERLIN) <= now < run
 
 
 def test_other_zones_and_days() -> None:
@@ -70,14 +70,18 @@ def test_config_comes_from_settings_or_the_environment() -> None:
     assert conf is not None and conf.channel == "C9" and conf.schedule.tz.key == "Europe/Vienna"
     assert conf.schedule.weekday == 0 and conf.schedule.at == time(8, 0)
     extra = Settings.from_env(
-        {}, database_url="sqlite://", extra={"slack_digest_channel": "C1", "slack_digest_schedule": "tue 09:15"}
+        {},
+        database_url="sqlite://",
+        extra={"slack_digest_channel": "C1", "slack_digest_schedule": "tue 09:15"},
     )
     conf = digest_config(extra, {"SLACK_DIGEST_CHANNEL": "C9"})
     assert conf is not None and conf.channel == "C1" and conf.schedule.weekday == 1
 
 
 def test_digest_blocks_summarise_and_escape() -> None:
-    report = PipelineReport(currency="EUR", open_count=2, open_total=Decimal(15000), weighted_total=Decimal(6000))
+    report = PipelineReport(
+        currency="EUR", open_count=2, open_total=Decimal(15000), weighted_total=Decimal(6000)
+    )
     report.by_stage = [{"stage": "proposal", "count": 2, "total": 15000.0, "weighted": 6000.0}]
     report.stalled = [{"name": "<Acme> renewal", "amount": 5000.0, "currency": "EUR", "stage": "proposal"}]
     text, blocks = digest_blocks(report, week="2026-W14", lang="de")

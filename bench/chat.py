@@ -56,6 +56,8 @@ NOT_UNDERSTOOD = re.compile(r"didn't quite get that|nicht ganz verstanden")
 ASKS_EMAIL = re.compile(r"e-?mail", re.I)
 ASKS_TICKET = re.compile(r"ticket ?number|Ticketnummer", re.I)
 TICKET_NO = re.compile(r"#(\d{3,})")
+ROOT = str(Path(__file__).resolve().parents[1]) + "/"
+OURS = ("assistant/", "actions/", "connectors/", "crm_store/", "nlu/")
 
 
 # --- personas ------------------------------------------------------------------------------------------
@@ -492,6 +494,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if args.show:
             print("\n".join(transcript))
 
+        if proc is not None and args.profile is not None:
+            proc.send_signal(signal.SIGUSR1)  # the profile covers the measured runs only
         sampler = RssSampler(proc.pid) if proc is not None else None
         with sampler or contextlib.nullcontext():
             seq = await run_sequential(
@@ -553,12 +557,21 @@ def serve_profiled(out: Path, argv: list[str], interval: float = 0.005) -> None:
 
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    ours: Counter[str] = Counter()  # the innermost frame in our own packages
     samples = [0]
     stop = threading.Event()
 
+    def reset(*_args: object) -> None:  # SIGUSR1 from the benchmark: start counting after the warm-up
+        own.clear()
+        inclusive.clear()
+        ours.clear()
+        samples[0] = 0
+
+    signal.signal(signal.SIGUSR1, reset)
+
     def where(code: Any, lineno: int) -> str:
         path = code.co_filename
-        for marker in ("/site-packages/", "/work/main/", "/lib/python3"):
+        for marker in ("/site-packages/", ROOT, "/lib/python3"):
             if marker in path:
                 path = path.split(marker, 1)[1]
                 break
@@ -578,13 +591,17 @@ def serve_profiled(out: Path, argv: list[str], interval: float = 0.005) -> None:
                 samples[0] += 1
                 own[leaf] += 1
                 seen: set[str] = set()
+                mine: str | None = None
                 f: Any = frame
                 while f is not None:
                     key = where(f.f_code, f.f_lineno)
+                    if mine is None and "site-packages" not in f.f_code.co_filename and key.startswith(OURS):
+                        mine = f"{key} (line {f.f_lineno})"
                     if key not in seen:
                         inclusive[key] += 1
                         seen.add(key)
                     f = f.f_back
+                ours[mine or "(outside our packages)"] += 1
 
     def dump() -> None:
         stop.set()
@@ -595,6 +612,8 @@ def serve_profiled(out: Path, argv: list[str], interval: float = 0.005) -> None:
             "self time (top 40):",
         ]
         lines += [f"{100 * n / total:6.1f}%  {k}" for k, n in own.most_common(40)]
+        lines += ["", "innermost frame in our packages (top 40):"]
+        lines += [f"{100 * n / total:6.1f}%  {k}" for k, n in ours.most_common(40)]
         lines += ["", "inclusive time (top 80):"]
         lines += [f"{100 * n / total:6.1f}%  {k}" for k, n in inclusive.most_common(80)]
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")

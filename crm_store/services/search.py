@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, literal_column, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, delete, exists, func, literal_column, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from crm_store.models import Contact, ContactEmail, NameToken, Organization
 from crm_store.names import fold, org_tokens, person_query_tokens, phonetic, tokens
@@ -72,25 +72,24 @@ def _candidate_ids(
         toks = [t for t in toks if len(t) > 1]
     if not toks:
         return []
-    ranges = [(t, _prefix_upper(t)) for t in toks]
-    literal = session.execute(
-        select(*(_exists(kind, NameToken.token >= lo, NameToken.token < hi) for lo, hi in ranges))
-    ).one()
     parts = []
-    for i, ((lo, hi), found) in enumerate(zip(ranges, literal, strict=True)):
-        if found:
-            pts = case((NameToken.token == lo, 3), else_=2)
-            cond = and_(NameToken.token >= lo, NameToken.token < hi)
-        else:
-            code = phonetic(lo)
-            if len(code) < 2 or len(lo) < 3:
-                continue
-            pts, cond = literal_column("1"), NameToken.phonetic == code
+    for i, t in enumerate(toks):
+        prefix = and_(NameToken.token >= t, NameToken.token < _prefix_upper(t))
+        q = literal_column(str(i)).label("q")
         parts.append(
-            select(NameToken.ref_id, literal_column(str(i)).label("q"), pts.label("pts")).where(
-                NameToken.kind == kind, cond
+            select(NameToken.ref_id, q, case((NameToken.token == t, 3), else_=2).label("pts")).where(
+                NameToken.kind == kind, prefix
             )
         )
+        code = phonetic(t)
+        if len(code) >= 2 and len(t) >= 3:  # by sound, only if no name has the token (evaluated once)
+            other = aliased(NameToken)
+            spelled = exists().where(other.kind == kind, other.token >= t, other.token < _prefix_upper(t))
+            parts.append(
+                select(NameToken.ref_id, q, literal_column("1").label("pts")).where(
+                    NameToken.kind == kind, NameToken.phonetic == code, ~spelled
+                )
+            )
     if not parts:
         return []
     hits = union_all(*parts).subquery()
@@ -112,10 +111,6 @@ def _candidate_ids(
         ids.append(ref_id)
         last_rank = r
     return ids
-
-
-def _exists(kind: str, *conds: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(NameToken.kind == kind, *conds)
 
 
 def _score(query: str, name: str) -> float:

@@ -3,17 +3,17 @@
 Name-token indexes carry ref_id so the ranked candidate query is index-only; the pipeline report gets
 covering indexes and an amount index for its top-ten lists.
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-28 09:15:00.000000
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28 08:50:00.000000
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

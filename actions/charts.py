@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from functools import lru_cache
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -22,7 +23,38 @@ def bar_chart_png(
     height_in: float = 3.0,
     dpi: int = 80,
 ) -> bytes:
-    """Grouped bars: one group per label, one bar per series (e.g. total and weighted per stage)."""
+    """Grouped bars: one group per label, one bar per series (e.g. total and weighted per stage).
+
+    Rendering costs ~100-300 ms of CPU; the same figures asked again come from a small cache."""
+    key = (tuple(labels), tuple((name, tuple(float(v) for v in values)) for name, values in series))
+    return _render_cached(key, title, ylabel, width_in, height_in, dpi)
+
+
+@lru_cache(maxsize=64)
+def _render_cached(
+    key: tuple[tuple[str, ...], tuple[tuple[str, tuple[float, ...]], ...]],
+    title: str,
+    ylabel: str,
+    width_in: float,
+    height_in: float,
+    dpi: int,
+) -> bytes:
+    labels, series = key
+    return _render(
+        labels, series, title=title, ylabel=ylabel, width_in=width_in, height_in=height_in, dpi=dpi
+    )
+
+
+def _render(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    *,
+    title: str,
+    ylabel: str,
+    width_in: float = 5.0,
+    height_in: float = 3.0,
+    dpi: int = 80,
+) -> bytes:
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -25,18 +25,20 @@ class Assistant:
         self.db = db
         self.parser = parser
         self.engine = engine
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def handle(self, msg: IncomingMessage) -> list[dict[str, Any]]:
         """The bot's replies to one message, in Rasa's REST channel format (without recipient_id)."""
         hint = msg.speaker.language if msg.speaker.kind == "user" else None
-        parse = await self.parser.parse(msg.text, lang=hint, tz=msg.speaker.timezone, now=msg.received_at)
         key = (msg.channel, msg.sender_id)
         lock = self._locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        async with lock:
+        async with lock:  # parse inside the lock: a quick button click cannot overtake the text before it
+            parse = await self.parser.parse(msg.text, lang=hint, tz=msg.speaker.timezone, now=msg.received_at)
             return await asyncio.to_thread(self._turn, msg, parse)
 
     def _turn(self, msg: IncomingMessage, parse: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,8 +50,9 @@ class Assistant:
                 token = TURN_SESSION.set(session)
                 try:
                     conv = conversation_store.load_for_update(session, msg.channel, msg.sender_id)
-                    state = ConversationState.from_json(msg.sender_id, msg.channel, conv.state or {},
-                                                        self.engine.domain.initial_slots())
+                    state = ConversationState.from_json(
+                        msg.sender_id, msg.channel, conv.state or {}, self.engine.domain.initial_slots()
+                    )
                     language = self._language(state, msg, parse)
                     if state.slots.get("language") != language:
                         state.set_slot("language", language)

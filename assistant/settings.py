@@ -101,6 +101,8 @@ class Settings:
             sla_escalation=env.get("CRM_SLA_ESCALATION", "0").lower() in ("1", "true", "yes", "on"),
             sla_fallback_to=env.get("CRM_SLA_FALLBACK_TO", ""),
             secret_key=env.get("CRM_SECRET_KEY", ""),
+            chat_rate=float(env.get("CRM_CHAT_RATE", "1.0")),
+            chat_burst=int(env.get("CRM_CHAT_BURST", "10")),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 

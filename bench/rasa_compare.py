@@ -189,6 +189,27 @@ def parse_annotated(text: str) -> tuple[str, list[EntitySpan]]:
     return "".join(plain), spans
 
 
+# Our YAML also writes `[Anrufe](activity_type){"value": "call"}`, which Rasa does not read: it keeps
+# `{"value": "call"}` as text. Rewritten to Rasa's `[Anrufe]{"entity": "activity_type", "value": "call"}`.
+_ENTITY_THEN_DICT = re.compile(r"\[(?P<text>[^\]]+?)\]\((?P<entity>[^:)]+?)\)\{(?P<dict>[^}]+?)\}")
+
+
+def to_rasa_markup(text: str) -> str:
+    """Rewrite `[text](entity){...}` into the `[text]{"entity": ..., ...}` form that Rasa parses."""
+
+    def rewrite(match: re.Match[str]) -> str:
+        try:
+            extra = json.loads("{" + match.group("dict") + "}")
+        except json.JSONDecodeError:
+            return match.group(0)
+        if not isinstance(extra, dict):
+            return match.group(0)
+        merged = {"entity": match.group("entity").strip(), **extra}
+        return f"[{match.group('text')}]{json.dumps(merged, ensure_ascii=False)}"
+
+    return _ENTITY_THEN_DICT.sub(rewrite, text)
+
+
 def strip_annotations(text: str) -> str:
     return parse_annotated(text)[0]
 
@@ -226,7 +247,8 @@ def load_rasa_nlu(paths: Sequence[Path]) -> NluData:
             if not isinstance(item, dict):
                 continue
             if "intent" in item:
-                for annotated in _example_lines(item.get("examples")):
+                for line in _example_lines(item.get("examples")):
+                    annotated = to_rasa_markup(line)
                     data.annotated_texts.append(annotated)
                     data.examples.append((strip_annotations(annotated), str(item["intent"])))
             elif any(key in item for key in ("synonym", "regex", "lookup")):

@@ -26,6 +26,8 @@ from crm_store.services.users import actor_for, authenticate
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 LIMITER_KEY = web.AppKey("web_chat_limiter", RateLimiter)
+IP_LIMITER_KEY = web.AppKey("web_chat_ip_limiter", RateLimiter)
+IP_FACTOR = 20  # one address (an office NAT, a proxy) may carry many conversations
 MAX_SENDER_CHARS = 128
 
 
@@ -106,17 +108,21 @@ def _validate(payload: Any, max_chars: int) -> tuple[str, str]:
     return sender.strip(), clean
 
 
-async def _answer(request: web.Request, actor: Actor, sender: str, text: str, channel: str) -> list[dict[str, Any]]:
-    limiter = request.app[LIMITER_KEY]
+async def _answer(
+    request: web.Request, actor: Actor, sender: str, text: str, channel: str
+) -> list[dict[str, Any]]:
     conversation = f"{actor.label}/{sender}"
-    if not limiter.allow(conversation) or not limiter.allow(f"ip:{request.remote}"):
+    if not request.app[LIMITER_KEY].allow(conversation) or not request.app[IP_LIMITER_KEY].allow(
+        str(request.remote)
+    ):
         raise ChatError(429, "too many messages; please slow down")
     assistant = request.app.get(ASSISTANT_KEY)
     if assistant is None:
         raise ChatError(503, "the assistant is starting; try again in a moment")
     try:
-        replies = await assistant.handle(IncomingMessage(channel=channel, sender_id=conversation, text=text,
-                                                         speaker=actor))
+        replies = await assistant.handle(
+            IncomingMessage(channel=channel, sender_id=conversation, text=text, speaker=actor)
+        )
     except StoreUnavailable:
         raise ChatError(503, "the CRM store is unavailable; nothing was changed") from None
     return [{"recipient_id": sender, **reply} for reply in replies]
@@ -135,7 +141,9 @@ async def rest_webhook(request: web.Request) -> web.Response:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ChatError(400, "malformed JSON") from None
         sender, text = _validate(payload, settings.max_message_chars)
-        token = _bearer(request) or (payload.get("customer_token") if isinstance(payload.get("customer_token"), str) else None)
+        token = _bearer(request) or (
+            payload.get("customer_token") if isinstance(payload.get("customer_token"), str) else None
+        )
         actor = await _speaker(request, token)
         return web.json_response(await _answer(request, actor, sender, text, "web"))
     except ChatError as exc:
@@ -179,11 +187,15 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def chat_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "chat.html", headers={
-        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                                   "connect-src 'self'; frame-ancestors 'none'",
-        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-    })
+    return web.FileResponse(
+        STATIC / "chat.html",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 async def status(_request: web.Request) -> web.Response:
@@ -196,6 +208,9 @@ def install(app: web.Application) -> None:
     ensure_assistant(app)
     settings = app[SETTINGS_KEY]
     app[LIMITER_KEY] = RateLimiter(rate=settings.chat_rate, burst=settings.chat_burst)
+    app[IP_LIMITER_KEY] = RateLimiter(
+        rate=settings.chat_rate * IP_FACTOR, burst=settings.chat_burst * IP_FACTOR
+    )
     app.router.add_get("/", chat_page)
     app.router.add_static("/static/", STATIC, show_index=False)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)

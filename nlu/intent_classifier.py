@@ -11,7 +11,9 @@ trained class as well.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -59,6 +61,109 @@ def fold_text(text: str) -> str:
     return text.translate(_FOLD).lower()
 
 
+# -- n-gram text normalisation -------------------------------------------------------------
+# What the TF-IDF branches see: folded text with shapes for e-mails, URLs and digits, and, for the
+# word branch, light stems, the heads of German compounds and language-independent concept tags,
+# so "Kundenbesuch", "besucht" and "visited" share a feature. The encoder is English-only;
+# these features carry most of the German signal.
+_EMAIL = re.compile(r"\S+@\S+\.\w+")
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+_DIGITS = re.compile(r"\d")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+|[#?€$£@]", re.UNICODE)
+
+# Concept tags: prefixes of folded words (EN and DE). A word may carry several tags.
+_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "xcall": ("call", "phone", "rang", "ring", "anruf", "angerufen", "telefon", "rueckruf", "zurueckgerufen"),
+    "xmeet": ("meet", "met", "treff", "getroffen", "termin", "besprech", "zoom", "videocall", "videokonf"),
+    "xmail": ("mail", "emailed", "e-mail", "gemailt", "schrieb", "geschrieben", "angeschrieben", "wrote"),
+    "xvisit": ("visit", "besuch", "vorbeigeschaut", "vorbeigefahren", "vorbeigegangen"),
+    "xnote": ("note", "notiz", "notier", "vermerk", "festhalten", "protokoll", "jot"),
+    "xdeal": ("deal", "opportunit", "verkaufschance", "auftrag", "geschaeft", "abschluss", "sale"),
+    "xstage": ("negotiat", "verhandl", "proposal", "angebot", "qualifi", "won", "gewonnen", "lost",
+               "verloren", "stage", "phase"),
+    "xmoney": ("eur", "euro", "usd", "dollar", "chf", "franken", "gbp", "pound", "€", "$", "£", "betrag",
+               "amount", "volumen", "value", "wert", "umsatz", "revenue"),
+    "xticket": ("ticket", "case", "anfrage", "meldung", "vorgang", "support"),
+    "xtask": ("task", "aufgabe", "todo", "to-do", "remind", "erinner", "reminder", "wiedervorlage",
+              "follow", "faellig", "due", "overdue", "ueberfaellig"),
+    "xcontact": ("contact", "kontakt", "ansprechpartner", "person", "adress", "address", "visitenkarte"),
+    "xdata": ("data", "daten", "datensatz", "information", "gespeichert", "stored", "speicher"),
+    "xerase": ("delete", "erase", "remov", "loesch", "geloescht", "entfern", "tilg", "vergess", "forget"),
+    "xmarketing": ("newsletter", "marketing", "werbung", "mailing", "unsubscrib", "abmeld", "abbestell",
+                   "promo", "abonn", "subscri"),
+    "xhuman": ("human", "mensch", "mitarbeiter", "agent", "operator", "somebody", "jemand", "real"),
+    "xreport": ("report", "bericht", "auswert", "statist", "count", "anzahl", "wieviel", "how many"),
+    "xpipeline": ("pipeline", "forecast", "prognose", "funnel", "trichter", "quartal", "quarter"),
+    "xerror": ("error", "fehler", "broken", "kaputt", "crash", "abstuerz", "fail", "funktioniert",
+               "working", "problem", "bug", "stoerung", "outage", "laedt", "load"),
+    "xthank": ("thank", "thx", "danke", "dank", "merci", "cheers"),
+    "xhelp": ("help", "hilf", "hilfe", "können", "koennen", "faehig", "capab", "funktionen"),
+}  # fmt: skip
+_CONCEPT_INDEX: list[tuple[str, str]] = sorted(
+    ((prefix, tag) for tag, prefixes in _CONCEPTS.items() for prefix in prefixes),
+    key=lambda item: -len(item[0]),
+)
+# Heads of German compounds worth their own feature ("Baustellenbesuch" -> "besuch").
+_HEADS: tuple[str, ...] = (
+    "besuch", "gespraech", "termin", "anruf", "telefonat", "meeting", "vorgang", "eintrag", "kontakt",
+    "aufgabe", "ticket", "angebot", "auftrag", "bericht", "daten", "mail", "nachricht", "notiz",
+    "firma", "kunde", "kunden", "problem", "fehler", "rechnung", "zugang", "passwort", "konto",
+    "liste", "phase", "summe", "volumen", "umsatz", "erinnerung", "chance", "deal",
+)  # fmt: skip
+
+
+def _concepts(word: str) -> list[str]:
+    return [tag for prefix, tag in _CONCEPT_INDEX if word.startswith(prefix)]
+
+
+def stem(word: str) -> str:
+    """A light, CISTEM-like stemmer for folded German and English words (``besuchten`` -> ``besuch``)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.startswith("ge") and len(word) > 6:
+        word = word[2:]
+    while len(word) > 4:
+        if len(word) > 5 and word[-2:] in ("em", "er", "nd", "es", "en"):
+            word = word[:-2]
+        elif word[-1] in "esnt":
+            word = word[:-1]
+        else:
+            break
+    return word
+
+
+def ngram_text(text: str) -> str:
+    """The char n-gram view: folded, with e-mails, URLs and digits reduced to shapes."""
+    text = _URL.sub(" xurl ", text[:MAX_CHARS])
+    text = _EMAIL.sub(" xemail ", text)
+    return _DIGITS.sub("0", fold_text(text))
+
+
+def word_features(text: str, *, concepts: bool = True) -> list[str]:
+    """The word view: stem unigrams and bigrams, German compound heads and concept tags."""
+    stems: list[str] = []
+    extra: list[str] = []
+    for match in _WORD.finditer(ngram_text(text)):
+        word = match.group()
+        if word.isdigit():
+            stems.append("x" + "0" * min(len(word), 6))
+            continue
+        stems.append(stem(word))
+        tags = _concepts(word) if concepts else []
+        if len(word) > 7:
+            head = next((h for h in _HEADS if word.endswith(h) and len(word) - len(h) >= 3), None)
+            if head:
+                extra.append(stem(head))
+                if concepts and not tags:
+                    tags = _concepts(head)
+        extra.extend(tags)
+    return stems + [f"{a} {b}" for a, b in itertools.pairwise(stems)] + extra
+
+
+def word_features_plain(text: str) -> list[str]:
+    return word_features(text, concepts=False)
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifierConfig:
     estimator: str = "svm"  # "svm" (LinearSVC + temperature softmax) or "logreg"
@@ -74,6 +179,11 @@ class ClassifierConfig:
     threshold_cap: float = 0.5
     tuning_folds: int = 3
     temperature: float = 8.0  # used when not tuned
+    # "normalised": n-grams over folded, shaped text plus stems, compound heads and concept tags
+    # (see ``word_features``); "plain": raw lower-cased text.
+    text_view: str = "normalised"
+    concepts: bool = True
+    class_weight: str | None = None  # None or "balanced"
 
 
 class IntentClassifier:
@@ -91,7 +201,8 @@ class IntentClassifier:
         self, texts: Sequence[str], embeddings: np.ndarray, *, fit: bool = False
     ) -> sparse.csr_matrix:
         cfg = self.config
-        clipped = [t[:MAX_CHARS] for t in texts]
+        normalised = cfg.text_view == "normalised"
+        clipped = [ngram_text(t) if normalised else t[:MAX_CHARS] for t in texts]
         if fit:
             self._char = TfidfVectorizer(
                 analyzer="char_wb",
@@ -101,7 +212,13 @@ class IntentClassifier:
                 min_df=cfg.char_min_df if len(clipped) >= 200 else 1,
             )
             self._char.fit(clipped)
-            if cfg.word_ngrams:
+            if cfg.word_ngrams and normalised:
+                self._word = TfidfVectorizer(
+                    analyzer=word_features if cfg.concepts else word_features_plain,
+                    sublinear_tf=True,
+                )
+                self._word.fit(texts)
+            elif cfg.word_ngrams:
                 self._word = TfidfVectorizer(
                     analyzer="word",
                     ngram_range=cfg.word_ngrams,
@@ -113,7 +230,7 @@ class IntentClassifier:
         assert self._char is not None
         blocks: list[Any] = [self._char.transform(clipped)]
         if self._word is not None:
-            blocks.append(self._word.transform(clipped))
+            blocks.append(self._word.transform(texts if normalised else clipped))
         if cfg.embedding_weight > 0 and embeddings.size:
             blocks.append(sparse.csr_matrix(embeddings * cfg.embedding_weight))
         return sparse.hstack(blocks, format="csr")
@@ -141,15 +258,19 @@ class IntentClassifier:
 
     def _estimator(self) -> LinearSVC | LogisticRegression:
         if self.config.estimator == "svm":
-            return LinearSVC(C=self.config.C, max_iter=self.config.max_iter)
+            return LinearSVC(
+                C=self.config.C, max_iter=self.config.max_iter, class_weight=self.config.class_weight
+            )
         if self.config.estimator == "logreg":
-            return LogisticRegression(C=self.config.C, max_iter=self.config.max_iter)
+            return LogisticRegression(
+                C=self.config.C, max_iter=self.config.max_iter, class_weight=self.config.class_weight
+            )
         raise ValueError(f"unknown estimator {self.config.estimator!r}")
 
     def _augment(
         self, texts: list[str], labels: list[str], embeddings: np.ndarray
     ) -> tuple[list[str], list[str], np.ndarray]:
-        if not self.config.augment:
+        if not self.config.augment or self.config.text_view == "normalised":  # already folded
             return texts, labels, embeddings
         # The n-gram vectorisers lower-case anyway: only umlaut spellings add anything.
         extra = [i for i, t in enumerate(texts) if fold_text(t) != t.lower()]

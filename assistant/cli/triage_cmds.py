@@ -9,7 +9,6 @@ directory under a hash of that data and the embedding model, so changed data ret
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mailbox
 from collections.abc import Iterator
@@ -19,16 +18,17 @@ from pathlib import Path
 import click
 
 from assistant.cli.common import db_option, open_store
+from connectors.email.model import ClassifierDataError
+from connectors.email.model import load_or_train_classifier as _load_or_train
 from connectors.email.routing import DEFAULT_RULES_FILE, Router
 from connectors.email.triage import TriageService
 from crm_store.db import Database, default_database_url
 from nlu import model_store
-from nlu.email_classifier import EmailClassifier, load_training_emails
+from nlu.email_classifier import EmailClassifier
 from nlu.embedder import Embedder, get_embedder
 
 DEFAULT_EMAIL_DATA = Path("training_data") / "emails"
 BUNDLED_EMAIL_DATA = Path(__file__).resolve().parents[2] / "training_data" / "emails"
-CLASSIFIER_SUBDIR = "email"
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -61,36 +61,12 @@ def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
 # --- model --------------------------------------------------------------------------------------
 
 
-def classifier_data_hash(data_dir: Path, embedder: Embedder) -> str:
-    digest = hashlib.sha256(getattr(embedder, "name", type(embedder).__name__).encode())
-    for item in sorted(data_dir.glob("*.yml")):
-        digest.update(item.name.encode())
-        digest.update(item.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def load_or_train_classifier(model_dir: Path, data_dir: Path, embedder: Embedder) -> EmailClassifier:
-    """The cached classifier for this data and embedder, trained (and cached) when there is none."""
+    """The cached classifier (``connectors.email.model``); progress on stderr, data errors as usage errors."""
     try:
-        path = model_dir / CLASSIFIER_SUBDIR / f"classifier-{classifier_data_hash(data_dir, embedder)}.joblib"
-    except OSError as exc:
-        raise click.ClickException(f"cannot read e-mail training data in {data_dir}: {exc}") from exc
-    if path.exists():
-        try:
-            return EmailClassifier.load(path, embedder)
-        except (ValueError, OSError, EOFError):
-            click.echo(f"Ignoring unreadable e-mail model {path}; retraining.", err=True)
-    training = load_training_emails(data_dir)
-    if not training:
-        raise click.ClickException(f"no e-mail training data in {data_dir}")
-    click.echo(f"Training the e-mail classifier from {len(training)} mails in {data_dir}...", err=True)
-    classifier = EmailClassifier(embedder).fit(
-        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training]
-    )
-    tmp = path.with_suffix(".tmp")
-    classifier.save(tmp)
-    tmp.replace(path)
-    return classifier
+        return _load_or_train(model_dir, data_dir, embedder, say=lambda text: click.echo(text, err=True))
+    except ClassifierDataError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 # --- command ------------------------------------------------------------------------------------

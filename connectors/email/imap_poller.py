@@ -103,6 +103,7 @@ class ImapPoller:
         self.state = state
         self.acks = acks
         self.on_result = on_result  # e.g. metrics; called once per triaged message
+        self.backlog = 0  # new messages left for the next batch after the last fetch
 
     async def connect(self) -> IMAP4:
         s = self.settings
@@ -116,7 +117,8 @@ class ImapPoller:
         return client
 
     async def poll_once(self, client: IMAP4 | None = None) -> list[TriageResult]:
-        """Triage every message after the stored UID; with no client, connect and log out again."""
+        """Triage up to ``batch_size`` messages after the stored UID (``backlog`` says how many are left);
+        with no client, connect and log out again."""
         own = client is None
         imap = client or await self.connect()
         try:
@@ -140,6 +142,7 @@ class ImapPoller:
             int(n) for n in b" ".join(found.lines[:-1]).split() if n.isdigit() and int(n) > last_uid
         )
         results: list[TriageResult] = []
+        self.backlog = max(0, len(uids) - self.settings.batch_size)
         for uid in uids[: self.settings.batch_size]:
             fetched = _ok(await imap.uid("fetch", str(uid), "(BODY.PEEK[])"), "UID FETCH")
             raw = next((bytes(line) for line in fetched.lines if isinstance(line, bytearray)), None)
@@ -180,6 +183,8 @@ class ImapPoller:
             try:
                 while not stop.is_set():
                     await self._fetch_new(imap)
+                    if self.backlog:  # more than one batch waiting: fetch on before idling
+                        continue
                     if imap.has_capability("IDLE"):
                         await self._idle(imap, stop)
                     else:

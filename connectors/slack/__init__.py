@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 CONNECTOR_KEY = web.AppKey("slack_connector", SlackConnector)
 OUTBOX_KEY = web.AppKey("slack_outbox", SlackOutbox)
 DIGEST_KEY = web.AppKey("slack_digest", DigestScheduler)
-CLOCK_KEY = web.AppKey("slack_clock", object)  # tests: a () -> aware datetime for the digest and outbox
+CLOCK_KEY = web.AppKey("slack_clock", object)  # tests: a () -> aware datetime for the digest scheduler
 _SESSION_KEY = web.AppKey("slack_http_session", aiohttp.ClientSession)
 PATH = "/slack/events"
 RETRIES = 3
@@ -126,7 +126,6 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
             client=make_client(settings, session, retries=False),
             policy=outbox_policy(settings),
             response_hosts=response_hosts,
-            **({"clock": clock} if clock else {}),
         )
         app[OUTBOX_KEY] = outbox
         app[CONNECTOR_KEY] = SlackConnector(

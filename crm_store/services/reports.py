@@ -31,20 +31,35 @@ class PipelineReport:
             return float(round(v, 2))
 
         return {
-            "currency": self.currency, "open_count": self.open_count, "open_total": num(self.open_total),
-            "weighted_total": num(self.weighted_total), "won_total": num(self.won_total),
-            "by_stage": self.by_stage, "by_owner": self.by_owner, "closing": self.closing,
+            "currency": self.currency,
+            "open_count": self.open_count,
+            "open_total": num(self.open_total),
+            "weighted_total": num(self.weighted_total),
+            "won_total": num(self.won_total),
+            "by_stage": self.by_stage,
+            "by_owner": self.by_owner,
+            "closing": self.closing,
             "stalled": self.stalled,
-            "period": {"from": self.period[0].isoformat(), "to": self.period[1].isoformat()} if self.period else None,
+            "period": {"from": self.period[0].isoformat(), "to": self.period[1].isoformat()}
+            if self.period
+            else None,
         }
 
 
 class ReportService(Service):
     entity = "report"
 
-    def pipeline(self, *, period: tuple[date, date] | None = None, owner_id: int | None = None,
-                 team_id: int | None = None, currency: str = "EUR", stalled_days: int = 30,
-                 now: datetime | None = None, list_limit: int = 10) -> PipelineReport:
+    def pipeline(
+        self,
+        *,
+        period: tuple[date, date] | None = None,
+        owner_id: int | None = None,
+        team_id: int | None = None,
+        currency: str = "EUR",
+        stalled_days: int = 30,
+        now: datetime | None = None,
+        list_limit: int = 10,
+    ) -> PipelineReport:
         """Open pipeline by stage and owner; ``period`` filters on expected close date ([from, to))."""
         self.require_role("admin", "manager", "rep")
         now = now or utcnow()
@@ -58,8 +73,15 @@ class ReportService(Service):
         # One pass over the deals: totals per (stage, owner, probability) give both the stage and the owner
         # table, and the weighting is one multiplication per group instead of per deal.
         rows = self.session.execute(
-            select(Deal.stage, Deal.owner_id, Deal.probability, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-            .where(*conds).group_by(Deal.stage, Deal.owner_id, Deal.probability)
+            select(
+                Deal.stage,
+                Deal.owner_id,
+                Deal.probability,
+                func.count(),
+                func.coalesce(func.sum(Deal.amount), 0),
+            )
+            .where(*conds)
+            .group_by(Deal.stage, Deal.owner_id, Deal.probability)
         ).all()
         rep = PipelineReport(currency=currency, period=period)
         by_stage = {s: [0, Decimal(0), Decimal(0)] for s in STAGES}
@@ -74,39 +96,76 @@ class ReportService(Service):
                 own[0], own[1], own[2] = own[0] + count, own[1] + total, own[2] + weighted
         for stage in STAGES:
             count, total, wsum = by_stage[stage]
-            rep.by_stage.append({"stage": stage, "count": count, "total": float(round(total, 2)),
-                                 "weighted": float(round(wsum, 2))})
+            rep.by_stage.append(
+                {
+                    "stage": stage,
+                    "count": count,
+                    "total": float(round(total, 2)),
+                    "weighted": float(round(wsum, 2)),
+                }
+            )
             if stage in OPEN_STAGES:
                 rep.open_count += count
                 rep.open_total += total
                 rep.weighted_total += wsum
         rep.won_total = by_stage["won"][1]
         ids = [oid for oid in by_owner if oid is not None]
-        names = dict(self.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
-        rep.by_owner = [{"owner_id": oid, "owner": names.get(oid) or "-", "count": c, "total": float(round(t, 2)),
-                         "weighted": float(round(w, 2))}
-                        for oid, (c, t, w) in sorted(by_owner.items(), key=lambda kv: (-kv[1][1], kv[0] or 0))]
+        names = (
+            dict(self.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+            if ids
+            else {}
+        )
+        rep.by_owner = [
+            {
+                "owner_id": oid,
+                "owner": names.get(oid) or "-",
+                "count": c,
+                "total": float(round(t, 2)),
+                "weighted": float(round(w, 2)),
+            }
+            for oid, (c, t, w) in sorted(by_owner.items(), key=lambda kv: (-kv[1][1], kv[0] or 0))
+        ]
         today = now.date()
         month_end = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
         close_from, close_to = period or (today, month_end)
         closing = self.session.execute(
-            select(Deal).where(*conds, Deal.stage.in_(OPEN_STAGES),
-                               Deal.expected_close_date >= close_from, Deal.expected_close_date < close_to)
-            .order_by(Deal.amount.desc()).limit(list_limit)
+            select(Deal)
+            .where(
+                *conds,
+                Deal.stage.in_(OPEN_STAGES),
+                Deal.expected_close_date >= close_from,
+                Deal.expected_close_date < close_to,
+            )
+            .order_by(Deal.amount.desc())
+            .limit(list_limit)
         ).scalars()
         rep.closing = [_deal_row(d) for d in closing]
         cutoff = now - timedelta(days=stalled_days)
         stalled = self.session.execute(
-            select(Deal).where(*conds, Deal.stage.in_(OPEN_STAGES),
-                               or_(Deal.last_activity_at < cutoff,
-                                   and_(Deal.last_activity_at.is_(None), Deal.created_at < cutoff)))
-            .order_by(Deal.amount.desc()).limit(list_limit)
+            select(Deal)
+            .where(
+                *conds,
+                Deal.stage.in_(OPEN_STAGES),
+                or_(
+                    Deal.last_activity_at < cutoff,
+                    and_(Deal.last_activity_at.is_(None), Deal.created_at < cutoff),
+                ),
+            )
+            .order_by(Deal.amount.desc())
+            .limit(list_limit)
         ).scalars()
         rep.stalled = [_deal_row(d) for d in stalled]
         return rep
 
-    def activity_counts(self, *, since: datetime, until: datetime, user_id: int | None = None,
-                        team_id: int | None = None, type: str | None = None) -> list[dict[str, Any]]:
+    def activity_counts(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        user_id: int | None = None,
+        team_id: int | None = None,
+        type: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Logged activities per person and type in [since, until)."""
         self.require_role("admin", "manager", "rep")
         conds: list[Any] = [Activity.occurred_at >= since, Activity.occurred_at < until]
@@ -118,13 +177,23 @@ class ReportService(Service):
             conds.append(Activity.type == type)
         rows = self.session.execute(
             select(User.id, User.name, Activity.type, func.count())
-            .select_from(Activity).outerjoin(User, User.id == Activity.user_id)
-            .where(*conds).group_by(User.id, User.name, Activity.type).order_by(User.name, Activity.type)
+            .select_from(Activity)
+            .outerjoin(User, User.id == Activity.user_id)
+            .where(*conds)
+            .group_by(User.id, User.name, Activity.type)
+            .order_by(User.name, Activity.type)
         ).all()
         return [{"user_id": uid, "user": name or "-", "type": t, "count": c} for uid, name, t, c in rows]
 
 
 def _deal_row(d: Deal) -> dict[str, Any]:
-    return {"id": d.id, "name": d.name, "stage": d.stage, "amount": float(d.amount), "currency": d.currency,
-            "probability": d.probability, "owner_id": d.owner_id,
-            "expected_close_date": d.expected_close_date.isoformat() if d.expected_close_date else None}
+    return {
+        "id": d.id,
+        "name": d.name,
+        "stage": d.stage,
+        "amount": float(d.amount),
+        "currency": d.currency,
+        "probability": d.probability,
+        "owner_id": d.owner_id,
+        "expected_close_date": d.expected_close_date.isoformat() if d.expected_close_date else None,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +40,8 @@ async def _run_app(
     app[FACTORY_KEY] = lambda store, _settings: build_assistant(store, ScriptedNLU({}))
     app[slack.CLOCK_KEY] = lambda: now
     client: TestClient = await aiohttp_client(app)
-    await app[slack.DIGEST_KEY].waiting.wait()
-    await app[slack.CONNECTOR_KEY].drain()
+    await asyncio.wait_for(app[slack.DIGEST_KEY].waiting.wait(), timeout=20)
+    await asyncio.wait_for(app[slack.CONNECTOR_KEY].drain(), timeout=20)
     return client
 
 

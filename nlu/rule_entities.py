@@ -182,8 +182,9 @@ _PHONE = re.compile(r"(?<![\w+#/.,:€$£-])(?:\+|00)?\(?\d[\d \t/()\-–]{5,24}
 _ISO_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}")
 _TICKET = re.compile(
     r"(?<![\w&])(?:#\s?(?P<hash>\d{2,})"
-    r"|(?:tickets?|case|fall|vorgang|incident|ticketnummer|ticket-?nr\.?|ticket\s+(?:no\.?|nr\.?|number|nummer|id|#))"
-    r"\s*[:#]?\s*(?P<word>\d{2,})"
+    r"|(?:tickets?|case|fall|vorgang|incident|ticketnummer|ticket-?nr\.?|ticket-?id"
+    r"|(?:ticket|case|request|fall|vorgang|anfrage)\s+(?:no\.?|nr\.?|number|nummer|id|#))"
+    r"\s*[:#]?\s*(?P<word>\d{2,}(?:-\d{2,})?)"
     r"|(?:TCK|TKT|TIC|INC|SR|T)-(?P<prefix>\d{2,}))(?![\w])",
     re.IGNORECASE,
 )
@@ -268,7 +269,11 @@ def _tickets(text: str) -> list[Entity]:
     out = []
     for m in _TICKET.finditer(text):
         number = m["hash"] or m["word"] or m["prefix"]
-        out.append(_entity("ticket_id", number, text, m.start(), m.end()))
+        # As annotated: "#4711" and "TCK-4711" whole, after a keyword ("ticket 4711") the number only.
+        start = m.start("word") if m["word"] else m.start()
+        if m["word"] and "#" in text[m.start() : start]:
+            start = text.rindex("#", m.start(), start)
+        out.append(_entity("ticket_id", number, text, start, m.end()))
     return out
 
 

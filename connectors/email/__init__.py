@@ -40,7 +40,7 @@ class MailConnector:
 
     triage: TriageService | None = None
     smtp_handler: TriageHandler | None = None
-    smtp_server: asyncio.AbstractServer | None = None
+    smtp_server: asyncio.Server | None = None
     pollers: list[ImapPoller] = field(default_factory=list)
     escalator: SlaEscalator | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -48,9 +48,9 @@ class MailConnector:
 
     @property
     def smtp_port(self) -> int | None:
-        if self.smtp_server is None or not self.smtp_server.sockets:  # type: ignore[attr-defined]
+        if self.smtp_server is None or not self.smtp_server.sockets:
             return None
-        return int(self.smtp_server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        return int(self.smtp_server.sockets[0].getsockname()[1])
 
     def on_result(self, result: TriageResult) -> None:
         if result.action in ("created", "gdpr_request") and self.escalator is not None:
@@ -130,8 +130,9 @@ async def start_mail(
     )
     try:
         if settings.smtp_listen_port:
-            handler = TriageHandler(triage, acks=acks, accept_domains=settings.mail_domains or None)
-            handler.on_result = connector.on_result
+            handler = TriageHandler(
+                triage, acks=acks, accept_domains=settings.mail_domains or None, on_result=connector.on_result
+            )
             connector.smtp_handler = handler
             connector.smtp_server = await start_smtp_server(
                 handler, host=settings.smtp_listen_host, port=settings.smtp_listen_port

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -33,9 +33,11 @@ class TriageHandler:
         *,
         acks: AckSender | None = None,
         accept_domains: Iterable[str] | None = None,
+        on_result: Callable[[TriageResult], None] | None = None,
     ) -> None:
         self.triage = triage
         self.acks = acks
+        self.on_result = on_result  # called once per triaged message (e.g. wakes the SLA job)
         self.accept_domains = frozenset(d.lower() for d in accept_domains) if accept_domains else None
         self.results: list[TriageResult] = []  # the last few, for health pages and tests
         self._tasks: set[asyncio.Task[None]] = set()
@@ -64,6 +66,8 @@ class TriageHandler:
             log.exception("triage failed; mail deferred with 451")
             return "451 4.3.0 Temporarily unable to process the message, try again later"
         self.results = [*self.results[-99:], result]
+        if self.on_result is not None:
+            self.on_result(result)
         if self.acks is not None and result.ack:
             task = asyncio.create_task(self._acknowledge(result))
             self._tasks.add(task)

@@ -114,13 +114,24 @@ class SentenceTransformerEmbedder:
 class OnnxEmbedder:
     """A BERT-style sentence-transformers model with mean pooling, run by ONNX Runtime."""
 
-    def __init__(self, model: str | None = None, *, cache_dir: Path | None = None, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        cache_dir: Path | None = None,
+        threads: int = 1,
+        quantized: bool = True,
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.name = model or default_model_name()
         source = Path(resolve_model_path(self.name))
         onnx_path = export_onnx(source, cache_dir or _default_cache_dir())
+        if quantized:
+            # Dynamic int8 weights: ~3x faster on CPU; CV intent accuracy unchanged (bench/nlu.py).
+            onnx_path = quantize_onnx(onnx_path)
+        self.quantized = quantized
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -206,6 +217,20 @@ def export_onnx(model_dir: Path, cache_dir: Path) -> Path:
             opset_version=17,
             dynamo=False,
         )
+    tmp.replace(target)
+    return target
+
+
+def quantize_onnx(onnx_path: Path) -> Path:
+    """Write (once) and return a dynamically int8-quantised copy of ``onnx_path``."""
+    target = onnx_path.with_name("model.int8.onnx")
+    if target.exists():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    log.info("quantising %s to int8 at %s", onnx_path, target)
+    tmp = target.with_name("model.int8.tmp.onnx")
+    quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QInt8)
     tmp.replace(target)
     return target
 

@@ -194,11 +194,36 @@ class TriageService:
 
     def process(self, raw: bytes, *, source: str = "smtp") -> TriageResult:
         """Triage one message in one transaction. Raises ``StoreUnavailable`` when the store is down."""
+        mail = parse_mail(raw)
+        return self._store(mail, raw, self._label(mail), source)
+
+    def process_batch(self, raws: list[bytes], *, source: str = "smtp") -> list[TriageResult]:
+        """Like ``process`` for each message (one transaction each), with one encoder call for all.
+
+        Mails already processed skip the classifier; a classifier failure falls back per mail.
+        """
+        mails = [parse_mail(raw) for raw in raws]
+        fresh = [
+            i
+            for i, (m, raw) in enumerate(zip(mails, raws, strict=True))
+            if not self._seen(idempotency_key(m, raw))
+        ]
+        labels: dict[int, EmailLabel] = {}
+        predict_many = getattr(self.classifier, "predict_many", None)
+        if fresh and predict_many is not None:
+            try:
+                labels = dict(zip(fresh, predict_many([mails[i] for i in fresh]), strict=True))
+            except Exception:
+                log.exception("batch classification failed; classifying one by one")
+        return [
+            self._store(mail, raw, labels[i] if i in labels else self._label(mail), source)
+            for i, (mail, raw) in enumerate(zip(mails, raws, strict=True))
+        ]
+
+    def _store(self, mail: ParsedMail, raw: bytes, label: EmailLabel, source: str) -> TriageResult:
         if self.db is None:
             raise StoreUnavailable("triage needs a store; use classify() for a dry run")
-        mail = parse_mail(raw)
         key = idempotency_key(mail, raw)
-        label = self._label(mail)
         try:
             with self.db.session() as session:
                 result = self._process(session, mail, raw, key, label, source)

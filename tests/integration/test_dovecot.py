@@ -202,7 +202,9 @@ def _mail(number: int, *, message_id: bool = True) -> bytes:
     return msg.as_bytes()
 
 
-def _poller(db: Database, classifier: EmailClassifier, dovecot: Dovecot, sink: list[TriageResult]) -> ImapPoller:
+def _poller(
+    db: Database, classifier: EmailClassifier, dovecot: Dovecot, sink: list[TriageResult]
+) -> ImapPoller:
     """A fresh process: a new triage service and state store, only the database carries over."""
     triage = TriageService(db, classifier, routing=Router.from_yaml())
     return ImapPoller(
@@ -290,7 +292,9 @@ async def test_poller_killed_mid_batch_and_restarted_puts_every_mail_in_exactly_
     assert _count(db, TicketMessage) == 14
     with db.session() as s:
         hashed = s.execute(
-            select(func.count()).where(ProcessedEvent.source == "email", ProcessedEvent.key.startswith("sha256:"))
+            select(func.count()).where(
+                ProcessedEvent.source == "email", ProcessedEvent.key.startswith("sha256:")
+            )
         ).scalar_one()
     assert hashed == 1
     created = [r for r in sink if r.action == "created"]

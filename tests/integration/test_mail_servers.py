@@ -253,3 +253,107 @@ async def test_imap_poller_uses_idle_to_pick_up_mail_as_it_arrives(
         await asyncio.wait_for(task, 20)
         server.close()
         await server.wait_closed()
+
+
+# --- wiring: install(app) starts and stops everything the settings enable --------------------------
+
+
+async def test_install_runs_smtp_imap_and_sla_with_the_app_and_stops_them(
+    db: Database, mail_classifier: EmailClassifier
+) -> None:
+    from datetime import timedelta
+
+    from aiohttp import web
+    from aioimaplib.imap_testing_server import Mail
+
+    from assistant.server import build_app
+    from assistant.settings import Settings
+    from connectors.email import CLASSIFIER_KEY, MAIL_KEY, install
+    from crm_store.models import Team, Ticket, User
+
+    inbox = Inbox()
+    relay, relay_port = await _listen(lambda: SMTP(inbox))  # our outgoing relay: acks and escalations
+    imap: Any = _imap_server()
+    imap_server = await imap.run_server(host="127.0.0.1", port=0)
+    with db.session() as s:
+        team = Team(name="Billing")
+        s.add(team)
+        s.flush()
+        lead = User(email="lead@example-crm.com", name="Lead", role="manager", team_id=team.id)
+        s.add(lead)
+        s.flush()
+        team.lead_user_id = lead.id
+    settings = Settings(
+        database_url=db.url, smtp_host="127.0.0.1", smtp_port=relay_port, mail_from="support@example-crm.com",
+        smtp_listen_port=_free_port(), mail_domains=("example-crm.com",),
+        imap_host="127.0.0.1", imap_port=imap_server.sockets[0].getsockname()[1], imap_ssl=False,
+        imap_user="support@example-crm.com", imap_password="pw", sla_escalation=True,
+    )  # fmt: skip
+    app = build_app(settings, db=db, extra=[install])
+    app[CLASSIFIER_KEY] = mail_classifier
+    runner = web.AppRunner(app)
+    await runner.setup()  # runs the start-up hooks
+    try:
+        mail = app[MAIL_KEY]
+        assert mail.smtp_port == settings.smtp_listen_port and len(mail.pollers) == 1
+        assert mail.escalator is not None
+        # SMTP in, acknowledgement out through the relay
+        await aiosmtplib.send(_mail("wired-1@chenarchitects.com"), hostname="127.0.0.1", port=mail.smtp_port)
+        await asyncio.wait_for(inbox.arrived.wait(), timeout=20)
+        assert "[#" in inbox.messages[-1]["Subject"]
+        # IMAP in: the poller is running (IDLE on the test server)
+        polled: asyncio.Queue[Any] = asyncio.Queue()
+        poller, wake_sla = mail.pollers[0], mail.pollers[0].on_result
+        poller.on_result = lambda r: (wake_sla(r), polled.put_nowait(r))  # type: ignore[misc]
+        imap.receive(Mail(_mail("wired-2@chenarchitects.com")), imap_user=settings.imap_user)
+        assert (await asyncio.wait_for(polled.get(), 20)).action == "created"
+        with db.session() as s:
+            assert s.query(Ticket).count() == 2
+            # a ticket of the Billing team is overdue: the SLA job, woken, mails the lead
+            ticket = s.query(Ticket).order_by(Ticket.id).first()
+            assert ticket is not None
+            ticket.team_id = team.id
+            ticket.first_response_due_at = ticket.created_at - timedelta(minutes=1)
+        inbox.arrived.clear()
+        mail.escalator.wake()
+        while not any("SLA" in str(m["Subject"]) for m in inbox.messages):
+            await asyncio.wait_for(inbox.arrived.wait(), timeout=20)
+            inbox.arrived.clear()
+        escalation = next(m for m in inbox.messages if "SLA" in str(m["Subject"]))
+        assert escalation["To"] == "Lead <lead@example-crm.com>"
+    finally:
+        await runner.cleanup()  # on_shutdown: everything stops
+        for server in (relay, imap_server):
+            server.close()
+            await server.wait_closed()
+    assert mail.smtp_server is not None and not mail.smtp_server.is_serving()
+    assert not mail._tasks and mail.escalator._task is None
+    with pytest.raises(OSError):
+        await aiosmtplib.send(_mail("late@x.example"), hostname="127.0.0.1", port=settings.smtp_listen_port,
+                              timeout=5)  # fmt: skip
+
+
+async def test_install_does_nothing_when_mail_is_not_configured(db: Database) -> None:
+    from aiohttp import web
+
+    from assistant.server import build_app
+    from assistant.settings import Settings
+    from connectors.email import MAIL_KEY, enabled, install
+
+    settings = Settings(database_url=db.url, smtp_host="127.0.0.1")  # a relay alone enables nothing
+    assert not enabled(settings)
+    app = build_app(settings, db=db, extra=[install])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        assert MAIL_KEY not in app
+    finally:
+        await runner.cleanup()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -133,7 +133,9 @@ async def test_the_next_wake_up_is_computed_from_the_store(db: Database) -> None
     assert await escalator.run_once(NOW + timedelta(minutes=19)) == []
     sent = await escalator.run_once(NOW + timedelta(minutes=20, seconds=1))
     assert [e.ticket_number for e in sent] == [soon]
-    assert escalator.next_due(NOW + timedelta(minutes=21)) == NOW + timedelta(hours=48)  # the other's resolution
+    assert escalator.next_due(NOW + timedelta(minutes=21)) == NOW + timedelta(
+        hours=48
+    )  # the other's resolution
 
 
 async def test_a_failed_notification_gives_the_claim_back_and_is_retried(db: Database) -> None:

@@ -1,0 +1,34 @@
+"""All tables of the CRM store. Import from here; Alembic reads ``Base.metadata``."""
+
+from crm_store.models.activities import ACTIVITY_TYPES, TASK_STATUSES, Activity, Task
+from crm_store.models.base import Base, utcnow
+from crm_store.models.compliance import AuditEntry, ConsentRecord, Counter, GdprRequest, ProcessedEvent
+from crm_store.models.conversations import Conversation, ConversationEvent
+from crm_store.models.deals import DEFAULT_PROBABILITY, OPEN_STAGES, STAGES, Deal, DealStageChange
+from crm_store.models.outbox import OutboxMessage
+from crm_store.models.people import (
+    RELATIONSHIP_KINDS,
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    ContactRelationship,
+    NameToken,
+    Organization,
+)
+from crm_store.models.tickets import (
+    PRIORITIES,
+    QUEUES,
+    TICKET_STATUSES,
+    KnowledgeArticle,
+    Ticket,
+    TicketMessage,
+)
+from crm_store.models.users import ROLES, ApiToken, Team, User
+
+__all__ = [
+    "ACTIVITY_TYPES", "DEFAULT_PROBABILITY", "OPEN_STAGES", "PRIORITIES", "QUEUES", "RELATIONSHIP_KINDS",
+    "ROLES", "STAGES", "TASK_STATUSES", "TICKET_STATUSES",
+    "Activity", "ApiToken", "AuditEntry", "Base", "ConsentRecord", "Contact", "Conversation", "ConversationEvent", "Counter", "ContactEmail", "ContactPhone",
+    "ContactRelationship", "Deal", "DealStageChange", "GdprRequest", "KnowledgeArticle", "NameToken",
+    "Organization", "OutboxMessage", "ProcessedEvent", "Task", "Team", "Ticket", "TicketMessage", "User", "utcnow",
+]

@@ -1,0 +1,81 @@
+"""Consent records, GDPR requests and the tamper-evident audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_store.models.base import Base, utcnow
+
+
+class ConsentRecord(Base):
+    """One consent event; the latest record per (contact, purpose, channel) is the current state."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_contact_purpose", "contact_id", "purpose", "recorded_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(40))  # marketing, newsletter, profiling, ...
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    granted: Mapped[bool]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(60))  # web_form, chat, email, import, ...
+    legal_basis: Mapped[str] = mapped_column(String(40), default="consent")  # Art. 6(1)(a)...
+
+
+class GdprRequest(Base):
+    __tablename__ = "gdpr_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # access / erasure / objection
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending/confirmed/done/rejected
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    requested_via: Mapped[str] = mapped_column(String(20), default="chat")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    completed_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """Hash-chained audit entries. ``payload`` (the diff, may hold personal data) is outside the chain:
+    the chain covers its digest, so an erasure can redact a payload without breaking verification."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(120))  # "user:3", "customer:17", "system:triage"
+    action: Mapped[str] = mapped_column(String(40))  # create / update / delete / erase / export / ...
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    redacted: Mapped[bool] = mapped_column(default=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # a fork of the chain cannot commit
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ProcessedEvent(Base):
+    """Idempotency keys: e-mail Message-IDs, Slack event ids, ... processed once, never twice."""
+
+    __tablename__ = "processed_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(998))
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    result: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("uq_processed_source_key", "source", "key", unique=True),)
+
+
+class Counter(Base):
+    """Named gap-free counters (ticket numbers); incremented under a row lock."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+

@@ -1,0 +1,52 @@
+"""Internal users (staff) and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm_store.models.base import Base, TimestampMixin
+
+ROLES: tuple[str, ...] = ("admin", "manager", "rep", "agent")
+
+
+class Team(Base, TimestampMixin):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True, ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+
+
+class User(Base, TimestampMixin):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+    languages_spoken: Mapped[list[str]] = mapped_column(default=list)
+    slack_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_available: Mapped[bool] = mapped_column(default=True)
+
+    team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(120), default="default")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from crm_store.db import Database
@@ -20,7 +22,18 @@ FACTORY_KEY = web.AppKey("assistant_factory", object)
 _READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
 
 
-def default_factory(db: Database, settings: Settings) -> Assistant:
+class Engine(Protocol):
+    """What channels call: the in-process :class:`Assistant` or :class:`connectors.rasa_engine.RasaEngine`."""
+
+    async def handle(self, msg: IncomingMessage) -> list[dict[str, Any]]: ...
+
+
+def default_factory(db: Database, settings: Settings) -> Engine:
+    if settings.rasa_url:
+        from connectors.rasa_engine import RasaEngine
+
+        log.warning("dialogue engine: the Rasa server at %s", settings.rasa_url)
+        return RasaEngine(settings.rasa_url, session=None, token=settings.rasa_token)
     from assistant.app import build_assistant, load_nlu
 
     log.warning("loading the language model from %s (the first start trains it: about a minute)", settings.model_dir)

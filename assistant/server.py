@@ -38,9 +38,9 @@ INSTALLERS: list[Installer] = []
 # Connector modules loaded by run_server when they exist (others may not be written yet).
 CONNECTOR_MODULES: tuple[str, ...] = (
     "connectors.web_chat",
-    "connectors.rasa_rest",
     "connectors.slack",
     "connectors.teams",
+    "connectors.email",
 )
 
 

@@ -60,6 +60,8 @@ class Settings:
     secret_key: str = ""  # signs customer chat tokens; empty disables customer login in the web chat
     chat_rate: float = 1.0  # sustained messages per second per conversation
     chat_burst: int = 10
+    rasa_url: str = ""  # a real Rasa server as the dialogue engine (connectors/rasa_engine.py); empty: in-process
+    rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -103,6 +105,8 @@ class Settings:
             secret_key=env.get("CRM_SECRET_KEY", ""),
             chat_rate=float(env.get("CRM_CHAT_RATE", "1.0")),
             chat_burst=int(env.get("CRM_CHAT_BURST", "10")),
+            rasa_url=env.get("CRM_RASA_URL", ""),
+            rasa_token=env.get("CRM_RASA_TOKEN", ""),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 

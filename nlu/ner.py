@@ -12,9 +12,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Span
 from spacy.training import Example
 from spacy.util import filter_spans, fix_random_seed, minibatch
 
@@ -28,6 +30,19 @@ EXTRACTOR = "ner"
 MAX_CHARS = 5000
 
 ProgressCallback = Callable[[int, int], None]
+
+# Capitalised at the start of a sentence, never a name on their own ("How does the pipeline look",
+# "Please delete all my data", "Any news on ticket #4711?"). The languages' stop words count too.
+_NOT_NAMES: frozenset[str] = frozenset({
+    "please", "pls", "plz", "how", "any", "just", "hey", "hi", "hello", "thanks", "thank", "can", "could",
+    "would", "what", "when", "where", "who", "why", "which", "show", "list", "log", "add", "find", "get",
+    "give", "tell", "remind", "create", "update", "move", "set", "change", "delete", "new", "note",
+    "call", "called", "meeting", "met", "email", "ok", "okay", "yes", "no", "sure", "stop", "hallo",
+    "bitte", "danke", "kannst", "könntest", "wie", "was", "wann", "wo", "wer", "warum", "welche",
+    "welcher", "zeig", "zeige", "gib", "leg", "lege", "trag", "trage", "erinnere", "notiz", "neuer",
+    "neue", "neues", "hab", "habe", "hatte", "ja", "nein", "moin", "servus", "grüß", "tschüss",
+    "gerade", "grad", "eben", "heute", "morgen", "gestern", "today", "tomorrow", "yesterday",
+})  # fmt: skip
 
 
 class EntityRecognizer:
@@ -81,18 +96,9 @@ class EntityRecognizer:
             if nlp is None:
                 continue
             docs = nlp.pipe([texts[i][:MAX_CHARS] for i in indices])
+            stop_words = nlp.Defaults.stop_words
             for i, doc in zip(indices, docs, strict=True):
-                out[i] = [
-                    Entity(
-                        entity=ent.label_,
-                        value=ent.text,
-                        start=ent.start_char,
-                        end=ent.end_char,
-                        extractor=EXTRACTOR,
-                    )
-                    for ent in doc.ents
-                    if ent.text.strip()
-                ]
+                out[i] = [e for ent in doc.ents if (e := _cleaned(ent, stop_words)) is not None]
         return out
 
     def save(self, directory: Path) -> None:
@@ -107,6 +113,27 @@ class EntityRecognizer:
             for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
                 models[sub.name] = spacy.load(sub)
         return cls(models)
+
+
+def _not_a_name(token: Any, stop_words: set[str]) -> bool:
+    lower = token.lower_
+    return token.is_punct or lower in _NOT_NAMES or lower in stop_words
+
+
+def _cleaned(span: Span, stop_words: set[str]) -> Entity | None:
+    """The span without leading function words ("Please Anna Schmidt" -> "Anna Schmidt"); None
+    when nothing name-like is left."""
+    tokens = list(span)
+    if span.label_ in ("person", "job_title"):
+        while tokens and (tokens[0].is_punct or tokens[0].lower_ in _NOT_NAMES):
+            tokens.pop(0)
+    if not tokens or all(_not_a_name(t, stop_words) for t in tokens):
+        return None
+    start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+    text = span.doc.text[start:end]
+    if not text.strip():
+        return None
+    return Entity(entity=span.label_, value=text, start=start, end=end, extractor=EXTRACTOR)
 
 
 def _balanced(examples: list[TrainingExample], seed: int) -> list[TrainingExample]:

@@ -45,6 +45,10 @@ _GERMAN_HINTS = re.compile(
 )
 
 
+# Intents whose turns never need a person, organisation or job title: the NER is skipped for them.
+NO_NAME_INTENTS: frozenset[str] = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "cancel", "help"})
+
+
 def sanitize(text: str) -> str:
     """Same length as ``text`` (offsets stay valid), control characters replaced by spaces."""
     return _CONTROL.sub(" ", text)
@@ -226,7 +230,12 @@ class NLUPipeline:
         if reference.tzinfo is None:
             reference = reference.replace(tzinfo=resolve_zone(tz))
         rankings = self._rank(clean)
-        ner = self._ner(clean, languages)
+        wanted = [i for i, ranking in enumerate(rankings) if ranking[0].name not in NO_NAME_INTENTS]
+        ner: list[list[Entity]] = [[] for _ in clean]
+        for i, found in zip(
+            wanted, self._ner([clean[i] for i in wanted], [languages[i] for i in wanted]), strict=True
+        ):
+            ner[i] = found
         results = []
         for i, text in enumerate(clean):
             entities = self._entities(text, languages[i], ner[i], reference, tz, gazetteer)
@@ -260,6 +269,8 @@ class NLUPipeline:
         return rankings
 
     def _ner(self, texts: list[str], languages: list[str]) -> list[list[Entity]]:
+        if not texts:
+            return []
         try:
             return self.ner.extract_batch(texts, languages)
         except Exception:

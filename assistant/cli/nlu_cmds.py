@@ -15,12 +15,13 @@ from typing import Any, TextIO
 
 import click
 
+from assistant.settings import PROJECT_DATA
 from nlu import model_store
 from nlu.embedder import get_embedder
 from nlu.pipeline import DEFAULT_TZ, NLUPipeline, resolve_zone
 from nlu.training_data import TrainingDataError, data_hash, load_training_data
 
-DEFAULT_DATA_DIR = Path("training_data")
+DEFAULT_DATA_DIR = PROJECT_DATA  # the project's data, wherever the command runs
 
 
 def _model_dir(value: str | None) -> Path:
@@ -133,8 +134,7 @@ def parse_cmd(now_text: str | None, tz: str, model: str | None, data_dir: Path) 
     """Read JSON lines {"text": ..., "lang"?: ...} on stdin; write Rasa parse results as JSON lines."""
     now = _parse_now(now_text, tz)
     pipeline = load_or_train(_model_dir(model), data_dir)
-    stdout = click.get_text_stream("stdout")
-    parse_stream(pipeline, click.get_text_stream("stdin"), stdout, now=now, tz=tz)
+    parse_stream(pipeline, sys.stdin, sys.stdout, now=now, tz=tz)
 
 
 @nlu_group.command("evaluate")

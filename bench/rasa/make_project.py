@@ -203,7 +203,9 @@ def build_project(
     extras = [x for x in nlu.extras if lookups or "lookup" not in x]
     write_rasa_nlu(out / "data" / "nlu.yml", _subset(pairs, per_intent, seed), extras)
     changes.append(
-        Adaptation("nlu.yml", 'entity markup `[x](entity){"value": v}` rewritten to `[x]{"entity": .., "value": v}`')
+        Adaptation(
+            "nlu.yml", 'entity markup `[x](entity){"value": v}` rewritten to `[x]{"entity": .., "value": v}`'
+        )
     )
 
     write_config(out / "config.yml", language=language, epochs=epochs)
@@ -216,7 +218,11 @@ def build_project(
 def training_inputs_hash(project: Path) -> str:
     """A hash of what training reads (config, domain, data); endpoints and credentials do not count."""
     digest = hashlib.sha256()
-    files = [project / "config.yml", *sorted((project / "domain").rglob("*.yml")), *sorted((project / "data").rglob("*.yml"))]
+    files = [
+        project / "config.yml",
+        *sorted((project / "domain").rglob("*.yml")),
+        *sorted((project / "data").rglob("*.yml")),
+    ]
     for path in files:
         digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -241,8 +247,17 @@ def _run(command: list[str], *, cwd: Path, timeout: float | None = None) -> str:
 def validate(project: Path, *, venv: Path = DEFAULT_VENV, timeout: float | None = 600) -> str:
     """`rasa data validate` on the project; raises RasaBenchError when Rasa rejects the domain or data."""
     return _run(
-        [str(rasa_executable(venv)), "data", "validate", "--domain", "domain", "--data", "data",
-         "--config", "config.yml"],
+        [
+            str(rasa_executable(venv)),
+            "data",
+            "validate",
+            "--domain",
+            "domain",
+            "--data",
+            "data",
+            "--config",
+            "config.yml",
+        ],
         cwd=project,
         timeout=timeout,
     )
@@ -262,8 +277,20 @@ def train(
         return model
     started = time.monotonic()
     _run(
-        [str(rasa_executable(venv)), "train", "--domain", "domain", "--data", "data", "--config", "config.yml",
-         "--out", "models", "--fixed-model-name", "crm"],
+        [
+            str(rasa_executable(venv)),
+            "train",
+            "--domain",
+            "domain",
+            "--data",
+            "data",
+            "--config",
+            "config.yml",
+            "--out",
+            "models",
+            "--fixed-model-name",
+            "crm",
+        ],
         cwd=project,
         timeout=timeout,
     )
@@ -277,7 +304,9 @@ def train(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.rasa.make_project", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rasa.make_project", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("out", type=Path, help="the project directory to write")
     parser.add_argument("--language", default="en", choices=["en", "de"])
     parser.add_argument("--action-url", default="http://127.0.0.1:5055/webhook")
@@ -291,11 +320,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="run `rasa train` into OUT/models/crm.tar.gz")
     args = parser.parse_args(argv)
     changes = build_project(
-        args.out, language=args.language, action_url=args.action_url, action_token=args.action_token,
-        per_intent=args.per_intent, epochs=args.epochs, lookups=not args.no_lookups, data=args.data,
+        args.out,
+        language=args.language,
+        action_url=args.action_url,
+        action_token=args.action_token,
+        per_intent=args.per_intent,
+        epochs=args.epochs,
+        lookups=not args.no_lookups,
+        data=args.data,
     )
     for change in changes:
-        _log(f"{change.file}: {change.what}" + (" (the data owners should change this)" if change.owner_should_fix else ""))
+        _log(
+            f"{change.file}: {change.what}"
+            + (" (the data owners should change this)" if change.owner_should_fix else "")
+        )
     if args.validate or args.train:
         venv = ensure_rasa_venv(args.venv)
         if args.validate:

@@ -66,6 +66,7 @@ OBJECTION = re.compile(
     r"unsubscribe|newsletter|marketing|opt[- ]?out|abmeld|austragen|widersp|art\.?\s*21", re.IGNORECASE
 )
 MAX_RAW_CHARS = 100_000
+NOT_CLASSIFIED = EmailLabel(queue="other", priority="normal", language="", confidence=0.0)
 
 
 class MailClassifier(Protocol):
@@ -200,7 +201,8 @@ class TriageService:
     def process_batch(self, raws: list[bytes], *, source: str = "smtp") -> list[TriageResult]:
         """Like ``process`` for each message (one transaction each), with one encoder call for all.
 
-        Mails already processed skip the classifier; a classifier failure falls back per mail.
+        Mails already processed are not classified again (their result says queue ``other``,
+        confidence 0); a failure of the batch classifier falls back to one mail at a time.
         """
         mails = [parse_mail(raw) for raw in raws]
         fresh = [
@@ -215,8 +217,11 @@ class TriageService:
                 labels = dict(zip(fresh, predict_many([mails[i] for i in fresh]), strict=True))
             except Exception:
                 log.exception("batch classification failed; classifying one by one")
+        seen = set(range(len(mails))) - set(fresh)
         return [
-            self._store(mail, raw, labels[i] if i in labels else self._label(mail), source)
+            self._duplicate(idempotency_key(mail, raw), NOT_CLASSIFIED, mail)
+            if i in seen
+            else self._store(mail, raw, labels[i] if i in labels else self._label(mail), source)
             for i, (mail, raw) in enumerate(zip(mails, raws, strict=True))
         ]
 
@@ -395,7 +400,7 @@ class TriageService:
         except CrmError:  # an address the validator refuses: keep the mail, without a contact
             log.info("sender address refused as a contact address")
             return None
-        return crm.contacts.by_email(mail.from_addr) or contact
+        return contact  # no second lookup: it costs a query with eager loads per new sender
 
     def _thread(self, session: Session, mail: ParsedMail, contact: Contact | None) -> Ticket | None:
         """The ticket this mail answers: by In-Reply-To/References first, then a ``[#nnnn]`` token."""

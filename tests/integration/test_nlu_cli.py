@@ -69,3 +69,11 @@ def test_train_skips_when_the_data_is_unchanged(tmp_path: Path, monkeypatch: pyt
     second = CliRunner().invoke(cli, args)
     assert second.exit_code == 0
     assert "up to date" in second.stdout
+
+
+def test_data_dir_defaults_to_the_project_training_data() -> None:
+    from assistant.cli.nlu_cmds import DEFAULT_DATA_DIR
+    from assistant.settings import PROJECT_DATA
+
+    assert DEFAULT_DATA_DIR == PROJECT_DATA
+    assert (PROJECT_DATA / "nlu").is_dir()

@@ -447,3 +447,15 @@ def test_cli_reads_mbox_and_maildir_and_threads_into_the_store(
     assert count(db, TicketMessage) == 2  # the dry run wrote nothing
     again = _cli(["--db", url, str(tmp_path / "in.mbox")], cli_models)
     assert [line["action"] for line in again] == ["duplicate", "duplicate"]
+
+
+def test_process_batch_classifies_once_per_batch_and_stays_exactly_once(
+    db: Database, triage: TriageService
+) -> None:
+    first, second = make_mail(message_id="b-1@chenarchitects.com"), make_mail(message_id="b-2@x.example")
+    results = triage.process_batch([first, second, first])
+    assert [r.action for r in results] == ["created", "created", "duplicate"]
+    assert results[0].queue == "billing"
+    again = triage.process_batch([second, first])
+    assert [r.action for r in again] == ["duplicate", "duplicate"]
+    assert count(db, Ticket) == 2

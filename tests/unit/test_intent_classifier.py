@@ -12,6 +12,9 @@ from nlu.intent_classifier import (
     IntentClassifier,
     choose_threshold,
     fold_text,
+    ngram_text,
+    tfidf_transform,
+    word_features,
 )
 from nlu.training_data import load_training_data
 
@@ -60,10 +63,10 @@ def test_ranking_is_sorted_distinct_and_probabilities(classifier: IntentClassifi
 
 
 def test_below_threshold_becomes_out_of_scope() -> None:
-    strict = _train(ClassifierConfig(fallback_threshold=0.999))
+    strict = _train(ClassifierConfig(fallback_threshold=0.99999))
     name, confidence = _rank(strict, "hello there")[0]
     assert name == OUT_OF_SCOPE
-    assert confidence >= 0.999
+    assert confidence >= 0.99999
 
 
 def test_threshold_is_tuned_within_its_cap(classifier: IntentClassifier) -> None:
@@ -94,6 +97,21 @@ def test_save_and_load_give_the_same_predictions(classifier: IntentClassifier, t
 def test_logistic_regression_is_an_alternative_estimator() -> None:
     clf = _train(ClassifierConfig(estimator="logreg", C=10.0, fallback_threshold=0.0))
     assert _rank(clf, "hello there")[0][0] == "greet"
+
+
+def test_word_features_share_stems_compound_heads_and_concepts() -> None:
+    visit = word_features("Kundenbesuch bei Acme")
+    assert "besuch" in visit and "xvisit" in visit
+    assert "xvisit" in word_features("visited Acme yesterday")
+    assert "xticket" in word_features("Any news on ticket #4711?")
+    assert "x0000" in word_features("Any news on ticket #4711?")
+
+
+def test_fast_tfidf_equals_sklearn(classifier: IntentClassifier) -> None:
+    docs = [ngram_text(t) for t in ("hello there", "Kundenbesuch bei Müller GmbH", "")]
+    assert classifier._char is not None
+    fast = tfidf_transform(classifier._char, docs).toarray()
+    assert np.allclose(fast, classifier._char.transform(docs).toarray())
 
 
 def test_fold_text_spells_out_umlauts() -> None:

@@ -80,3 +80,8 @@ def test_gazetteer_finds_oddly_written_names(gazetteer: InMemoryGazetteer, text:
 def test_gazetteer_ignores_short_words_and_unknown_names(gazetteer: InMemoryGazetteer) -> None:
     assert gazetteer.find("an apple and a pear from Globex") == []
     assert gazetteer.find("") == []
+
+
+def test_function_words_are_not_names(recognizer: EntityRecognizer) -> None:
+    for text in ("How does the pipeline look", "Please delete all my data", "Any news on ticket #4711?"):
+        assert not [e for e in recognizer.extract(text, "en") if e.entity == "person"], text

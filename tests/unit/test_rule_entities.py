@@ -110,6 +110,22 @@ def test_ticket_id(lang: str, text: str, expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "surface"),
+    [
+        ("Any news on ticket #4711?", "#4711"),
+        ("status of ticket no 5561", "5561"),
+        ("Wie ist der Stand von Ticket 4711?", "4711"),
+        ("TCK-2211 still open", "TCK-2211"),
+        ("den Verlauf von Ticket 2024-117", "2024-117"),
+    ],
+)
+def test_ticket_span_follows_the_annotation_convention(text: str, surface: str) -> None:
+    """As in the training data: '#' and prefixes inside the span, a leading keyword outside."""
+    found = [e for e in extract_rule_entities(text, "en") if e.entity == "ticket_id"]
+    assert [text[e.start : e.end] for e in found] == [surface]
+
+
+@pytest.mark.parametrize(
     ("lang", "text", "expected"),
     [
         ("en", "Move the Acme deal to negotiation", ["negotiation"]),

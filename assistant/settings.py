@@ -35,6 +35,7 @@ class Settings:
     slack_bot_token: str = ""
     slack_signing_secret: str = ""
     slack_api_url: str = "https://slack.com/api/"
+    slack_app_token: str = ""  # xapp-...: Socket Mode, for installs without a public URL
     teams_app_id: str = ""
     teams_app_password: str = ""
     teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
@@ -80,6 +81,7 @@ class Settings:
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
             teams_app_id=env.get("TEAMS_APP_ID", ""),
             teams_app_password=env.get("TEAMS_APP_PASSWORD", ""),
             teams_openid_url=env.get("TEAMS_OPENID_URL", cls.teams_openid_url),
@@ -118,6 +120,10 @@ class Settings:
         """Refuse unsafe configurations outside demo mode."""
         if self.slack_bot_token and not self.slack_signing_secret:
             raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is empty: requests could not be verified")
+        if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
+            raise SettingsError("SLACK_APP_TOKEN is not an app-level token (xapp-...)")
+        if self.slack_app_token and not self.slack_bot_token:
+            raise SettingsError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is empty")
         if self.teams_app_id and not self.teams_app_password and not self.demo:
             raise SettingsError("TEAMS_APP_ID is set but TEAMS_APP_PASSWORD is empty")
         if self.imap_host and not (self.imap_user and self.imap_password):

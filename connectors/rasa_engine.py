@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_LANGUAGES = ("en", "de")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 path characters: kept as they are, so Rasa sees the same id
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60)
+MAX_REMEMBERED = 10_000  # conversations whose language slot value is remembered
 
 # What the user sees when Rasa cannot be reached or fails; the reference is logged with the cause.
 ENGINE_FAILED = {
@@ -86,7 +88,8 @@ class RasaEngine:
         self.timeout = timeout
         self._session = session
         self._owns_session = session is None  # made lazily inside the event loop, closed by aclose()
-        self._languages: dict[str, str] = {}  # conversation id -> language slot value last set in Rasa
+        # conversation id -> the language slot value last set in Rasa (most recent last, bounded)
+        self._languages: OrderedDict[str, str] = OrderedDict()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _http(self) -> aiohttp.ClientSession:
@@ -114,13 +117,19 @@ class RasaEngine:
             try:
                 if self._languages.get(sender) != language:
                     await self.set_slot(sender, "language", language)
-                    self._languages[sender] = language
+                self._remember(sender, language)
                 return await self.send(sender, msg)
             except (TimeoutError, aiohttp.ClientError, RasaEngineError):
                 ref = error_reference()
                 log.exception("Rasa turn failed (ref %s) in %s", ref, sender)
                 self._languages.pop(sender, None)  # unknown state: set the slot again next time
                 return [{"text": ENGINE_FAILED[language].format(ref=ref)}]
+
+    def _remember(self, sender: str, language: str) -> None:
+        self._languages[sender] = language
+        self._languages.move_to_end(sender)
+        while len(self._languages) > MAX_REMEMBERED:
+            self._languages.popitem(last=False)  # forgotten: the slot is simply set again next time
 
     async def set_slot(self, sender: str, name: str, value: Any) -> None:
         url = f"{self.rasa_url}/conversations/{quote(sender, safe=_PATH_SAFE)}/tracker/events"

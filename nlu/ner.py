@@ -59,10 +59,12 @@ class EntityRecognizer:
         examples: Sequence[TrainingExample],
         *,
         epochs: int = 12,
-        max_seconds: float = 60.0,
+        max_seconds: float | None = None,
         seed: int = 0,
         progress: ProgressCallback | None = None,
     ) -> EntityRecognizer:
+        """Train one NER pipe per language. Without ``max_seconds`` every epoch runs, so the same data
+        always gives the same model (a time budget makes the result depend on how busy the machine is)."""
         by_lang: dict[str, list[TrainingExample]] = {}
         for ex in examples:
             by_lang.setdefault(ex.language, []).append(ex)
@@ -70,7 +72,7 @@ class EntityRecognizer:
         total = epochs * len(by_lang)
         done = 0
         for lang, items in sorted(by_lang.items()):
-            deadline = time.monotonic() + max_seconds / max(1, len(by_lang))
+            deadline = (time.monotonic() + max_seconds / max(1, len(by_lang))) if max_seconds else None
 
             def step(_epoch: int, _total: int) -> None:
                 nonlocal done

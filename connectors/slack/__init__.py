@@ -10,6 +10,10 @@ retries 429 (honouring Retry-After) and 5xx itself, and one without retries for 
 (``outbox.py``), which stores every post first and retries it with backoff across restarts.
 ``events.py`` does the work; ``render.py`` builds Block Kit; ``digest.py`` schedules the digest
 (channel from ``SLACK_DIGEST_CHANNEL``; see slack/README.md).
+
+With ``SLACK_APP_TOKEN`` (``xapp-…``) the same bolt app also receives everything over Socket Mode
+(``socket_mode.py``), for installs without a public URL; ``/slack/events`` is then mounted only when a
+signing secret is set.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ from connectors.slack import verify
 from connectors.slack.digest import DigestScheduler, digest_config
 from connectors.slack.events import SlackConnector
 from connectors.slack.outbox import Policy, SlackOutbox
+from connectors.slack.socket_mode import SocketMode
 
 log = logging.getLogger(__name__)
 
 CONNECTOR_KEY = web.AppKey("slack_connector", SlackConnector)
 OUTBOX_KEY = web.AppKey("slack_outbox", SlackOutbox)
 DIGEST_KEY = web.AppKey("slack_digest", DigestScheduler)
+SOCKET_KEY = web.AppKey("slack_socket_mode", SocketMode)
 CLOCK_KEY = web.AppKey("slack_clock", object)  # tests: a () -> aware datetime for the digest scheduler
 _SESSION_KEY = web.AppKey("slack_http_session", aiohttp.ClientSession)
 PATH = "/slack/events"
@@ -108,8 +114,8 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
     from assistant.server import DB_KEY, SETTINGS_KEY
 
     settings = app[SETTINGS_KEY]
-    if not (settings.slack_bot_token and settings.slack_signing_secret):
-        log.info("Slack is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET); /slack/events not mounted")
+    if not (settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token)):
+        log.info("Slack is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN)")
         return
     digest = digest_config(settings, os.environ if environ is None else environ)  # refuses a bad schedule
     ensure_assistant(app)
@@ -128,13 +134,18 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
             response_hosts=response_hosts,
         )
         app[OUTBOX_KEY] = outbox
-        app[CONNECTOR_KEY] = SlackConnector(
+        connector = SlackConnector(
             db=db,
             client=make_client(settings, session),
             outbox=outbox,
             assistant=lambda: app.get(ASSISTANT_KEY),
         )
+        app[CONNECTOR_KEY] = connector
         outbox.start()  # sends whatever a previous run left pending
+        if settings.slack_app_token:
+            socket = SocketMode(connector.bolt, app_token=settings.slack_app_token, client=connector.client)
+            app[SOCKET_KEY] = socket
+            socket.start()
         if digest is not None:
             scheduler = DigestScheduler(
                 db=db, outbox=outbox, config=digest, **({"clock": clock} if clock else {})
@@ -144,6 +155,9 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
             log.info("Slack pipeline digest scheduled for %s", digest.channel)
 
     async def stop(app: web.Application) -> None:
+        socket = app.get(SOCKET_KEY)
+        if socket is not None:
+            await socket.stop()  # first: no new turns start while the rest shuts down
         scheduler = app.get(DIGEST_KEY)
         if scheduler is not None:
             await scheduler.stop()
@@ -159,4 +173,5 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
-    app.router.add_post(PATH, slack_events)
+    if settings.slack_signing_secret:
+        app.router.add_post(PATH, slack_events)

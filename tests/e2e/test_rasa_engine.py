@@ -27,6 +27,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from assistant.messages import IncomingMessage
+from assistant.runtime import ASSISTANT_KEY
+from assistant.settings import Settings
 from connectors.rasa_engine import RasaEngine
 from crm_store.db import Database
 from crm_store.models import Ticket
@@ -93,7 +95,6 @@ async def test_an_unreachable_rasa_gives_a_polite_error_with_a_reference() -> No
 
 def test_settings_select_the_rasa_engine() -> None:
     from assistant.runtime import default_factory
-    from assistant.settings import Settings
 
     settings = Settings.from_env({"CRM_RASA_URL": "http://rasa:5005/", "CRM_RASA_TOKEN": "T"})
     engine = default_factory(Database("sqlite://"), settings)
@@ -312,3 +313,34 @@ async def test_a_customer_reports_an_issue_through_rasa_and_gets_a_ticket(
         ticket = s.scalars(select(Ticket).where(Ticket.requester_contact_id == contact.id)).one()
         assert "PDF export" in (ticket.description or "")
     assert f"#{ticket.number}" in done and "x@y.example" in done, done
+
+
+@pytest.mark.slow
+async def test_the_web_chat_talks_to_rasa_when_crm_rasa_url_is_set(
+    aiohttp_client: Any, rasa_server: str, store: tuple[Database, dict[str, Actor]]
+) -> None:
+    from assistant.server import build_app
+    from connectors import web_chat
+
+    db, _ = store
+    settings = Settings.from_env(
+        {"CRM_RASA_URL": rasa_server, "CRM_RASA_TOKEN": RASA_TOKEN}, database_url=db.url
+    )
+    client = await aiohttp_client(build_app(settings, db=db, extra=[web_chat.install]))
+    res = await client.post("/webhooks/rest/webhook", json={"sender": "w1", "message": "/help"})
+    assert res.status == 200
+    replies = await res.json()
+    assert replies[0]["recipient_id"] == "w1"
+    assert "open a support ticket" in replies[0]["text"]  # an anonymous web visitor is a customer
+    engine = client.app[ASSISTANT_KEY]
+    assert isinstance(engine, RasaEngine)
+    await engine.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_rasa_accepts_our_domain_rules_and_nlu_data(rasa_venv: Path, tmp_path: Path, language: str) -> None:
+    from bench.rasa.make_project import build_project, validate, validation_warnings
+
+    build_project(tmp_path, language=language, action_token="t")
+    assert validation_warnings(validate(tmp_path, venv=rasa_venv)) == []

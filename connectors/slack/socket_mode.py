@@ -41,14 +41,12 @@ class _TrackedHandler(AsyncSocketModeHandler):
         self.in_flight: set[asyncio.Task[object]] = set()
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
-        task = asyncio.current_task()
+        task = asyncio.current_task()  # a future of the client's, which keeps no reference to it
         if task is not None:
             self.in_flight.add(task)
-        try:
-            log.debug("socket mode envelope %s (%s)", req.envelope_id, req.type)
-            await super().handle(client, req)
-        finally:
-            self.in_flight.discard(task)  # type: ignore[arg-type]
+            task.add_done_callback(self.in_flight.discard)
+        log.debug("socket mode envelope %s (%s)", req.envelope_id, req.type)
+        await super().handle(client, req)
 
 
 class SocketMode:

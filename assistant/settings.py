@@ -118,8 +118,8 @@ class Settings:
 
     def check(self) -> None:
         """Refuse unsafe configurations outside demo mode."""
-        if self.slack_bot_token and not self.slack_signing_secret:
-            raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is empty: requests could not be verified")
+        if self.slack_bot_token and not self.slack_signing_secret and not self.slack_app_token:
+            raise SettingsError("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode) nor SLACK_APP_TOKEN (Socket Mode)")
         if self.slack_app_token and not self.slack_app_token.startswith("xapp-"):
             raise SettingsError("SLACK_APP_TOKEN is not an app-level token (xapp-...)")
         if self.slack_app_token and not self.slack_bot_token:

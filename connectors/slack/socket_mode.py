@@ -40,7 +40,7 @@ class _TrackedHandler(AsyncSocketModeHandler):
         super().__init__(app, app_token=app_token, web_client=client, ping_interval=ping_interval, logger=log)
         self.in_flight: set[asyncio.Task[object]] = set()
 
-    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         task = asyncio.current_task()  # a future of the client's, which keeps no reference to it
         if task is not None:
             self.in_flight.add(task)

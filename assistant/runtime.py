@@ -10,22 +10,21 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from assistant.messages import IncomingMessage
-from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from crm_store.db import Database
 
 log = logging.getLogger(__name__)
 
-AssistantFactory = Callable[[Database, Settings], Assistant]
-ASSISTANT_KEY = web.AppKey("assistant", Assistant)
-FACTORY_KEY = web.AppKey("assistant_factory", object)
-_READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
-
-
 class Engine(Protocol):
     """What channels call: the in-process :class:`Assistant` or :class:`connectors.rasa_engine.RasaEngine`."""
 
     async def handle(self, msg: IncomingMessage) -> list[dict[str, Any]]: ...
+
+
+AssistantFactory = Callable[[Database, Settings], Engine]
+ASSISTANT_KEY = web.AppKey("assistant", Engine)  # type: ignore[type-abstract]
+FACTORY_KEY = web.AppKey("assistant_factory", object)
+_READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
 
 
 def default_factory(db: Database, settings: Settings) -> Engine:
@@ -57,8 +56,15 @@ def ensure_assistant(app: web.Application) -> None:
         app[_READY_KEY].set()
         log.info("assistant ready")
 
+    async def stop(app: web.Application) -> None:
+        engine = app.get(ASSISTANT_KEY)
+        close = getattr(engine, "aclose", None)
+        if close is not None:
+            await close()
+
     app.on_startup.append(start)
+    app.on_cleanup.append(stop)
 
 
-def get_assistant(app: web.Application) -> Assistant:
+def get_assistant(app: web.Application) -> Engine:
     return app[ASSISTANT_KEY]

@@ -4,7 +4,9 @@
 - ``SentenceTransformerEmbedder``: the same model through sentence-transformers / torch.
 - ``HashingEmbedder``: character n-gram hashing, no model at all; the in-memory twin for tests.
 
-Every ``encode`` returns float32 rows with unit L2 norm. ``get_embedder`` caches instances.
+Every ``encode`` returns float32 rows with unit L2 norm. ``get_embedder`` caches instances, and the two
+model-backed embedders remember the vectors of the last few thousand texts (``VectorCache``): an action
+that compares the user's message (the FAQ search, duplicate tickets) gets the vector the NLU computed.
 The model defaults to the bundled all-MiniLM-L6-v2; ``CRM_EMBEDDING_MODEL`` points elsewhere
 (a local sentence-transformers folder), e.g. a multilingual model.
 """
@@ -15,7 +17,8 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 128  # utterances are short; long input is truncated (keeps latency bounded)
 MAX_CHARS = 2000  # cut before tokenising, so 100k characters cost nothing
+CACHED_TEXTS = 4096  # vectors kept per embedder (384 floats: ~6 MB)
 HASHING = "hashing"
 
 
@@ -43,6 +47,52 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 def _clip(texts: Sequence[str]) -> list[str]:
     return [t[:MAX_CHARS] if t.strip() else "." for t in texts]
+
+
+class VectorCache:
+    """The vectors of the last ``size`` distinct texts (LRU), safe to share between threads.
+
+    Only lookups and inserts hold the lock; encoding runs outside it, so two threads may both encode a
+    text that neither has seen yet (same result, stored once).
+    """
+
+    def __init__(self, size: int = CACHED_TEXTS) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def encode(
+        self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray], *, dimension: int
+    ) -> np.ndarray:
+        """Rows for ``texts``; ``compute`` encodes (once each) the ones not cached."""
+        if not texts:
+            return np.zeros((0, dimension), dtype=np.float32)
+        with self._lock:
+            found = [self._rows.get(t) for t in texts]
+            for text, row in zip(texts, found, strict=True):
+                if row is not None:
+                    self._rows.move_to_end(text)
+            missing = list(dict.fromkeys(t for t, row in zip(texts, found, strict=True) if row is None))
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+        fresh: dict[str, np.ndarray] = {}
+        if missing:
+            computed = np.asarray(compute(missing), dtype=np.float32)
+            for text, row in zip(missing, computed, strict=True):
+                row = row.copy()
+                row.flags.writeable = False
+                fresh[text] = row
+            with self._lock:
+                self._rows.update(fresh)
+                while len(self._rows) > self.size:
+                    self._rows.popitem(last=False)
+        return np.vstack([row if row is not None else fresh[t] for t, row in zip(texts, found, strict=True)])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
 
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -100,14 +150,14 @@ class SentenceTransformerEmbedder:
         self._model.max_seq_length = min(self._model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
         self.dimension = int(self._model.get_embedding_dimension() or 0)
         self._lock = threading.Lock()
+        self.cache = VectorCache()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.cache.encode(_clip(texts), self._encode, dimension=self.dimension)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            out = self._model.encode(
-                _clip(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False
-            )
+            out = self._model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
         return _normalise(out)
 
 
@@ -142,18 +192,19 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]") or 0)
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        self.cache = VectorCache()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.cache.encode(_clip(texts), self._encode, dimension=self.dimension)
+
+    def _encode(self, clipped: list[str]) -> np.ndarray:
         rows: list[np.ndarray] = []
-        clipped = _clip(texts)
         # Sort by length so padding stays small within each batch.
         order = sorted(range(len(clipped)), key=lambda i: len(clipped[i]))
         for offset in range(0, len(order), 64):
             chunk = [clipped[i] for i in order[offset : offset + 64]]
             rows.append(self._run(chunk))
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out = np.empty((len(clipped), self.dimension), dtype=np.float32)
         out[order] = np.vstack(rows)
         return _normalise(out)
 

@@ -190,6 +190,13 @@ class ClassifierConfig:
     text_view: str = "normalised"
     concepts: bool = True
     class_weight: str | None = None  # None or "balanced"
+    # The pipeline embeds German through nlu.gloss_de (3-fold CV de 0.801 -> 0.840, en 0.884 -> 0.895).
+    encoder_gloss: bool = True
+    # Nearest-neighbour features: per intent, the mean cosine similarity of the k most similar
+    # training embeddings (leave-one-out while training). 3-fold CV: en 0.895 -> 0.902,
+    # de 0.840 -> 0.850 (k=3, weight 1; k=5, weight 2 is slightly worse). 0 turns them off.
+    knn_k: int = 3
+    knn_weight: float = 1.0
 
 
 class IntentClassifier:
@@ -201,6 +208,9 @@ class IntentClassifier:
         self._char: TfidfVectorizer | None = None
         self._word: TfidfVectorizer | None = None
         self._model: LinearSVC | LogisticRegression | None = None
+        self._knn_ref: np.ndarray | None = None  # training embeddings (n, dim)
+        self._knn_labels: np.ndarray | None = None  # their intents as indices into _knn_names
+        self._knn_names: list[str] = []
 
     # -- features -------------------------------------------------------------------------
     def _featurise(
@@ -241,7 +251,33 @@ class IntentClassifier:
             blocks.append(tfidf(self._word, texts if normalised else clipped))
         if cfg.embedding_weight > 0 and embeddings.size:
             blocks.append(sparse.csr_matrix(embeddings * cfg.embedding_weight))
+        if self._knn_ref is not None and embeddings.size:
+            blocks.append(sparse.csr_matrix(self._knn_features(embeddings, leave_one_out=fit)))
         return sparse.hstack(blocks, format="csr")
+
+    def _remember_neighbours(self, labels: Sequence[str], embeddings: np.ndarray) -> None:
+        cfg = self.config
+        if cfg.knn_k <= 0 or cfg.knn_weight <= 0 or not embeddings.size:
+            self._knn_ref = self._knn_labels = None
+            return
+        self._knn_names = sorted(set(labels))
+        index = {name: i for i, name in enumerate(self._knn_names)}
+        self._knn_ref = np.asarray(embeddings, dtype=np.float32)
+        self._knn_labels = np.array([index[label] for label in labels])
+
+    def _knn_features(self, embeddings: np.ndarray, *, leave_one_out: bool) -> np.ndarray:
+        """Per intent, the mean similarity of the ``knn_k`` nearest training examples (n, intents)."""
+        assert self._knn_ref is not None and self._knn_labels is not None
+        sims = np.asarray(embeddings, dtype=np.float32) @ self._knn_ref.T
+        if leave_one_out:  # featurising the training set itself: nobody is their own neighbour
+            np.fill_diagonal(sims, -1.0)
+        out = np.zeros((len(embeddings), len(self._knn_names)), dtype=np.float64)
+        for j in range(len(self._knn_names)):
+            block = sims[:, self._knn_labels == j]
+            k = min(self.config.knn_k, block.shape[1])
+            if k:
+                out[:, j] = np.partition(block, block.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+        return out * self.config.knn_weight
 
     # -- training -------------------------------------------------------------------------
     def fit(
@@ -253,6 +289,7 @@ class IntentClassifier:
         tune_threshold: bool = True,
     ) -> IntentClassifier:
         texts, labels, embeddings = self._augment(list(texts), list(labels), embeddings)
+        self._remember_neighbours(labels, embeddings)
         features = self._featurise(texts, embeddings, fit=True)
         self._model = self._estimator()
         with single_threaded():
@@ -379,6 +416,7 @@ class IntentClassifier:
                 "char": self._char,
                 "word": self._word,
                 "model": self._model,
+                "knn": (self._knn_ref, self._knn_labels, self._knn_names),
             },
             path,
         )
@@ -391,6 +429,7 @@ class IntentClassifier:
         clf.temperature = state.get("temperature", clf.config.temperature)
         clf.classes = state["classes"]
         clf._char, clf._word, clf._model = state["char"], state["word"], state["model"]
+        clf._knn_ref, clf._knn_labels, clf._knn_names = state.get("knn", (None, None, []))
         return clf
 
 

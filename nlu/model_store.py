@@ -22,7 +22,7 @@ METADATA = "metadata.json"
 INTENT_FILE = "intent.joblib"
 LEXICON_FILE = "lexicon.joblib"
 NER_DIR = "ner"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the intent classifier config gained encoder_gloss
 
 
 def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:

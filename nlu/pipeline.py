@@ -1,7 +1,8 @@
 """The NLU pipeline: text -> ParseResult (intent, ranking, entities, language).
 
     language   nlu.language.detect_language (the caller's hint wins when given)
-    intent     sentence embedding ⊕ TF-IDF -> IntentClassifier (with out_of_scope fallback)
+    intent     sentence embedding ⊕ TF-IDF -> IntentClassifier (with out_of_scope fallback);
+               the English-only encoder reads German through a word-by-word gloss (nlu.gloss_de)
     entities   merge of rules (nlu.rule_entities), times (nlu.dates), the trained NER
                and an optional gazetteer of known names
 
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from nlu import model_store
 from nlu.embedder import Embedder, default_model_name, get_embedder
 from nlu.gazetteer import NameGazetteer
+from nlu.gloss_de import encoder_text
 from nlu.intent_classifier import OUT_OF_SCOPE, ClassifierConfig, IntentClassifier
 from nlu.ner import NER_LABELS, EntityRecognizer
 from nlu.training_data import TrainingData, load_training_data
@@ -129,7 +131,8 @@ class NLUPipeline:
         with tqdm(total=3 + ner_steps, desc="training NLU", disable=not progress, unit="step") as bar:
             bar.set_postfix_str("embedding")
             texts = [ex.text for ex in data.examples]
-            embeddings = self.embedder.encode(texts)
+            languages = [ex.language for ex in data.examples]
+            embeddings = self.embedder.encode(self._encoder_texts(texts, languages, self.classifier_config))
             bar.update(1)
             bar.set_postfix_str("intents")
             self.classifier = IntentClassifier(self.classifier_config).fit(
@@ -150,8 +153,10 @@ class NLUPipeline:
     def fit(self, data: TrainingData) -> NLUPipeline:
         """Train in memory only (cross-validation, tests)."""
         texts = [ex.text for ex in data.examples]
+        languages = [ex.language for ex in data.examples]
+        embeddings = self.embedder.encode(self._encoder_texts(texts, languages, self.classifier_config))
         self.classifier = IntentClassifier(self.classifier_config).fit(
-            texts, [ex.intent for ex in data.examples], self.embedder.encode(texts)
+            texts, [ex.intent for ex in data.examples], embeddings
         )
         self.ner = EntityRecognizer().train(data.examples, epochs=self.ner_epochs)
         self.synonyms, self.lookups = data.synonyms, data.lookups
@@ -229,7 +234,7 @@ class NLUPipeline:
         reference = now or datetime.now(resolve_zone(tz))
         if reference.tzinfo is None:
             reference = reference.replace(tzinfo=resolve_zone(tz))
-        rankings = self._rank(clean)
+        rankings = self._rank(clean, languages)
         wanted = [i for i, ranking in enumerate(rankings) if ranking[0].name not in NO_NAME_INTENTS]
         ner: list[list[Entity]] = [[] for _ in clean]
         for i, found in zip(
@@ -258,10 +263,17 @@ class NLUPipeline:
             log.exception("language detection failed")
             return hint or "en"
 
-    def _rank(self, texts: list[str]) -> list[list[IntentScore]]:
+    @staticmethod
+    def _encoder_texts(texts: Sequence[str], languages: Sequence[str], config: ClassifierConfig) -> list[str]:
+        """What the sentence encoder reads: German as an English gloss when the model wants it."""
+        if not getattr(config, "encoder_gloss", False):  # models saved before the gloss existed
+            return list(texts)
+        return [encoder_text(t, lang) for t, lang in zip(texts, languages, strict=True)]
+
+    def _rank(self, texts: list[str], languages: list[str]) -> list[list[IntentScore]]:
         assert self.classifier is not None
         empty = [i for i, t in enumerate(texts) if not any(ch.isalnum() for ch in t)]
-        embeddings = self.embedder.encode(texts)
+        embeddings = self.embedder.encode(self._encoder_texts(texts, languages, self.classifier.config))
         rankings = self.classifier.rank(texts, embeddings)
         for i in empty:  # nothing to understand: blank, emoji only, punctuation
             others = [IntentScore(s.name, 0.0) for s in rankings[i] if s.name != OUT_OF_SCOPE]

@@ -101,32 +101,57 @@ class Router:
                     team = rule.team
         return Route(team=team or self.default_team, priority=boost_priority(priority, boost))
 
-    def assign(self, session: Session, team_name: str | None, language: str) -> Assignment:
-        """The team's id and an agent for a new ticket; ``None``s when the team does not exist."""
+    def assign(
+        self, session: Session, team_name: str | None, language: str, *, cache: TeamCache | None = None
+    ) -> Assignment:
+        """The team's id and an agent for a new ticket; ``None``s when the team does not exist.
+
+        ``cache`` (a dict the caller keeps for one transaction, e.g. a batch of mails) saves looking
+        up the same team and its available members again; open-ticket counts are always read fresh.
+        """
         if not team_name:
             return Assignment(None, None)
-        team = session.execute(select(Team).where(Team.name == team_name)).scalar_one_or_none()
-        if team is None:
+        if cache is not None and team_name in cache:
+            team_id, members = cache[team_name]
+        else:
+            team_id, members = _team_members(session, team_name)
+            if cache is not None:
+                cache[team_name] = (team_id, members)
+        if team_id is None:
             return Assignment(None, None)
-        members = list(
-            session.execute(
-                select(User)
-                .where(User.team_id == team.id, User.is_active.is_(True), User.is_available.is_(True))
-                .order_by(User.id)
-            ).scalars()
-        )
-        speakers = [u for u in members if language in (u.languages_spoken or [u.language])]
+        speakers = [m for m in members if language in m.languages]
         candidates = speakers or members
         if not candidates:
-            return Assignment(team.id, None)
+            return Assignment(team_id, None)
         if self.assignment == "round_robin":
-            turn = next_number(session, f"rr-team-{team.id}")
-            return Assignment(team.id, candidates[turn % len(candidates)].id)
-        return Assignment(team.id, _fewest_open(session, candidates).id)
+            turn = next_number(session, f"rr-team-{team_id}")
+            return Assignment(team_id, candidates[turn % len(candidates)].id)
+        return Assignment(team_id, _fewest_open(session, candidates).id)
 
 
-def _fewest_open(session: Session, candidates: Sequence[User]) -> User:
-    ids = [u.id for u in candidates]
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    languages: tuple[str, ...]
+
+
+TeamCache = dict[str, tuple[int | None, tuple[Member, ...]]]
+
+
+def _team_members(session: Session, team_name: str) -> tuple[int | None, tuple[Member, ...]]:
+    team_id = session.execute(select(Team.id).where(Team.name == team_name)).scalar_one_or_none()
+    if team_id is None:
+        return None, ()
+    rows = session.execute(
+        select(User.id, User.languages_spoken, User.language)
+        .where(User.team_id == team_id, User.is_active.is_(True), User.is_available.is_(True))
+        .order_by(User.id)
+    ).all()
+    return team_id, tuple(Member(uid, tuple(spoken or [language])) for uid, spoken, language in rows)
+
+
+def _fewest_open(session: Session, candidates: Sequence[Member]) -> Member:
+    ids = [m.id for m in candidates]
     counts = dict(
         session.execute(
             select(Ticket.assignee_id, func.count(Ticket.id))
@@ -134,7 +159,7 @@ def _fewest_open(session: Session, candidates: Sequence[User]) -> User:
             .group_by(Ticket.assignee_id)
         ).all()
     )
-    return min(candidates, key=lambda u: (counts.get(u.id, 0), u.id))
+    return min(candidates, key=lambda m: (counts.get(m.id, 0), m.id))
 
 
 def boost_priority(priority: str, steps: int) -> str:
@@ -142,4 +167,13 @@ def boost_priority(priority: str, steps: int) -> str:
     return PRIORITY_ORDER[max(0, min(len(PRIORITY_ORDER) - 1, index + steps))]
 
 
-__all__ = ["DEFAULT_RULES_FILE", "Assignment", "Route", "Router", "RoutingRule", "boost_priority"]
+__all__ = [
+    "DEFAULT_RULES_FILE",
+    "Assignment",
+    "Member",
+    "Route",
+    "Router",
+    "RoutingRule",
+    "TeamCache",
+    "boost_priority",
+]

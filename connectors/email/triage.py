@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from connectors.email.routing import Router
+from connectors.email.routing import Router, TeamCache
 from crm_store.db import Database, StoreUnavailable
 from crm_store.models import Contact, ProcessedEvent, Ticket, TicketMessage, utcnow
 from crm_store.services import Actor, CrmServices
@@ -38,7 +38,8 @@ from nlu.email_text import ParsedMail, parse_mail
 
 log = logging.getLogger(__name__)
 
-Action = Literal["created", "appended", "duplicate", "ignored", "lead", "gdpr_request"]
+# "failed": only from ``process_batch``, for a mail rolled back alone (not processed; redeliver it)
+Action = Literal["created", "appended", "duplicate", "ignored", "lead", "gdpr_request", "failed"]
 EVENT_SOURCE = "email"  # one namespace for every inbound path: SMTP and IMAP never both process a mail
 ACK_SOURCE = "email-ack"
 ACKS_PER_HOUR = 3
@@ -199,17 +200,22 @@ class TriageService:
         return self._store(mail, raw, self._label(mail), source)
 
     def process_batch(self, raws: list[bytes], *, source: str = "smtp") -> list[TriageResult]:
-        """Like ``process`` for each message (one transaction each), with one encoder call for all.
+        """Like ``process`` for each message, in one transaction with a savepoint per mail.
 
-        Mails already processed are not classified again (their result says queue ``other``,
-        confidence 0); a failure of the batch classifier falls back to one mail at a time.
+        The encoder runs once for the batch; mails already processed are not classified again (their
+        result says queue ``other``, confidence 0). A mail whose processing fails is rolled back alone
+        (its savepoint), reported with action ``failed`` and stays unprocessed, so a redelivery retries
+        it; the others commit together. A failure of the batch classifier falls back to one mail at a
+        time. A lost race on the idempotency row makes that mail a duplicate, as in ``process``.
+        Raises ``StoreUnavailable`` (nothing committed) when the store is down.
         """
+        if self.db is None:
+            raise StoreUnavailable("triage needs a store; use classify() for a dry run")
         mails = [parse_mail(raw) for raw in raws]
-        fresh = [
-            i
-            for i, (m, raw) in enumerate(zip(mails, raws, strict=True))
-            if not self._seen(idempotency_key(m, raw))
-        ]
+        keys = [idempotency_key(m, raw) for m, raw in zip(mails, raws, strict=True)]
+        with self.db.session() as session:
+            seen = self._seen_keys(session, keys)
+        fresh = [i for i, key in enumerate(keys) if key not in seen]
         labels: dict[int, EmailLabel] = {}
         predict_many = getattr(self.classifier, "predict_many", None)
         if fresh and predict_many is not None:
@@ -217,13 +223,35 @@ class TriageService:
                 labels = dict(zip(fresh, predict_many([mails[i] for i in fresh]), strict=True))
             except Exception:
                 log.exception("batch classification failed; classifying one by one")
-        seen = set(range(len(mails))) - set(fresh)
-        return [
-            self._duplicate(idempotency_key(mail, raw), NOT_CLASSIFIED, mail)
-            if i in seen
-            else self._store(mail, raw, labels[i] if i in labels else self._label(mail), source)
-            for i, (mail, raw) in enumerate(zip(mails, raws, strict=True))
-        ]
+        results: list[TriageResult] = []
+        with self.db.session() as session:
+            _begin_outer(session)
+            cache = _BatchCache()
+            for i, (mail, raw, key) in enumerate(zip(mails, raws, keys, strict=True)):
+                if key in seen:
+                    results.append(self._duplicate(key, NOT_CLASSIFIED, mail))
+                    continue
+                label = labels[i] if i in labels else self._label(mail)
+                try:
+                    with session.begin_nested():
+                        result = self._process(session, mail, raw, key, label, source, cache=cache)
+                except IntegrityError:
+                    cache.clear()
+                    if not self._seen_in(session, key):  # not a lost race: this mail is broken
+                        log.exception("mail %s failed; rolled back alone", key)
+                        result = self._failed(key, label, mail)
+                    else:
+                        result = self._duplicate(key, label, mail)
+                except (StoreUnavailable, OperationalError):
+                    raise  # the store is gone: nothing of the batch is committed
+                except Exception:
+                    cache.clear()
+                    log.exception("mail %s failed; rolled back alone", key)
+                    result = self._failed(key, label, mail)
+                results.append(result)
+        for result in results:
+            log.info("mail %s -> %s %s", result.message_id, result.action, result.ticket_number or "")
+        return results
 
     def _store(self, mail: ParsedMail, raw: bytes, label: EmailLabel, source: str) -> TriageResult:
         if self.db is None:
@@ -240,7 +268,15 @@ class TriageService:
         return result
 
     def _process(
-        self, session: Session, mail: ParsedMail, raw: bytes, key: str, label: EmailLabel, source: str
+        self,
+        session: Session,
+        mail: ParsedMail,
+        raw: bytes,
+        key: str,
+        label: EmailLabel,
+        source: str,
+        *,
+        cache: _BatchCache | None = None,
     ) -> TriageResult:
         if self._seen_in(session, key):
             return self._duplicate(key, label, mail)
@@ -262,7 +298,7 @@ class TriageService:
             return result
 
         crm = self._crm(session)
-        contact = self._contact(crm, mail)
+        contact = self._contact(crm, mail, cache)
         if contact is not None:
             result.contact_id, result.organization_id = contact.id, contact.organization_id
         body = _raw_text(raw) if broken else (mail.new_text or mail.text)
@@ -303,7 +339,9 @@ class TriageService:
             event.result = json.dumps({"action": "lead", "source": source, "deal": deal.id})
             return result
 
-        assignment = self.routing.assign(session, route.team, label.language)
+        assignment = self.routing.assign(
+            session, route.team, label.language, cache=cache.teams if cache is not None else None
+        )
         ticket = crm.tickets.create(
             {
                 "subject": (mail.subject or "(no subject)")[:500],
@@ -362,6 +400,16 @@ class TriageService:
             return self._seen_in(session, key)
 
     @staticmethod
+    def _seen_keys(session: Session, keys: list[str]) -> set[str]:
+        """Which of ``keys`` are already processed: one query for a whole batch."""
+        if not keys:
+            return set()
+        stmt = select(ProcessedEvent.key).where(
+            ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key.in_(set(keys))
+        )
+        return set(session.execute(stmt).scalars())
+
+    @staticmethod
     def _seen_in(session: Session, key: str) -> bool:
         stmt = select(ProcessedEvent.id).where(
             ProcessedEvent.source == EVENT_SOURCE, ProcessedEvent.key == key
@@ -376,7 +424,15 @@ class TriageService:
             from_addr=mail.from_addr, subject=mail.subject,
         )  # fmt: skip
 
-    def _contact(self, crm: CrmServices, mail: ParsedMail) -> Contact | None:
+    @staticmethod
+    def _failed(key: str, label: EmailLabel, mail: ParsedMail) -> TriageResult:
+        result = TriageService._duplicate(key, label, mail)
+        result.action = "failed"
+        return result
+
+    def _contact(
+        self, crm: CrmServices, mail: ParsedMail, cache: _BatchCache | None = None
+    ) -> Contact | None:
         if not mail.from_addr or "@" not in mail.from_addr:
             return None
         existing = crm.contacts.by_email(mail.from_addr)
@@ -385,13 +441,18 @@ class TriageService:
         domain = sender_domain(mail.from_addr)
         org_id: int | None = None
         if domain is not None and not is_freemail(domain):
-            org = crm.organizations.by_domain(domain)
-            if org is None:
-                try:
-                    org = crm.organizations.create({"name": _org_name(domain), "domain": domain})
-                except CrmError:  # an odd domain the schema refuses: the contact comes without one
-                    org = None
-            org_id = org.id if org is not None else None
+            if cache is not None and domain in cache.org_ids:
+                org_id = cache.org_ids[domain]
+            else:
+                org = crm.organizations.by_domain(domain)
+                if org is None:
+                    try:
+                        org = crm.organizations.create({"name": _org_name(domain), "domain": domain})
+                    except CrmError:  # an odd domain the schema refuses: the contact comes without one
+                        org = None
+                org_id = org.id if org is not None else None
+                if cache is not None and org_id is not None:
+                    cache.org_ids[domain] = org_id
         first, last = _split_name(mail.from_name)
         try:
             contact = crm.contacts.create(
@@ -447,6 +508,26 @@ class TriageService:
             return False
         session.add(ProcessedEvent(source=ACK_SOURCE, key=f"{prefix}{key}"[:998], processed_at=now))
         return True
+
+
+@dataclass(slots=True)
+class _BatchCache:
+    """Look-ups that repeat within one batch transaction; cleared when a mail's savepoint rolls back."""
+
+    org_ids: dict[str, int] = field(default_factory=dict)  # sender domain -> organisation id
+    teams: TeamCache = field(default_factory=dict)  # team name -> id and available members
+
+    def clear(self) -> None:
+        self.org_ids.clear()
+        self.teams.clear()
+
+
+def _begin_outer(session: Session) -> None:
+    """SQLite's driver starts transactions lazily: without this the first SAVEPOINT's release commits."""
+    conn = session.connection()
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and raw is not None and not getattr(raw, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN")
 
 
 def _gdpr_kind(mail: ParsedMail) -> str:

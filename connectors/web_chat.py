@@ -3,6 +3,9 @@
 Who speaks: ``Authorization: Bearer crm_...`` is a staff user; a signed customer token (``cus_...``, from
 the customer portal) is that customer; anyone else is an anonymous customer. Conversations are keyed by
 speaker and sender id, so nobody can continue someone else's conversation by guessing its id.
+
+Staff tokens are looked up in the database at most every ``TOKEN_TTL`` seconds per token (``TokenCache``);
+a revoked token or a deactivated user is therefore refused at the latest that long after the change.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from connectors import customer_auth
 from connectors.rate_limit import RateLimiter
 from crm_store.db import Database, StoreUnavailable
 from crm_store.services import Actor
-from crm_store.services.users import actor_for, authenticate
+from crm_store.services.users import actor_for, authenticate, hash_token
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -29,6 +35,41 @@ LIMITER_KEY = web.AppKey("web_chat_limiter", RateLimiter)
 IP_LIMITER_KEY = web.AppKey("web_chat_ip_limiter", RateLimiter)
 IP_FACTOR = 20  # one address (an office NAT, a proxy) may carry many conversations
 MAX_SENDER_CHARS = 128
+TOKEN_TTL = 30.0  # seconds a staff token's user is trusted without asking the database again
+TOKEN_CACHE_SIZE = 1024
+
+
+class TokenCache:
+    """Staff token (its hash) -> Actor, each entry trusted for ``ttl`` seconds. Only hits are kept, so a
+    token created a moment ago works at once; a revoked one works until its entry expires."""
+
+    def __init__(self, *, ttl: float = TOKEN_TTL, size: int = TOKEN_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, Actor]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float | None = None) -> Actor | None:
+        key, now = hash_token(token), time.monotonic() if now is None else now
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= now:
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, token: str, actor: Actor, now: float | None = None) -> None:
+        key, now = hash_token(token), time.monotonic() if now is None else now
+        with self._lock:
+            self._entries[key] = (now + self.ttl, actor)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+TOKENS_KEY = web.AppKey("web_chat_tokens", TokenCache)
 
 
 class ChatError(Exception):
@@ -72,6 +113,10 @@ async def _speaker(request: web.Request, token: str | None) -> Actor:
         if contact_id is None:
             raise ChatError(401, "invalid or expired customer token")
         return Actor.customer(contact_id, language=lang)
+    tokens = request.app[TOKENS_KEY]
+    actor = tokens.get(token)
+    if actor is not None:
+        return actor
     db: Database = request.app[DB_KEY]
 
     def lookup() -> Actor | None:
@@ -82,6 +127,7 @@ async def _speaker(request: web.Request, token: str | None) -> Actor:
     actor = await asyncio.to_thread(lookup)
     if actor is None:
         raise ChatError(401, "invalid token")
+    tokens.put(token, actor)
     return actor
 
 
@@ -208,6 +254,7 @@ def install(app: web.Application) -> None:
     ensure_assistant(app)
     settings = app[SETTINGS_KEY]
     app[LIMITER_KEY] = RateLimiter(rate=settings.chat_rate, burst=settings.chat_burst)
+    app[TOKENS_KEY] = TokenCache()
     app[IP_LIMITER_KEY] = RateLimiter(
         rate=settings.chat_rate * IP_FACTOR, burst=settings.chat_burst * IP_FACTOR
     )

@@ -224,7 +224,13 @@ def rasa_server(
         lookups=False,
         seed=42,
     )
-    cache = Path(request.config.cache.mkdir("rasa-models"))
+    # pytest's cache dir keeps the trained model between runs; without the cache plugin, a temp dir
+    cache_plugin = getattr(request.config, "cache", None)
+    cache = (
+        Path(cache_plugin.mkdir("rasa-models"))
+        if cache_plugin is not None
+        else tmp_path_factory.mktemp("rasa-models")
+    )
     model = train(project, venv=rasa_venv, cache_dir=cache, timeout=900)
     port = _free_port()
     log = project / "rasa.log"

@@ -33,10 +33,11 @@ from sklearn.pipeline import FeatureUnion
 from nlu.email_autoreply import detect_automatic, is_no_reply_address
 from nlu.email_text import ParsedMail, parse_mail_dict
 from nlu.embedder import Embedder
+from nlu.gloss_de import encoder_text
 from nlu.language import detect_language
 from nlu.types import PRIORITIES, QUEUES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: German mail embedded through the gloss (nlu.gloss_de)
 CHUNK_CHARS = 600  # ~128 word pieces: what the encoder reads before it truncates
 MAX_CHUNKS = 4
 EMBEDDING_WEIGHT = 1.0  # scales the dense block against the (L2-normalised) TF-IDF block
@@ -126,7 +127,9 @@ class EmailClassifier:
     def embed(self, mails: Sequence[ParsedMail]) -> np.ndarray:
         """One unit-length vector per mail: chunk embeddings averaged, the first chunk twice."""
         chunked = [_chunks(m) for m in mails]
-        flat = [chunk for chunks in chunked for chunk in chunks]
+        # The English-only encoder reads German mail through the word-by-word gloss (nlu.gloss_de).
+        languages = [self._language(m) for m in mails]
+        flat = [encoder_text(c, lang) for chunks, lang in zip(chunked, languages, strict=True) for c in chunks]
         vectors = self.embedder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
         rows: list[np.ndarray] = []
         offset = 0

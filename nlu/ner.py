@@ -20,6 +20,7 @@ from spacy.tokens import Span
 from spacy.training import Example
 from spacy.util import filter_spans, fix_random_seed, minibatch
 
+from nlu.ner_augment import COPIES, augment
 from nlu.training_data import TrainingExample
 from nlu.types import Entity
 
@@ -61,12 +62,15 @@ class EntityRecognizer:
         epochs: int = 12,
         max_seconds: float | None = None,
         seed: int = 0,
+        augment_copies: int = COPIES,
         progress: ProgressCallback | None = None,
     ) -> EntityRecognizer:
         """Train one NER pipe per language. Without ``max_seconds`` every epoch runs, so the same data
-        always gives the same model (a time budget makes the result depend on how busy the machine is)."""
+        always gives the same model (a time budget makes the result depend on how busy the machine is).
+        ``augment_copies`` adds that many copies of each named example with other names in it
+        (``nlu.ner_augment``), so the model learns the contexts rather than the names."""
         by_lang: dict[str, list[TrainingExample]] = {}
-        for ex in examples:
+        for ex in augment(examples, copies=augment_copies, seed=seed) if augment_copies else examples:
             by_lang.setdefault(ex.language, []).append(ex)
         by_lang = {lang: _balanced(items, seed) for lang, items in by_lang.items()}
         total = epochs * len(by_lang)
@@ -129,8 +133,12 @@ def _cleaned(span: Span, stop_words: set[str]) -> Entity | None:
     if span.label_ in ("person", "job_title"):
         while tokens and (tokens[0].is_punct or tokens[0].lower_ in _NOT_NAMES):
             tokens.pop(0)
+    while tokens and tokens[-1].is_punct and tokens[-1].text not in ".)&":  # "Acme Inc." keeps its dot
+        tokens.pop()
     if not tokens or all(_not_a_name(t, stop_words) for t in tokens):
         return None
+    if span.label_ in ("person", "job_title") and not any(t.is_alpha for t in tokens):
+        return None  # "#4711?": a person or a job title has letters
     start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
     text = span.doc.text[start:end]
     if not text.strip():

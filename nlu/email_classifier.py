@@ -129,7 +129,9 @@ class EmailClassifier:
         chunked = [_chunks(m) for m in mails]
         # The English-only encoder reads German mail through the word-by-word gloss (nlu.gloss_de).
         languages = [self._language(m) for m in mails]
-        flat = [encoder_text(c, lang) for chunks, lang in zip(chunked, languages, strict=True) for c in chunks]
+        flat = [
+            encoder_text(c, lang) for chunks, lang in zip(chunked, languages, strict=True) for c in chunks
+        ]
         vectors = self.embedder.encode(flat) if flat else np.zeros((0, 0), dtype=np.float32)
         rows: list[np.ndarray] = []
         offset = 0

@@ -8,7 +8,12 @@ rules, so this model only learns what rules cannot describe.
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,6 +79,11 @@ class EntityRecognizer:
             by_lang.setdefault(ex.language, []).append(ex)
         by_lang = {lang: _balanced(items, seed) for lang, items in by_lang.items()}
         total = epochs * len(by_lang)
+        if max_seconds is None and _parallel_worthwhile(by_lang):
+            self.models.update(_train_in_processes(by_lang, epochs=epochs, seed=seed))
+            if progress:
+                progress(total, total)
+            return self
         done = 0
         for lang, items in sorted(by_lang.items()):
             deadline = (time.monotonic() + max_seconds / max(1, len(by_lang))) if max_seconds else None
@@ -119,6 +129,50 @@ class EntityRecognizer:
             for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
                 models[sub.name] = spacy.load(sub)
         return cls(models)
+
+
+PARALLEL_MIN_EXAMPLES = 1500  # below this a language trains in seconds: no worker processes
+
+
+def _parallel_worthwhile(by_lang: dict[str, list[TrainingExample]]) -> bool:
+    return (
+        len(by_lang) > 1
+        and (os.cpu_count() or 1) > 1
+        and sum(len(items) for items in by_lang.values()) >= PARALLEL_MIN_EXAMPLES
+    )
+
+
+def _train_in_processes(
+    by_lang: dict[str, list[TrainingExample]], *, epochs: int, seed: int
+) -> dict[str, Language]:
+    """One worker process per language (the CPU-bound part of ``crm-assistant train``): each is
+    ``python -m nlu.ner WORKDIR LANG EPOCHS SEED`` reading its examples from a pickle and writing its model
+    there, loaded here. Same seeds, same models as training one after another; if a worker fails, that
+    language is trained in this process instead."""
+    models: dict[str, Language] = {}
+    with tempfile.TemporaryDirectory(prefix="crm-ner-") as tmp:
+        workers: dict[str, subprocess.Popen[bytes]] = {}
+        for lang, items in by_lang.items():
+            folder = Path(tmp) / lang
+            folder.mkdir()
+            (folder / "examples.pickle").write_bytes(pickle.dumps(items))
+            command = [sys.executable, "-m", "nlu.ner", str(folder), lang, str(epochs), str(seed)]
+            workers[lang] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for lang, proc in workers.items():
+            _, err = proc.communicate()
+            model = Path(tmp) / lang / "model"
+            if proc.returncode == 0 and model.is_dir():
+                models[lang] = spacy.load(model)
+            else:
+                log.warning("NER worker for %s failed (%s); training here", lang, err.decode()[-500:])
+                models[lang] = train_spacy_ner(lang, by_lang[lang], epochs=epochs, seed=seed)
+    return models
+
+
+def _worker(argv: Sequence[str]) -> None:
+    folder, lang, epochs, seed = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
+    items = pickle.loads((folder / "examples.pickle").read_bytes())
+    train_spacy_ner(lang, items, epochs=epochs, seed=seed).to_disk(folder / "model")
 
 
 def _not_a_name(token: Any, stop_words: set[str]) -> bool:
@@ -195,3 +249,7 @@ def train_spacy_ner(
             log.info("ner %s: stopped after %d epochs (time budget)", lang, epoch + 1)
             break
     return nlp
+
+
+if __name__ == "__main__":  # a training worker of _train_in_processes
+    _worker(sys.argv[1:])

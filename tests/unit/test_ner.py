@@ -85,3 +85,19 @@ def test_gazetteer_ignores_short_words_and_unknown_names(gazetteer: InMemoryGaze
 def test_function_words_are_not_names(recognizer: EntityRecognizer) -> None:
     for text in ("How does the pipeline look", "Please delete all my data", "Any news on ticket #4711?"):
         assert not [e for e in recognizer.extract(text, "en") if e.entity == "person"], text
+
+
+def test_worker_processes_train_the_same_models_as_one_process() -> None:
+    from nlu.ner import _balanced, _train_in_processes, train_spacy_ner
+
+    by_lang: dict[str, list] = {}
+    for ex in load_training_data(FIXTURE).examples:
+        by_lang.setdefault(ex.language, []).append(ex)
+    by_lang = {lang: _balanced(items, 0) for lang, items in by_lang.items()}
+    parallel = _train_in_processes(by_lang, epochs=2, seed=0)
+    assert set(parallel) == set(by_lang)
+    here = train_spacy_ner("en", by_lang["en"], epochs=2, seed=0)
+    text = "log a call with Jane Roe from Globex"
+    assert [(e.label_, e.text) for e in parallel["en"](text).ents] == [
+        (e.label_, e.text) for e in here(text).ents
+    ]

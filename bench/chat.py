@@ -280,14 +280,15 @@ async def converse(
     think_s: float = 0.0,
 ) -> None:
     """One simulated user; ``think_s`` > 0 waits 0.5-1.5 times that between a reply and the next message
-    (people read and type), otherwise the next message goes out as soon as the reply is in."""
+    (people read and type) and starts within the first ``think_s``; otherwise every message goes out as
+    soon as the previous reply is in."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     pause = random.Random(index)
     async with aiohttp.ClientSession(connector=_connector(url, index), timeout=timeout) as session:
         replies: list[dict[str, Any]] = []
         for turn in range(messages):
-            if think_s > 0 and turn:
-                await asyncio.sleep(think_s * pause.uniform(0.5, 1.5))
+            if think_s > 0:  # the first message at a random moment of the first second: users arrive apart
+                await asyncio.sleep(think_s * (pause.uniform(0.5, 1.5) if turn else pause.random()))
             text = conv.next_message(replies)
             replies = await send(session, url, conv, text, stats)
             conv.remember(replies)

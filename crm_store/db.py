@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,12 @@ class Database:
         self.url = _normalise_url(url)
         self.engine = make_engine(self.url, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a connection that finds the file locked sleeps in SQLite's
+        # busy handler (1, 2, 5 ... 100 ms steps): under concurrent turns most of a turn's latency was
+        # those sleeps. So this process runs its units of work on SQLite one at a time (reentrant, for a
+        # nested session in the same thread); other processes still meet busy_timeout. Reads in WAL mode
+        # would not need it, but nearly every unit of work here writes (the conversation, the audit log).
+        self._serial: threading.RLock | None = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +113,10 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: commits on success, rolls back on any error (no partial writes)."""
+        with self._serial or nullcontext():
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[Session]:
         try:
             session = self._sessions()
         except (OperationalError, DBAPIError) as exc:  # pragma: no cover - connect happens lazily

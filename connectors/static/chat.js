@@ -88,5 +88,12 @@
     tokenInput.value = "";
     add("error", token ? "Signed in with token." : "Signed out.");
   });
+  // A first line so nobody faces an empty page; not a bot message (the assistant has said nothing yet).
+  const german = (navigator.language || "").toLowerCase().startsWith("de");
+  add("intro", german
+    ? (token ? "Hallo! Zum Beispiel: „Hab grad mit Anna Schmidt telefoniert“, „Was steht heute an?“, „Wie sieht die Pipeline aus?“"
+             : "Hallo! Ich helfe bei Support-Anfragen: „Ich kann mich nicht einloggen“, „Wie ist der Stand von Ticket 1042?“, „Ich möchte mit einem Menschen sprechen“.")
+    : (token ? "Hi! For example: “Just called Anna Schmidt at Acme”, “What's on my list today?”, “How does the pipeline look?”"
+             : "Hi! I can help with support: “I can't log in”, “Any news on ticket 1042?”, “I want to talk to a person”."));
   input.focus();
 })();

@@ -157,14 +157,16 @@ def _train_in_processes(
             folder.mkdir()
             (folder / "examples.pickle").write_bytes(pickle.dumps(items))
             command = [sys.executable, "-m", "nlu.ner", str(folder), lang, str(epochs), str(seed)]
-            workers[lang] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            with (folder / "stderr.log").open("wb") as err:  # a file, not a pipe: nobody reads it meanwhile
+                workers[lang] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
         for lang, proc in workers.items():
-            _, err = proc.communicate()
+            proc.wait()
             model = Path(tmp) / lang / "model"
             if proc.returncode == 0 and model.is_dir():
                 models[lang] = spacy.load(model)
             else:
-                log.warning("NER worker for %s failed (%s); training here", lang, err.decode()[-500:])
+                err_tail = (Path(tmp) / lang / "stderr.log").read_text(errors="replace")[-500:]
+                log.warning("NER worker for %s failed (%s); training here", lang, err_tail)
                 models[lang] = train_spacy_ner(lang, by_lang[lang], epochs=epochs, seed=seed)
     return models
 

@@ -101,3 +101,12 @@ def test_worker_processes_train_the_same_models_as_one_process() -> None:
     assert [(e.label_, e.text) for e in parallel["en"](text).ents] == [
         (e.label_, e.text) for e in here(text).ents
     ]
+
+
+def test_a_failing_worker_falls_back_to_training_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlu import ner
+
+    examples = [ex for ex in load_training_data(FIXTURE).examples if ex.language == "en"]
+    monkeypatch.setattr(ner.sys, "executable", "/bin/false")  # every worker exits 1 at once
+    models = ner._train_in_processes({"en": ner._balanced(examples, 0)}, epochs=1, seed=0)
+    assert set(models) == {"en"} and "ner" in models["en"].pipe_names

@@ -147,8 +147,8 @@ def _train_in_processes(
 ) -> dict[str, Language]:
     """One worker process per language (the CPU-bound part of ``crm-assistant train``): each is
     ``python -m nlu.ner WORKDIR LANG EPOCHS SEED`` reading its examples from a pickle and writing its model
-    there, loaded here. Same seeds, same models as training one after another; if a worker fails, that
-    language is trained in this process instead."""
+    there, loaded here. Same seeds as training one after another (BLAS threading may change the last
+    digits); if a worker fails, that language is trained in this process instead."""
     models: dict[str, Language] = {}
     with tempfile.TemporaryDirectory(prefix="crm-ner-") as tmp:
         workers: dict[str, subprocess.Popen[bytes]] = {}

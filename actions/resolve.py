@@ -38,7 +38,7 @@ def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organizat
         matches = crm.contacts.lookup(name, limit=8)
         if organization and matches:
             org_matches = {m.id for m in crm.organizations.list(q=organization, limit=20).items}
-            in_org = [m for m in matches if m.organization and _org_id_of(crm, m.id) in org_matches]
+            in_org = [m for m in matches if m.organization_id in org_matches]
             matches = in_org or matches
         if matches:
             best = matches[0].score
@@ -69,6 +69,3 @@ def _label(name: str, org: object | None) -> str:
     org_name = getattr(org, "name", None)
     return f"{name} ({org_name})" if org_name else name
 
-
-def _org_id_of(crm: CrmServices, contact_id: int) -> int | None:
-    return crm.contacts.get(contact_id).organization_id

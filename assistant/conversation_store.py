@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assistant.state import ConversationState
 from crm_store.models import Conversation, ConversationEvent
+from crm_store.models.base import utcnow
 
 
 def load_for_update(session: Session, channel: str, sender_id: str) -> Conversation:
@@ -34,8 +35,11 @@ def save(session: Session, conv: Conversation, state: ConversationState, speaker
     conv.paused = state.paused
     conv.speaker = speaker
     conv.turns = (conv.turns or 0) + 1
-    for event in state.new_events:
-        session.add(ConversationEvent(conversation_id=conv.id, event=_jsonable(event)))
+    if state.new_events:  # one executemany, not an INSERT ... RETURNING per event
+        now = utcnow()
+        session.execute(insert(ConversationEvent), [
+            {"conversation_id": conv.id, "at": now, "event": _jsonable(event)} for event in state.new_events
+        ])
     state.new_events.clear()
 
 

@@ -76,8 +76,10 @@ class Service:
     def paginate(self, stmt: Select[Any], *, limit: int = 50, offset: int = 0) -> Page:
         limit = max(1, min(int(limit), MAX_PAGE))
         offset = max(0, int(offset))
-        total = self.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
         items = list(self.session.execute(stmt.limit(limit).offset(offset)).scalars().unique())
+        if len(items) < limit and (items or offset == 0):  # a short page is the last one: no count needed
+            return Page(items, offset + len(items))
+        total = self.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
         return Page(items, total)
 
 

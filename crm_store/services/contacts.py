@@ -15,6 +15,7 @@ from crm_store.services.base import Page, Service, changes, parse_input
 from crm_store.services.errors import Conflict, NotFound, ValidationFailed
 
 WRITE_ROLES = ("admin", "manager", "rep", "agent")
+LOAD_OPTIONS = (selectinload(Contact.emails), selectinload(Contact.phones), selectinload(Contact.organization))
 
 
 class OrganizationService(Service):
@@ -81,9 +82,7 @@ class ContactService(Service):
     entity = "contact"
 
     def _load(self) -> Any:
-        return select(Contact).options(
-            selectinload(Contact.emails), selectinload(Contact.phones), selectinload(Contact.organization)
-        )
+        return select(Contact).options(*LOAD_OPTIONS)
 
     def _check_emails_free(self, emails: list[str], own_id: int | None = None) -> None:
         if not emails:
@@ -159,7 +158,7 @@ class ContactService(Service):
         return contact
 
     def _get(self, contact_id: int) -> Contact:
-        contact = self.session.execute(self._load().where(Contact.id == contact_id)).scalar_one_or_none()
+        contact = self.session.get(Contact, contact_id, options=LOAD_OPTIONS)  # the identity map first
         if contact is None or contact.erased_at is not None:
             raise NotFound(f"contact {contact_id} does not exist")
         return contact

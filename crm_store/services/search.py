@@ -40,6 +40,7 @@ class Match:
     name: str
     score: float
     organization: str | None = None
+    organization_id: int | None = None
 
 
 def index_contact(session: Session, contact: Contact) -> None:
@@ -137,7 +138,8 @@ def _contacts_stmt(shape: tuple[bool, ...]) -> Select[Any]:
     ranked = _ranked("c", shape)
     return (
         select(
-            ranked.c.rank, Contact.id, Contact.first_name, Contact.last_name, Organization.name.label("org")
+            ranked.c.rank, Contact.id, Contact.first_name, Contact.last_name, Organization.name.label("org"),
+            Contact.organization_id
         )
         .join(Contact, Contact.id == ranked.c.ref_id)
         .outerjoin(Organization, Organization.id == Contact.organization_id)
@@ -190,7 +192,8 @@ def find_contacts(session: Session, query: str, *, limit: int = 10, candidates: 
             return []
         return [
             Match(
-                "contact", row.id, row.full_name, 100.0, row.organization.name if row.organization else None
+                "contact", row.id, row.full_name, 100.0, row.organization.name if row.organization else None,
+                row.organization_id,
             )
         ]
     qtoks = person_query_tokens(q)
@@ -200,12 +203,12 @@ def find_contacts(session: Session, query: str, *, limit: int = 10, candidates: 
     rows = session.execute(_contacts_stmt(shape), params | {"limit": candidates}).all()
     qtext = fold(" ".join(qtoks))
     scored = []
-    for _, cid, first, last, org in _whole_tiers(rows, limit):
+    for _, cid, first, last, org, org_id in _whole_tiers(rows, limit):
         full = f"{first} {last}".strip()
         score = _score(qtext, full)
         if len(qtoks) == 1:  # a single word: a full match on first or last name counts fully
             score = max(score, 100.0 if qtoks[0] in (_folded(first), _folded(last)) else score)
-        scored.append(Match("contact", cid, full, round(score, 1), org))
+        scored.append(Match("contact", cid, full, round(score, 1), org, org_id))
     scored.sort(key=lambda m: (-m.score, m.name, m.id))
     return [m for m in scored if m.score >= 60][:limit]
 

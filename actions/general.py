@@ -1,13 +1,15 @@
-"""Help and cancel: answers that depend on who is asking."""
+"""Help, cancel, and the yes/no/choice that continues a pending write when Rasa is the engine."""
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
-from rasa_sdk import Action
-from rasa_sdk.events import EventType
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import AllSlotsReset, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import CrmAction, Turn
+from actions.base import CrmAction, DomainDict, Turn
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -31,5 +33,45 @@ class ActionCancel(CrmAction):
         return turn.done()
 
 
+class ActionResumePending(Action):
+    """A real Rasa server's answer to "yes" or a button click while a write waits for it (rules.yml).
+
+    The in-process engine does this itself (assistant/engine.py); through Rasa, this action runs the
+    action named in ``pending_action`` with ``confirmed`` set for a yes (or cancels the request for a
+    no), exactly like the engine, and takes the yes back afterwards so it counts once. It ends with
+    ``FollowupAction("action_listen")``: the resumed action may reset ``pending_action`` or ask again,
+    and Rasa's rule for the yes (conditioned on that slot) must not then look broken and fall back.
+    """
+
+    NAME = "action_resume_pending"
+
+    def __init__(self) -> None:
+        self.registry: dict[str, Action] = {}
+
+    def name(self) -> str:
+        return self.NAME
+
+    def bind_registry(self, registry: dict[str, Action]) -> None:
+        self.registry = registry
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        listen = FollowupAction("action_listen")
+        pending = tracker.get_slot("pending_action")
+        action = self.registry.get(str(pending or ""))
+        if action is None or action is self:
+            dispatcher.utter_message(response="utter_nothing_pending")
+            return [SlotSet("pending_action", None), listen]
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "deny":
+            dispatcher.utter_message(response="utter_cancelled")
+            return [AllSlotsReset(), listen]
+        resumed = copy.copy(tracker)
+        resumed.slots = dict(tracker.slots)
+        if intent == "affirm":
+            resumed.slots["confirmed"] = True
+        events = list(await action.run(dispatcher, resumed, domain) or [])
+        return [*events, SlotSet("confirmed", None), listen]
+
+
 def actions(deps: ActionDeps) -> list[Action]:
-    return [ActionHelp(deps.store), ActionCancel(deps.store)]
+    return [ActionHelp(deps.store), ActionCancel(deps.store), ActionResumePending()]

@@ -45,4 +45,9 @@ def build_actions(deps: ActionDeps) -> list[Action]:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise RuntimeError(f"actions registered twice: {sorted(duplicates)}")
+    registry = {a.name(): a for a in found}
+    for action in found:  # actions that continue another one (action_resume_pending) get the registry
+        bind = getattr(action, "bind_registry", None)
+        if bind is not None:
+            bind(registry)
     return found

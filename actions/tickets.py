@@ -476,10 +476,16 @@ class ActionReportIssue(TicketAction):
             return turn.done()
         actor = turn.actor
         email = find_email(turn.slot("email"))
+        if is_anonymous(actor) and email is None:
+            turn.say("utter_ask_email")
+            return turn.done()
+        if not turn.confirmed:  # nothing is written (not even the contact) before a yes
+            summary = {"subject": subject_of(description), "priority": label(priority_of(
+                description, turn.slot("priority")), turn.lang)}
+            if is_anonymous(actor):
+                return turn.ask_confirmation("utter_confirm_report_issue_anonymous", email=email, **summary)
+            return turn.ask_confirmation("utter_confirm_report_issue", **summary)
         if is_anonymous(actor):
-            if email is None:
-                turn.say("utter_ask_email")
-                return turn.done()
             with acting_as(self.store, SYSTEM) as system:
                 actor = customer(find_or_create_contact(system, email, language=turn.lang), turn.lang)
         with acting_as(self.store, actor) as crm:
@@ -574,6 +580,12 @@ class ActionUpdateTicket(TicketAction):
             if ticket.status == "closed":
                 turn.say("utter_ticket_is_closed", number=ticket.number)
                 return turn.done()
+            if not turn.confirmed:
+                return [
+                    *turn.ask_confirmation("utter_confirm_update_ticket", number=ticket.number,
+                                           subject=ticket.subject, addition=subject_of(addition, 200)),
+                    SlotSet("ticket_id", str(ticket.number)),
+                ]
             reopened = ticket.status == "solved"
             crm.tickets.add_message(
                 ticket.id,

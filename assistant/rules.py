@@ -22,6 +22,8 @@ class RulePolicy:
             steps: list[dict[str, Any]] = rule.get("steps") or []
             condition = rule.get("condition") or []
             loop = next((c["active_loop"] for c in condition if "active_loop" in c), None)
+            if any("slot_was_set" in c for c in condition):
+                continue  # yes/no for a pending write: the engine handles those before any rule
             if loop:
                 # [action: form, active_loop: null, action: submit]
                 submit = next((s["action"] for s in steps[2:] if "action" in s), None)

@@ -239,7 +239,9 @@ def _run(command: list[str], *, cwd: Path, timeout: float | None = None) -> str:
     )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        tail = "\n".join(output.splitlines()[-40:])
+        # Rasa prints its verdict on stdout and the reasons (as warnings) on stderr: keep both ends
+        tail = "\n".join(completed.stdout.splitlines()[-20:] + completed.stderr.splitlines()[-20:]
+                         + [line for line in output.splitlines() if "error" in line.lower()][-10:])
         raise RasaBenchError(f"{' '.join(command[:3])} ... failed ({completed.returncode}):\n{tail}")
     return output
 

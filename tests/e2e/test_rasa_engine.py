@@ -24,14 +24,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistant.messages import IncomingMessage
 from assistant.runtime import ASSISTANT_KEY
 from assistant.settings import Settings
 from connectors.rasa_engine import RasaEngine
 from crm_store.db import Database
-from crm_store.models import Ticket
+from crm_store.models import Activity, Ticket
 from crm_store.services import Actor, CrmServices
 from tests.e2e.conftest import seed
 
@@ -312,7 +312,11 @@ async def test_a_customer_reports_an_issue_through_rasa_and_gets_a_ticket(
     chat = RasaChat(engine, actors["anonymous"])
     asked = await chat('/report_issue{"email": "x@y.example"}')
     assert "describe the problem" in asked  # our form, Rasa's loop: the email came with the message
-    done = await chat("The PDF export fails with an error message since this morning")
+    confirm = await chat("The PDF export fails with an error message since this morning")
+    assert "Shall I open a ticket" in confirm and "x@y.example" in confirm, confirm  # nothing written yet
+    with db.session() as s:
+        assert CrmServices(s, Actor.system("test")).contacts.by_email("x@y.example") is None
+    done = await chat("/affirm")  # Rasa's rule for a pending write runs our action_resume_pending
     with db.session() as s:
         contact = CrmServices(s, Actor.system("test")).contacts.by_email("x@y.example")
         assert contact is not None, chat.replies
@@ -350,3 +354,38 @@ def test_rasa_accepts_our_domain_rules_and_nlu_data(rasa_venv: Path, tmp_path: P
 
     build_project(tmp_path, language=language, action_token="t")
     assert validation_warnings(validate(tmp_path, venv=rasa_venv)) == []
+
+
+@pytest.mark.slow
+async def test_a_rep_picks_one_of_two_annas_and_confirms_the_call_through_rasa(
+    engine: RasaEngine, store: tuple[Database, dict[str, Actor]]
+) -> None:
+    """Buttons and yes/no through Rasa: rules on ``pending_action`` run our action_resume_pending."""
+    db, actors = store
+    chat = RasaChat(engine, actors["rep"])
+    await chat('/log_activity{"person": "Anna Schmidt", "activity_type": "call"}')
+    buttons = [b for r in chat.replies for b in r.get("buttons") or []]
+    assert {b["title"] for b in buttons} == {"Anna Schmidt, Acme GmbH", "Anna Schmidt, Globex Ltd"}, chat.replies
+    globex = next(b["payload"] for b in buttons if "Globex" in b["title"])
+    confirm = await chat(globex)
+    assert "Globex" in confirm and "?" in confirm, confirm
+    with db.session() as s:
+        before = s.scalar(select(func.count()).select_from(Activity))
+    assert "call is logged" in await chat("/affirm")
+    assert "didn't quite get" not in "\n".join(str(r.get("text")) for r in chat.replies)
+    with db.session() as s:
+        call = s.scalars(select(Activity).order_by(Activity.id.desc())).first()
+        assert s.scalar(select(func.count()).select_from(Activity)) == before + 1
+        assert call is not None and call.type == "call"
+    assert "nothing waiting" in await chat("/affirm")  # a yes counts once
+
+
+@pytest.mark.slow
+async def test_a_no_through_rasa_writes_nothing(engine: RasaEngine, store: tuple[Database, dict[str, Actor]]) -> None:
+    db, actors = store
+    chat = RasaChat(engine, actors["customer"])
+    assert "describe the problem" in await chat("/report_issue")
+    assert "Shall I open a ticket" in await chat("The CSV import rejects every file since the update")
+    assert "Nothing was saved" in await chat("/deny")
+    with db.session() as s:
+        assert not s.scalars(select(Ticket).where(Ticket.description.contains("CSV import"))).all()

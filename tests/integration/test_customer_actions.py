@@ -116,6 +116,9 @@ WORDS = {  # words each language's answer must contain
         "person": "passing you to a person",
         "no_answer": "couldn't find an answer",
         "deleted": "erasure request",
+        "confirm_open": "Shall I open a ticket",
+        "confirm_add": "to ticket #",
+        "cancelled": "Nothing was saved",
     },
     "de": {
         "describe": "beschreib",
@@ -129,6 +132,9 @@ WORDS = {  # words each language's answer must contain
         "person": "übergebe an eine Person",
         "no_answer": "keine Antwort",
         "deleted": "Löschantrag",
+        "confirm_open": "Soll ich ein Ticket",
+        "confirm_add": "zu Ticket #",
+        "cancelled": "nichts gespeichert",
     },
 }
 
@@ -204,7 +210,13 @@ async def test_anonymous_report_asks_details_and_email_and_creates_the_contact(
     assert w["more"] in await chat.send("broken")  # too vague: asked again
     assert w["email"] in await chat.send(ISSUE[lang])
     assert w["email"] in await chat.send("not an address")  # asked again
-    answer = await chat.send("New.Person@Example.com")
+    confirm = await chat.send("New.Person@Example.com")
+    assert w["confirm_open"] in confirm and ISSUE[lang] in confirm and "new.person@example.com" in confirm
+    assert {b["payload"] for b in chat.replies[0]["buttons"]} == {"/affirm", "/deny"}
+    assert tickets(world.db) == []  # nothing is written before the yes, not even the contact
+    with world.db.session() as s:
+        assert CrmServices(s, SYSTEM).contacts.by_email("new.person@example.com") is None
+    answer = await chat.send("/affirm")
     assert "#1000" in answer and "new.person@example.com" in answer
     [ticket] = tickets(world.db)
     with world.db.session() as s:
@@ -217,8 +229,10 @@ async def test_anonymous_report_asks_details_and_email_and_creates_the_contact(
 @LANGS
 async def test_logged_in_report_is_not_asked_for_an_email(world: World, lang: str) -> None:
     chat = Chat(world.assistant, customer(world.anna, lang))
-    answer = await chat.send(ISSUE[lang])  # the request itself describes the problem
-    assert "#1000" in answer and WORDS[lang]["email"] not in answer
+    confirm = await chat.send(ISSUE[lang])  # the request itself describes the problem
+    assert WORDS[lang]["confirm_open"] in confirm and WORDS[lang]["email"] not in confirm
+    answer = await chat.send("/affirm")
+    assert "#1000" in answer
     [ticket] = tickets(world.db)
     assert ticket.requester_contact_id == world.anna and ticket.priority == "normal"
 
@@ -226,10 +240,13 @@ async def test_logged_in_report_is_not_asked_for_an_email(world: World, lang: st
 @LANGS
 async def test_second_report_of_the_same_problem_joins_the_open_ticket(world: World, lang: str) -> None:
     chat, w = Chat(world.assistant, customer(world.anna, lang)), WORDS[lang]
-    assert "#1000" in await chat.send(ISSUE[lang])
-    answer = await chat.send(SAME_ISSUE[lang])
+    await chat.send(ISSUE[lang])
+    assert "#1000" in await chat.send("/affirm")
+    await chat.send(SAME_ISSUE[lang])
+    answer = await chat.send("/affirm")
     assert w["added"] in answer and "#1000" in answer
-    assert "#1001" in await chat.send(OTHER_ISSUE[lang])  # a different problem: a new ticket
+    await chat.send(OTHER_ISSUE[lang])
+    assert "#1001" in await chat.send("/affirm")  # a different problem: a new ticket
     first, second = tickets(world.db)
     assert [m.body for m in first.messages] == [ISSUE[lang], SAME_ISSUE[lang]]
     assert second.queue == "billing"
@@ -237,7 +254,9 @@ async def test_second_report_of_the_same_problem_joins_the_open_ticket(world: Wo
 
 async def test_another_customers_open_ticket_is_never_joined(world: World) -> None:
     add_ticket(world.db, world.ben, "I can't log in since this morning")
-    await Chat(world.assistant, customer(world.anna, "en")).send(ISSUE["en"])
+    chat = Chat(world.assistant, customer(world.anna, "en"))
+    await chat.send(ISSUE["en"])
+    await chat.send("/affirm")
     ben_ticket, anna_ticket = tickets(world.db)
     assert len(ben_ticket.messages) == 1 and anna_ticket.requester_contact_id == world.anna
 
@@ -247,9 +266,23 @@ async def test_anonymous_report_with_a_known_address_opens_a_new_ticket(world: W
     add_ticket(world.db, world.anna, "I can't log in since this morning")
     chat = Chat(world.assistant, customer(None, "en"))
     await chat.send(ISSUE["en"])
-    answer = await chat.send("anna@example.com")
+    assert "#1000" not in await chat.send("anna@example.com")
+    answer = await chat.send("/affirm")
     assert "#1001" in answer and "#1000" not in answer
-    assert "#1001" in await chat.send(SAME_ISSUE["en"])  # but this conversation's own ticket is joined
+    await chat.send(SAME_ISSUE["en"])
+    assert "#1001" in await chat.send("/affirm")  # but this conversation's own ticket is joined
+
+
+@LANGS
+async def test_deny_opens_no_ticket_and_the_next_report_asks_again(world: World, lang: str) -> None:
+    chat, w = Chat(world.assistant, customer(world.anna, lang)), WORDS[lang]
+    assert w["confirm_open"] in await chat.send(ISSUE[lang])
+    assert w["cancelled"] in await chat.send("/deny")
+    assert tickets(world.db) == []
+    assert w["confirm_open"] in await chat.send(OTHER_ISSUE[lang])  # the old description is forgotten
+    assert "#1000" in await chat.send("/affirm")
+    [ticket] = tickets(world.db)
+    assert ticket.subject == OTHER_ISSUE[lang]
 
 
 def test_vague_and_specific_descriptions() -> None:
@@ -320,9 +353,11 @@ async def test_update_appends_and_reopens_then_close_after_confirmation(world: W
     number = add_ticket(world.db, world.anna, "Export fails", status="solved")
     chat = Chat(world.assistant, customer(world.anna, lang))
     await chat.send("/update_ticket")  # what should I add?
-    answer = await chat.send(
-        "It also fails on mobile" if lang == "en" else "Auf dem Handy geht es auch nicht"
-    )
+    addition = "It also fails on mobile" if lang == "en" else "Auf dem Handy geht es auch nicht"
+    confirm = await chat.send(addition)
+    assert WORDS[lang]["confirm_add"] + str(number) in confirm and addition in confirm
+    assert len(tickets(world.db)[0].messages) == 1  # not yet
+    answer = await chat.send("/affirm")
     assert f"#{number}" in answer
     [ticket] = tickets(world.db)
     assert ticket.status == "open" and len(ticket.messages) == 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from nlu.gloss_de_verbs import join_separable, verb_forms
+
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[^\w\s]", re.UNICODE)
 
@@ -58,6 +60,19 @@ PHRASES: dict[str, str] = {
     "mit einem menschen": "with a human agent",
     "mit jemandem": "with someone",
     "nicht mehr": "no longer",
+    "leb wohl": "farewell goodbye",
+    "lebe wohl": "farewell goodbye",
+    "man sieht sich": "see you goodbye",
+    "bis dann": "see you then goodbye",
+    "machs gut": "take care goodbye",
+    "mach's gut": "take care goodbye",
+    "uf widerluege": "goodbye",
+    "tag auch": "hello",
+    "auf gar keinen fall": "definitely not",
+    "kommando zurueck": "cancel that",
+    "lass gut sein": "never mind",
+    "lasst das": "stop that",
+    "lass das": "stop that",
     "keine mails mehr": "no more emails",
     "keine werbung": "no advertising",
     "zum newsletter": "to the newsletter",
@@ -319,13 +334,49 @@ WORDS: dict[str, str] = {
     "anleitung": "guide", "einstellungen": "settings", "system": "system", "sachen": "things",
     "thema": "topic", "info": "info", "infos": "info", "unterlagen": "documents", "muehe": "effort", "gutschrift": "credit note",
     "reservier": "reserve", "reservieren": "reserve", "tisch": "table", "sortiert": "sorted",
+    # -- more everyday and business vocabulary ------------------------------------------------
+    "besichtigung": "visit inspection", "filiale": "branch", "filialen": "branches", "standort": "site location",
+    "zentrale": "headquarters", "niederlassung": "branch office", "inhaber": "owner", "inhaberin": "owner",
+    "geschaeftsfuehrerin": "managing director",         "vorgeschichte": "history", "chronologie": "chronology history",
+    "zeitstrahl": "timeline history", "bisher": "so far", "bisherige": "previous", "bisherigen": "previous",
+    "hinweis": "notice reminder", "hinweise": "notices", "punkt": "item point", "punkte": "items points",
+    "eingabe": "input", "eingaben": "inputs", "version": "version", "update": "update", "filter": "filter",
+    "unterstuetzung": "support help", "handbuch": "manual guide", "dokumentation": "documentation",
+    "tutorial": "tutorial", "schulung": "training", "einfuehrung": "introduction", "tour": "tour",
+    "tarif": "plan pricing", "tarife": "plans pricing", "paket": "package plan", "abo": "subscription",
+    "abonnement": "subscription", "laufzeit": "term duration", "kuendigung": "cancellation",
+    "angabe": "detail", "angaben": "details information", "information": "information",
+    "informationen": "information", "vernichtung": "destruction deletion", "anonymisierung": "anonymization",
+    "werbe": "advertising", "kommando": "command", "befehl": "command", "recht": "right", "rechte": "rights",
+    "rechten": "rights", "berechtigung": "permission", "berechtigungen": "permissions",
+    "weitere": "further", "weiteren": "further", "weiterer": "further", "kurze": "short", "kurzen": "short",
+    "gar": "at all", "drin": "inside included", "weg": "gone away", "sobald": "as soon as",
+    "samt": "together with", "inklusive": "including", "unkenntlich": "unrecognizable anonymous",
+    "vollstaendig": "complete", "komplett": "complete", "saemtliche": "all", "jede": "every", "jeder": "every",
+    "jedes": "every", "irgendwas": "something", "irgendwie": "somehow", "bereits": "already",
+    "inzwischen": "meanwhile", "mittlerweile": "by now", "ausserdem": "also", "zusaetzlich": "additionally",
+    "trotzdem": "still", "damit": "with it", "darum": "about it", "davon": "of it", "dafuer": "for it",
+    "nei": "no", "naa": "no", "na": "well", "ned": "not", "net": "not", "seas": "hello", "servas": "hello",
+    "hoi": "hello", "sali": "hello", "gruessech": "hello", "griass": "hello", "adele": "bye",
+    "sache": "thing", "ding": "thing", "knopf": "button", "schaltflaeche": "button",
+    "seite": "page", "bildschirm": "screen", "app": "app", "browser": "browser",
+    "zugangsdaten": "login credentials", "kennwort": "password", "benutzername": "username",
+    "fehlercode": "error code", "ausfall": "outage", "wartung": "maintenance", "verzoegerung": "delay",
+    "lieferung": "delivery", "bestellung": "order", "mahnung": "payment reminder", "gebuehr": "fee",
+    "gebuehren": "fees", "kosten": "costs", "erstattung": "refund", "rueckerstattung": "refund",
+    "gutschein": "voucher", "lastschrift": "direct debit", "ueberweisung": "bank transfer",
 }  # fmt: skip
 
 _MAX_PHRASE = max(len(p.split()) for p in (*PHRASES, *WORDS))
 _LEXICON: dict[tuple[str, ...], str] = {tuple(k.split()): v for k, v in WORDS.items()}
 _LEXICON.update({tuple(k.split()): v for k, v in PHRASES.items()})
+_VERB_FORMS, _SPLIT_VERBS = verb_forms()
+for _form, _english in _VERB_FORMS.items():  # hand-written words win over generated verb forms
+    _LEXICON.setdefault((_form,), _english)
 _MIN_HEAD = 4
 _MIN_TAIL = 5
+_MIN_TAIL_AFTER_KNOWN_HEAD = 4  # "Monats|ende": a short tail counts when the head is a known word
+_LINKERS = ("s", "n", "en", "es", "e")
 
 
 def fold(word: str) -> str:
@@ -338,29 +389,49 @@ def gloss_word(word: str) -> str | None:
     known = _LEXICON.get((word,))
     if known is not None:
         return known
-    if len(word) < _MIN_HEAD + _MIN_TAIL or not word.isalpha():
+    if len(word) < _MIN_HEAD + _MIN_TAIL_AFTER_KNOWN_HEAD or not word.isalpha():
         return None
-    for cut in range(_MIN_HEAD, len(word) - _MIN_TAIL + 1):  # the longest known tail wins
+    best: tuple[tuple[bool, bool, int], str] | None = None
+    for cut in range(_MIN_HEAD, len(word) - _MIN_TAIL_AFTER_KNOWN_HEAD + 1):
         tail = _LEXICON.get((word[cut:],))
         if tail is None:
             continue
         head = word[:cut]
-        front = _LEXICON.get((head,))
-        for linker in ("s", "n", "en", "es"):
-            if front is None and head.endswith(linker) and len(head) - len(linker) >= _MIN_HEAD:
-                front = _LEXICON.get((head[: -len(linker)],))
-        return f"{front} {tail}" if front else tail
-    return None
+        front, linked = _LEXICON.get((head,)), False
+        for linker in _LINKERS:
+            if head.endswith(linker) and len(head) - len(linker) >= _MIN_HEAD:
+                bare = _LEXICON.get((head[: -len(linker)],))
+                if bare is not None:
+                    front, linked = front or bare, True
+                    break
+        if front is None and len(word) - cut < _MIN_TAIL:
+            continue
+        # A known head beats an unknown one, a head joined by a linker ("Monats|ende") beats a bare one
+        # ("Monat|sende"), and then the longer tail wins.
+        score = (front is not None, linked, len(word) - cut)
+        if best is None or score > best[0]:
+            best = (score, f"{front} {tail}" if front else tail)
+    return best[1] if best else None
 
 
 def gloss(text: str) -> str:
     """Word-by-word English for German ``text``; unknown words are kept (lower-cased)."""
     tokens = _TOKEN.findall(text)
     folded = [fold(t) for t in tokens]
+    verbs, particles = join_separable(folded, _SPLIT_VERBS)  # "ruf sie morgen an" -> call ... (an dropped)
     out: list[str] = []
     i = 0
     while i < len(tokens):
+        if i in particles:
+            i += 1
+            continue
+        if i in verbs:
+            out.append(verbs[i])
+            i += 1
+            continue
         for n in range(min(_MAX_PHRASE, len(tokens) - i), 1, -1):
+            if any(j in verbs or j in particles for j in range(i, i + n)):
+                continue
             phrase = _LEXICON.get(tuple(folded[i : i + n]))
             if phrase is not None:
                 out.append(phrase)

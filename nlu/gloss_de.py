@@ -10,6 +10,7 @@ tail's gloss, with the head's gloss in front when that is known too ("Kundenbesu
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 
@@ -373,6 +374,10 @@ _LEXICON.update({tuple(k.split()): v for k, v in PHRASES.items()})
 _VERB_FORMS, _SPLIT_VERBS = verb_forms()
 for _form, _english in _VERB_FORMS.items():  # hand-written words win over generated verb forms
     _LEXICON.setdefault((_form,), _english)
+# Changes with the lexicon: models trained on an older gloss are retrained (training_data.content_hash).
+GLOSS_FINGERPRINT = hashlib.sha256(
+    repr((sorted(_LEXICON.items()), sorted(_SPLIT_VERBS.items()))).encode()
+).hexdigest()[:16]
 _MIN_HEAD = 4
 _MIN_TAIL = 5
 _MIN_TAIL_AFTER_KNOWN_HEAD = 4  # "Monats|ende": a short tail counts when the head is a known word

@@ -4,6 +4,11 @@
     python -m bench.nlu --banking77          # plus Banking77 (never product training data)
     python -m bench.nlu --with-rasa          # plus real Rasa 3.6 on the same folds (bench/rasa_compare.py)
 
+Two test sets that are never training data: ``bench/data/nlu_heldout_*.yml`` (annotated, 15 per intent;
+the German lexicon's gaps were looked up against its errors, so it flatters German a little) and
+``bench/data/blind/nlu_blind_*.yml`` (12 per intent, written from the contract alone by someone who never
+saw training_data/ or the lexicon; nobody tunes on its errors).
+
 Prints a table and writes ``bench/results/nlu-<timestamp>.json``.
 """
 
@@ -33,8 +38,9 @@ from nlu.training_data import TrainingData, TrainingExample, load_file, load_tra
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BANKING77 = Path("/work/shared/datasets/banking77")
-# Tuned on Banking77's training split only (test accuracy C=20: 94.2 %, C=50: 94.1 %; SVM C=0.5: 93.9 %).
-BANKING77_CONFIG = ClassifierConfig(estimator="logreg", C=20.0, augment=False, fallback_threshold=0.0)
+# Chosen on a validation split of Banking77's training data only (80/20, seed 0): SVM C=0.5 with kNN weight 2
+# 0.9325, C=0.3 0.9310, k=5 0.9310, kNN weight 1 0.9280, logistic regression C=20 0.9260 (and 2x slower).
+BANKING77_CONFIG = ClassifierConfig(estimator="svm", C=0.5, knn_weight=2.0, augment=False, fallback_threshold=0.0)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -75,10 +81,12 @@ def throughput(pipeline: NLUPipeline, texts: Sequence[str], *, batch: int = 64, 
     return round(batch * rounds / (time.perf_counter() - started), 1)
 
 
-def heldout(data_dir: Path) -> list[TrainingExample]:
+def heldout(data_dir: Path, pattern: str = "nlu_heldout_{lang}.yml") -> list[TrainingExample]:
+    """Held-out examples: ``nlu_heldout_*`` (annotated, entities too) or ``blind/nlu_blind_*`` (intents only,
+    written from the contract alone by someone who never saw training_data/)."""
     examples: list[TrainingExample] = []
     for lang in ("en", "de"):
-        path = data_dir / f"nlu_heldout_{lang}.yml"
+        path = data_dir / pattern.format(lang=lang)
         if path.is_file():
             examples.extend(load_file(path, lang).examples)
     return examples
@@ -177,6 +185,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if held:
         result = evaluate_on(pipeline, held)
         report["heldout"] = {"intents": result.intent_summary(), "entities": result.entity_report()}
+    blind = heldout(args.heldout, "blind/nlu_blind_{lang}.yml")
+    if blind:
+        report["blind"] = {"intents": evaluate_on(pipeline, blind).intent_summary()}
     sample = [ex.text for ex in (held or data.examples)]
     timed = NLUPipeline(
         get_embedder(cache_dir=args.models / "embeddings")
@@ -212,6 +223,13 @@ def print_table(report: dict[str, Any]) -> None:
         rows.append(
             (
                 f"held-out intent accuracy [{scope}]",
+                f"{scores['accuracy']:.3f} (macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})",
+            )
+        )
+    for scope, scores in report.get("blind", {}).get("intents", {}).items():
+        rows.append(
+            (
+                f"blind-set intent accuracy [{scope}]",
                 f"{scores['accuracy']:.3f} (macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})",
             )
         )

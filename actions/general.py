@@ -24,6 +24,21 @@ class ActionHelp(CrmAction):
         return []
 
 
+class ActionGreet(CrmAction):
+    """A greeting that offers what this speaker can do: staff work for staff, self-service for customers."""
+
+    NAME = "action_greet"
+    STAFF_ONLY = False
+
+    def act(self, turn: Turn) -> list[EventType]:
+        if turn.actor.kind == "user":
+            first = (turn.actor.name or "").split(" ")[0]
+            turn.say("utter_greet" if first else "utter_greet_anonymous_staff", name=first)
+        else:
+            turn.say("utter_greet_customer")
+        return []
+
+
 class ActionCancel(CrmAction):
     NAME = "action_cancel"
     STAFF_ONLY = False
@@ -74,4 +89,4 @@ class ActionResumePending(Action):
 
 
 def actions(deps: ActionDeps) -> list[Action]:
-    return [ActionHelp(deps.store), ActionCancel(deps.store), ActionResumePending()]
+    return [ActionHelp(deps.store), ActionGreet(deps.store), ActionCancel(deps.store), ActionResumePending()]

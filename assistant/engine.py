@@ -30,7 +30,7 @@ FORM_FRIENDLY = frozenset({"choose", "affirm", "deny", "out_of_scope", "nlu_fall
 CUSTOMER_ACTIONS = frozenset({
     "action_report_issue", "action_ticket_status", "action_update_ticket", "action_close_ticket",
     "action_request_human", "action_faq", "action_gdpr_access", "action_gdpr_erasure", "action_unsubscribe",
-    "report_issue_form", "ticket_status_form", "update_ticket_form", "action_help", "action_cancel",
+    "report_issue_form", "ticket_status_form", "update_ticket_form", "action_help", "action_greet", "action_cancel",
 })
 
 

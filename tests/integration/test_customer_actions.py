@@ -565,3 +565,12 @@ async def test_anonymous_unsubscribe_needs_an_address(world: World) -> None:
 
 async def test_staff_cannot_use_customer_privacy_actions(world: World) -> None:
     assert "isn't available" in await Chat(world.assistant, world.rep).send("/gdpr_access")
+
+
+@LANGS
+async def test_a_greeting_offers_customers_self_service_not_staff_work(world: World, lang: str) -> None:
+    answer = await Chat(world.assistant, customer(None, lang)).send("/greet")
+    assert ("support ticket" if lang == "en" else "Support-Ticket") in answer
+    assert "pipeline" not in answer.lower() and "anruf" not in answer.lower() and "log a call" not in answer
+    staff = await Chat(world.assistant, world.rep, sender="staff").send("/greet")
+    assert "pipeline" in staff.lower()

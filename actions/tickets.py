@@ -235,6 +235,24 @@ def finish_form(form: str | None) -> list[EventType]:
     return [ActiveLoop(None), *([FollowupAction(submit)] if submit else [])]
 
 
+# "please add that ...", "bitte ergänzt noch, dass ...": the request around an addition, not the addition
+_ADD_LEAD_IN = re.compile(
+    r"^\s*(?:(?:please|pls|can you|could you|kindly)\s+)?(?:also\s+)?(?:add|note|mention|tell them|write)"
+    r"(?:\s+(?:to|on)\s+(?:my|the)\s+ticket)?(?:\s+(?:that|this))?\s*[:,-]?\s+"
+    r"|^\s*(?:bitte\s+)?(?:ergänz|ergaenz|füg|fueg|schreib|notier|vermerk)\w*(?:\s+(?:bitte|noch|mal|dazu|hinzu))*"
+    r"(?:\s+(?:zum|zu meinem|im)\s+ticket)?\s*:\s*",  # German only before a colon: a dass-clause stays whole
+    re.IGNORECASE,
+)
+
+
+def addition_of(text: str) -> str:
+    """What to add to a ticket, without the request around it ("please add that it fails on mobile")."""
+    rest = _ADD_LEAD_IN.sub("", text, count=1).strip()
+    if rest == text.strip() or not rest or not is_specific(rest):
+        return text.strip()
+    return rest[0].upper() + rest[1:]
+
+
 def _latest(tracker: Tracker) -> tuple[str, str]:
     message = tracker.latest_message or {}
     return str((message.get("intent") or {}).get("name") or ""), str(message.get("text") or "").strip()
@@ -305,6 +323,12 @@ class ValidateUpdateTicketForm(_DescriptionForm):
 
     def name(self) -> str:
         return "validate_update_ticket_form"
+
+    async def extract_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        found = await super().extract_description(dispatcher, tracker, domain)
+        return {"description": addition_of(found["description"])} if found.get("description") else found
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from actions.faq import FAQ_THRESHOLD, ArticleIndex
 from actions.handover import release_conversation
-from actions.tickets import is_specific, same_problem
+from actions.tickets import addition_of, is_specific, same_problem
 from assistant.app import build_assistant
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
@@ -297,6 +297,16 @@ def test_vague_and_specific_descriptions() -> None:
         "Die Rechnung ist falsch",
     ):
         assert is_specific(specific), specific
+
+
+def test_an_addition_loses_the_request_around_it_but_never_its_meaning() -> None:
+    assert addition_of("please add that it also fails on mobile") == "It also fails on mobile"
+    assert addition_of("add to my ticket: the export also fails on Safari") == "The export also fails on Safari"
+    assert addition_of("Bitte ergänzt noch: Fehlercode 500 beim Export") == "Fehlercode 500 beim Export"
+    # a German dass-clause stays whole (verb-final without it), and so does a bare request
+    assert addition_of("bitte ergänz noch, dass es am Handy nicht geht") == "bitte ergänz noch, dass es am Handy nicht geht"
+    assert addition_of("please add that") == "please add that"
+    assert addition_of("it also fails on mobile") == "it also fails on mobile"
 
 
 def test_same_problem_without_an_embedder_uses_word_overlap() -> None:

@@ -154,7 +154,7 @@ SEPARABLE_PARTICLES: tuple[str, ...] = (
     "fest", "fort", "raus", "rein", "weg", "auf", "aus", "bei", "ein", "mit", "vor", "zu", "ab", "an", "um",
     "hinzu", "los", "her", "hin",
 )  # fmt: skip
-NOT_SEPARABLE = frozenset({"antworten", "umarmen"})  # start with a particle's letters, are not separable
+NOT_SEPARABLE = frozenset({"antworten", "abonnieren", "anonymisieren", "umarmen"})  # start with a particle's letters, are not separable
 _INSEPARABLE = ("be", "emp", "ent", "er", "ge", "miss", "ver", "zer", "ueber", "unter", "hinter", "wider")
 _CLAUSE_BREAK = frozenset({".", ",", "!", "?", ";", ":", "-", "–", "und", "oder", "aber", "dann", "dass", "weil", "wenn"})
 _AFTER_PARTICLE = _CLAUSE_BREAK | {"bitte", "danke", "mal", "noch", "schnell", "heute", "morgen", "asap", "damit",

@@ -11,7 +11,9 @@ tail's gloss, with the head's gloss in front when that is known too ("Kundenbesu
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from nlu.gloss_de_verbs import join_separable, verb_forms
@@ -384,6 +386,17 @@ _MIN_TAIL_AFTER_KNOWN_HEAD = 4  # "Monats|ende": a short tail counts when the he
 _LINKERS = ("s", "n", "en", "es", "e")
 
 
+def gloss_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """False when ``CRM_GERMAN_GLOSS`` is 0/false/no: a multilingual encoder reads German itself."""
+    env = os.environ if environ is None else environ
+    return env.get("CRM_GERMAN_GLOSS", "1").strip().lower() not in ("0", "false", "no")
+
+
+def fingerprint() -> str:
+    """What the encoder's view of German depends on: the lexicon, or that there is no gloss."""
+    return GLOSS_FINGERPRINT if gloss_enabled() else "no-gloss"
+
+
 def fold(word: str) -> str:
     return word.lower().translate(_FOLD)
 
@@ -449,5 +462,5 @@ def gloss(text: str) -> str:
 
 
 def encoder_text(text: str, language: str) -> str:
-    """What the sentence encoder reads: the gloss for German, the text itself otherwise."""
-    return gloss(text) if language == "de" else text
+    """What the sentence encoder reads: the gloss for German (unless CRM_GERMAN_GLOSS=0), else the text."""
+    return gloss(text) if language == "de" and gloss_enabled() else text

@@ -194,9 +194,9 @@ def nlu_files(data_dir: Path) -> list[Path]:
 
 def content_hash(paths: Iterable[Path], root: Path) -> str:
     """The data's hash; the German gloss's fingerprint is in it, since the encoder reads German through it."""
-    from nlu.gloss_de import GLOSS_FINGERPRINT
+    from nlu.gloss_de import fingerprint
 
-    digest = hashlib.sha256(GLOSS_FINGERPRINT.encode())
+    digest = hashlib.sha256(fingerprint().encode())
     for path in sorted(paths):
         rel = path.relative_to(root) if path.is_relative_to(root) else path
         digest.update(str(rel).encode())

@@ -26,10 +26,10 @@ class ClassifierDataError(ValueError):
 
 
 def classifier_data_hash(data_dir: Path, embedder: Embedder) -> str:
-    from nlu.gloss_de import GLOSS_FINGERPRINT  # German mail is embedded through the gloss
+    from nlu.gloss_de import fingerprint  # German mail is embedded through the gloss
 
     digest = hashlib.sha256(getattr(embedder, "name", type(embedder).__name__).encode())
-    digest.update(GLOSS_FINGERPRINT.encode())
+    digest.update(fingerprint().encode())
     for item in sorted(data_dir.glob("*.yml")):
         digest.update(item.name.encode())
         digest.update(item.read_bytes())

@@ -63,3 +63,12 @@ def test_unknown_words_pass_through_and_english_is_untouched() -> None:
 def test_every_listed_verb_has_its_infinitive_in_the_lexicon() -> None:
     joined, _ = verb_forms()
     assert all(verb in joined for verb in VERBS)
+
+
+def test_the_gloss_can_be_turned_off_for_a_multilingual_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlu.gloss_de import fingerprint
+
+    glossed = fingerprint()
+    monkeypatch.setenv("CRM_GERMAN_GLOSS", "0")
+    assert encoder_text("Ruf Anna morgen an", "de") == "Ruf Anna morgen an"
+    assert fingerprint() != glossed  # so models trained with the gloss are retrained without it

@@ -140,13 +140,13 @@ STRONG: dict[str, tuple[str, ...]] = {
     "erscheinen": ("erschien", "erschienen"), "auftreten": ("tritt", "trat", "aufgetreten"),
     "verraten": ("verraet", "verriet"), "erfahren": ("erfaehrt", "erfuhr"), "wissen": ("weiss", "wusste", "gewusst"),
     "beraten": ("beraet", "beriet"), "durchgehen": ("ging", "durchgegangen"), "vorbeifahren": ("faehrt", "fuhr"),
-    "verlangen": (), "einladen": ("laedt", "lud", "eingeladen"), "laden": ("laedt", "lud", "geladen"),
+    "einladen": ("laedt", "lud", "eingeladen"), "laden": ("laedt", "lud", "geladen"),
     "herunterladen": ("laedt", "lud", "heruntergeladen"), "hochladen": ("laedt", "lud", "hochgeladen"),
     "runterladen": ("laedt", "lud", "runtergeladen"), "verbinden": ("verband", "verbunden"),
-    "behalten": ("behaelt", "behielt"), "aufbewahren": (), "festhalten": ("haelt", "hielt", "festgehalten"),
-    "scheitern": (), "fortfahren": ("faehrt", "fuhr", "fortgefahren"), "beheben": ("behob", "behoben"),
-    "schaetzen": (), "steigen": ("stieg", "gestiegen"), "sinken": ("sank", "gesunken"),
-    "verkaufen": (), "anmelden": (), "unterhalten": ("unterhaelt", "unterhielt"),
+    "behalten": ("behaelt", "behielt"), "festhalten": ("haelt", "hielt", "festgehalten"),
+    "fortfahren": ("faehrt", "fuhr", "fortgefahren"), "beheben": ("behob", "behoben"),
+    "steigen": ("stieg", "gestiegen"), "sinken": ("sank", "gesunken"),
+    "unterhalten": ("unterhaelt", "unterhielt"),
 }  # fmt: skip
 
 SEPARABLE_PARTICLES: tuple[str, ...] = (
@@ -200,8 +200,6 @@ def verb_forms() -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     joined: dict[str, str] = {}
     split: dict[tuple[str, str], str] = {}
     for infinitive, english in VERBS.items():
-        if " " in infinitive:
-            continue
         particle, base = _split(infinitive)
         inseparable = not particle and infinitive.startswith(_INSEPARABLE) and len(infinitive) > 6
         strong = STRONG.get(infinitive, ())

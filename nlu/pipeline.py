@@ -28,7 +28,7 @@ from tqdm import tqdm
 from nlu import model_store
 from nlu.embedder import Embedder, default_model_name, get_embedder
 from nlu.gazetteer import NameGazetteer
-from nlu.gloss_de import encoder_text, gloss_enabled
+from nlu.gloss_de import encoder_text  # CRM_GERMAN_GLOSS=0 is decided there
 from nlu.intent_classifier import OUT_OF_SCOPE, ClassifierConfig, IntentClassifier
 from nlu.ner import NER_LABELS, EntityRecognizer
 from nlu.training_data import TrainingData, load_training_data
@@ -90,12 +90,6 @@ def resolve_zone(tz: str) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TZ)
 
 
-def default_classifier_config() -> ClassifierConfig:
-    """The product's classifier settings; ``CRM_GERMAN_GLOSS=0`` feeds German to the encoder as it is
-    (for a multilingual CRM_EMBEDDING_MODEL, which reads German itself)."""
-    return ClassifierConfig(encoder_gloss=gloss_enabled())
-
-
 class NLUPipeline:
     def __init__(
         self,
@@ -105,7 +99,7 @@ class NLUPipeline:
         ner_epochs: int = 12,
     ) -> None:
         self._embedder = embedder
-        self.classifier_config = classifier_config or default_classifier_config()
+        self.classifier_config = classifier_config or ClassifierConfig()
         self.ner_epochs = ner_epochs
         self.classifier: IntentClassifier | None = None
         self.ner = EntityRecognizer()

@@ -3,7 +3,7 @@
 from crm_store.models.activities import ACTIVITY_TYPES, TASK_STATUSES, Activity, Task
 from crm_store.models.base import Base, utcnow
 from crm_store.models.compliance import AuditEntry, ConsentRecord, Counter, GdprRequest, ProcessedEvent
-from crm_store.models.conversations import Conversation, ConversationEvent
+from crm_store.models.conversations import Conversation, ConversationEvent, ConversationGrant
 from crm_store.models.deals import DEFAULT_PROBABILITY, OPEN_STAGES, STAGES, Deal, DealStageChange
 from crm_store.models.outbox import OutboxMessage
 from crm_store.models.people import (
@@ -23,7 +23,7 @@ from crm_store.models.tickets import (
     Ticket,
     TicketMessage,
 )
-from crm_store.models.users import ROLES, ApiToken, Team, User
+from crm_store.models.users import ROLES, AccountLink, ApiToken, Team, User
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -36,6 +36,7 @@ __all__ = [
     "STAGES",
     "TASK_STATUSES",
     "TICKET_STATUSES",
+    "AccountLink",
     "Activity",
     "ApiToken",
     "AuditEntry",
@@ -47,6 +48,7 @@ __all__ = [
     "ContactRelationship",
     "Conversation",
     "ConversationEvent",
+    "ConversationGrant",
     "Counter",
     "Deal",
     "DealStageChange",

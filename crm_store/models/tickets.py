@@ -37,6 +37,10 @@ class Ticket(Base, TimestampMixin):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(20), default="web")
     needs_human: Mapped[bool] = mapped_column(default=False)
+    # A ticket opened from a mail that could not join ``related_ticket_id`` (a stranger, failed SPF/DKIM/DMARC)
+    # is linked to it and flagged for an agent with the reason.
+    related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    review_reason: Mapped[str | None] = mapped_column(String(200))
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     first_responded_at: Mapped[datetime | None]
@@ -57,6 +61,7 @@ class TicketMessage(Base):
     direction: Mapped[str] = mapped_column(String(10), default="inbound")  # inbound / outbound / internal
     author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_address: Mapped[str | None] = mapped_column(String(320))  # the real sender of a mail, lower-cased
     channel: Mapped[str] = mapped_column(String(20), default="web")
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

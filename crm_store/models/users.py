@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_store.models.base import Base, TimestampMixin
+from crm_store.models.base import Base, TimestampMixin, utcnow
 
 ROLES: tuple[str, ...] = ("admin", "manager", "rep", "agent")
 
@@ -32,6 +32,10 @@ class User(Base, TimestampMixin):
     languages_spoken: Mapped[list[str]] = mapped_column(default=list)
     slack_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     teams_user_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The workspace (Slack team or enterprise id) and Microsoft tenant a chat account was linked in: a link
+    # is valid only for messages from that same workspace/tenant.
+    slack_team_id: Mapped[str | None] = mapped_column(String(64))
+    teams_tenant_id: Mapped[str | None] = mapped_column(String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
     is_available: Mapped[bool] = mapped_column(default=True)
 
@@ -48,5 +52,26 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class AccountLink(Base):
+    """A request to link a Slack or Teams account to a CRM user: pending until an admin approves it or the
+    user proves it from a channel where they are already signed in (a one-time code); every step audited."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (Index("ix_account_links_channel_external", "channel", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # slack / teams
+    external_id: Mapped[str] = mapped_column(String(200))  # the Slack user id / Teams AAD object or user id
+    workspace_id: Mapped[str | None] = mapped_column(String(200))  # Slack team/enterprise id, Teams tenant id
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending/approved/rejected/expired
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

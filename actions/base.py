@@ -20,6 +20,7 @@ from rasa_sdk.events import AllSlotsReset, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.store_access import StoreAccess
+from assistant import speaker_seal
 from assistant.messages import actor_from_dict
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import CrmError, NotFound, PermissionDenied, ValidationFailed
@@ -28,10 +29,33 @@ log = logging.getLogger(__name__)
 DomainDict = dict[str, Any]
 
 
-def speaker(tracker: Tracker) -> Actor:
-    """Who is talking: set by the channel that authenticated them, never from the user's words."""
+def _sealed(tracker: Tracker) -> tuple[Actor, str] | None:
+    """The speaker and conversation from the message's seal, when it verifies for this tracker."""
     meta = (tracker.latest_message or {}).get("metadata") or {}
-    return actor_from_dict(meta.get("speaker"))
+    payload = speaker_seal.read(meta.get(speaker_seal.METADATA_KEY))
+    if payload is None:
+        return None
+    conversation = str(payload["c"])
+    sender = str(tracker.sender_id or "")
+    channel = str(meta.get("channel") or "")
+    # Rasa's sender id is the canonical key itself; the in-process tracker keeps the channel apart.
+    if conversation not in (sender, speaker_seal.conversation_key(channel, sender)):
+        return None
+    return actor_from_dict(payload["s"]), conversation
+
+
+def speaker(tracker: Tracker) -> Actor:
+    """Who is talking: the sealed speaker the channel authenticated, never the user's words or unsigned
+    metadata. No seal, a forged or expired one, or one from another conversation: an anonymous customer."""
+    sealed = _sealed(tracker)
+    return sealed[0] if sealed is not None else Actor.customer(None)
+
+
+def conversation_of(tracker: Tracker) -> str | None:
+    """The conversation the seal vouches for (``<channel>:<sender id>``); None when unsigned. Grants a customer
+    proved in a conversation (a code sent to their address, a ticket it opened) are keyed by this."""
+    sealed = _sealed(tracker)
+    return sealed[1] if sealed is not None else None
 
 
 @dataclass
@@ -45,6 +69,11 @@ class Turn:
 
     def slot(self, name: str) -> Any:
         return self.tracker.get_slot(name)
+
+    @property
+    def conversation(self) -> str | None:
+        """This conversation's key when the channel signed the speaker for it (see :func:`conversation_of`)."""
+        return conversation_of(self.tracker)
 
     @property
     def text(self) -> str:

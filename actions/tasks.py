@@ -11,7 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.base import CrmAction, DomainDict, Turn
+from actions.base import CrmAction, DomainDict, Turn, speaker
 from actions.contacts import find_organization, free_text
 from actions.reports import local_today, period_of, period_text
 from actions.resolve import choice_buttons, resolve_contact
@@ -99,8 +99,7 @@ class ValidateCreateTaskForm(FormValidationAction):
     ) -> list[EventType]:
         events: list[EventType] = []
         lang = tracker.get_slot("language") or "en"
-        meta = ((tracker.latest_message or {}).get("metadata") or {}).get("speaker") or {}
-        tz = str(meta.get("timezone") or "Europe/Berlin")
+        tz = speaker(tracker).timezone or "Europe/Berlin"
         text = free_text(tracker)
         requested = tracker.get_slot("requested_slot")
         if not tracker.get_slot("task_title") and text and requested in (None, "task_title"):

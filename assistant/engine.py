@@ -55,7 +55,8 @@ class DialogueEngine:
         out = TurnOutput()
         state.latest_message = message
         state.record({"event": "user", "text": message.get("text"), "parse_data": _parse_data(message),
-                      "metadata": {k: v for k, v in (message.get("metadata") or {}).items() if k != "speaker"}})
+                      "metadata": {k: v for k, v in (message.get("metadata") or {}).items()
+                                   if k not in ("speaker", "speaker_seal")}})
         intent = (message.get("intent") or {}).get("name") or "nlu_fallback"
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         speaker = (message.get("metadata") or {}).get("speaker") or {}

@@ -9,7 +9,7 @@ import weakref
 from typing import Any
 
 from actions.store_access import TURN_SESSION
-from assistant import conversation_store
+from assistant import conversation_store, speaker_seal
 from assistant.engine import DialogueEngine, error_reference
 from assistant.messages import IncomingMessage, speaker_dict
 from assistant.parsing import BatchingParser
@@ -43,7 +43,9 @@ class Assistant:
 
     def _turn(self, msg: IncomingMessage, parse: dict[str, Any]) -> list[dict[str, Any]]:
         message = dict(parse)
-        message["metadata"] = {**msg.metadata, "speaker": speaker_dict(msg.speaker), "channel": msg.channel}
+        sealed = speaker_seal.seal(msg.speaker, speaker_seal.conversation_key(msg.channel, msg.sender_id))
+        message["metadata"] = {**msg.metadata, "speaker": speaker_dict(msg.speaker), "channel": msg.channel,
+                               speaker_seal.METADATA_KEY: sealed}
         language = msg.speaker.language if msg.speaker.language in SUPPORTED_LANGUAGES else "en"
         try:
             with self.db.session() as session:

@@ -21,6 +21,7 @@ from types import ModuleType
 
 from aiohttp import web
 
+from assistant import speaker_seal
 from assistant.settings import Settings
 from connectors.rest_api import RestApi, install_health, problem_middleware
 from crm_store.db import Database
@@ -75,6 +76,7 @@ def build_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
     database = db if db is not None else Database(settings.database_url)
     app[SETTINGS_KEY] = settings
+    speaker_seal.configure(settings.secret_key)
     app[DB_KEY] = database
     if db is None:
 

@@ -295,7 +295,7 @@ class ActionFindContact(CrmAction):
                 return [*events, SlotSet("pending", {"field": field})]
             if res.contact_id is not None:
                 contact = crm.contacts.get(res.contact_id)
-                self._answer_contact(turn, contact, field)
+                self._answer_contact(turn, contact, field, crm.contacts.readable_fields())
                 return turn.done(SlotSet("last_contact_id", contact.id))
             if res.organization_id is not None:
                 self._answer_organization(turn, crm, crm.organizations.get(res.organization_id))
@@ -307,7 +307,10 @@ class ActionFindContact(CrmAction):
         return turn.done()
 
     @staticmethod
-    def _answer_contact(turn: Turn, contact: Contact, field: str | None) -> None:
+    def _answer_contact(
+        turn: Turn, contact: Contact, field: str | None, readable: frozenset[str] | None = None
+    ) -> None:
+        """The contact's card or one field, only with what the speaker's role may read (crm_store/policy.yml)."""
         lang = turn.lang if turn.lang in ("en", "de") else "en"
         values = {
             "email": contact.email,
@@ -315,6 +318,12 @@ class ActionFindContact(CrmAction):
             "job_title": contact.job_title,
             "organization": contact.organization.name if contact.organization else None,
         }
+        source = {"organization": "organization_id"}
+        hidden = {k for k in values if readable is not None and source.get(k, k) not in readable}
+        if field is not None and field in hidden:
+            turn.say("utter_not_allowed")
+            return
+        values = {k: v for k, v in values.items() if k not in hidden}
         if field is not None:
             if values[field]:
                 turn.say(

@@ -1,8 +1,9 @@
 """Data-protection requests from the chat: access/export (Art. 15/20), erasure (Art. 17), unsubscribe (Art. 21).
 
-Only a logged-in customer sees their data. An anonymous speaker who names an e-mail address gets the
-same answer whether or not we know it: the export link or the erasure confirmation goes to that
-address, never into the chat, and the request is recorded for the privacy team.
+Only a logged-in customer, or an anonymous one who proved their address in this conversation with a
+one-time code mailed to it (actions/verification.py), sees or changes their data. An anonymous speaker who
+only names an address is asked for that code, with the same answer whether or not we know the address;
+writes (unsubscribe, an erasure request) then wait for a yes like every other write.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from rasa_sdk import Action
 from rasa_sdk.events import EventType
 
 from actions.base import CrmAction, Turn
-from actions.identity import SYSTEM, acting_as, find_contact, find_email, is_logged_in, is_staff
-from crm_store.services.errors import ValidationFailed
+from actions.identity import is_logged_in, is_staff
+from actions.verification import Proof, start_verification
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
-
-ANONYMOUS_NOTE = "asked in an anonymous chat: answer only to the registered address"
+    from actions.store_access import StoreAccess
 
 
 def summary(export: dict[str, Any]) -> dict[str, Any]:
@@ -40,30 +40,26 @@ def summary(export: dict[str, Any]) -> dict[str, Any]:
 class _PrivacyAction(CrmAction):
     STAFF_ONLY = False
 
+    def __init__(self, store: StoreAccess) -> None:
+        super().__init__(store)
+        self.proof = Proof(store)
+
     def act(self, turn: Turn) -> list[EventType]:
         if is_staff(turn.actor):  # staff are not data subjects here; they use `crm-assistant gdpr`
             turn.say("utter_not_allowed")
             return turn.done()
         if is_logged_in(turn.actor):
             return self.for_customer(turn, int(turn.actor.id or 0))
-        return self.for_anonymous(turn, find_email(turn.slot("email")))
+        proven = self.proof.as_proven(turn)
+        if is_logged_in(proven.actor):  # proved the address in this chat; a write still waits for a yes
+            return self.for_proven(proven, int(proven.actor.id or 0))
+        return start_verification(turn)  # asks for the address if needed, mails a code, then comes back here
 
     def for_customer(self, turn: Turn, contact_id: int) -> list[EventType]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def for_anonymous(self, turn: Turn, email: str | None) -> list[EventType]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def record(self, email: str, kind: str) -> None:
-        """A request for the privacy team about the contact with this address, if there is one."""
-        with acting_as(self.store, SYSTEM) as system:
-            contact_id = find_contact(system, email)
-            if contact_id is None:
-                return
-            try:
-                system.gdpr.request(contact_id, kind, via="chat", note=ANONYMOUS_NOTE)
-            except ValidationFailed:  # already erased: nothing left to do, and nothing to tell
-                return
+    def for_proven(self, turn: Turn, contact_id: int) -> list[EventType]:
+        return self.for_customer(turn, contact_id)
 
 
 class ActionGdprAccess(_PrivacyAction):
@@ -79,14 +75,6 @@ class ActionGdprAccess(_PrivacyAction):
         )
         return turn.done()
 
-    def for_anonymous(self, turn: Turn, email: str | None) -> list[EventType]:
-        if email is None:
-            turn.say("utter_gdpr_access_login")
-            return turn.done()
-        self.record(email, "access")
-        turn.say("utter_gdpr_access_link", email=email)
-        return turn.done()
-
 
 class ActionGdprErasure(_PrivacyAction):
     NAME = "action_gdpr_erasure"
@@ -99,16 +87,6 @@ class ActionGdprErasure(_PrivacyAction):
         turn.say("utter_gdpr_erasure_requested")
         return turn.done()
 
-    def for_anonymous(self, turn: Turn, email: str | None) -> list[EventType]:
-        if email is None:
-            turn.say("utter_gdpr_erasure_login")
-            return turn.done()
-        if not turn.confirmed:
-            return turn.ask_confirmation("utter_confirm_gdpr_erasure_email", email=email)
-        self.record(email, "erasure")
-        turn.say("utter_gdpr_erasure_requested_email", email=email)
-        return turn.done()
-
 
 class ActionUnsubscribe(_PrivacyAction):
     NAME = "action_unsubscribe"
@@ -119,15 +97,12 @@ class ActionUnsubscribe(_PrivacyAction):
         turn.say("utter_unsubscribed")
         return turn.done()
 
-    def for_anonymous(self, turn: Turn, email: str | None) -> list[EventType]:
-        if email is None:
-            turn.say("utter_unsubscribe_need_email")
-            return turn.done()
-        with acting_as(self.store, SYSTEM) as system:
-            contact_id = find_contact(system, email)
-            if contact_id is not None:
-                system.gdpr.withdraw_marketing(contact_id, source="chat (anonymous)")
-        turn.say("utter_unsubscribed_email", email=email)
+    def for_proven(self, turn: Turn, contact_id: int) -> list[EventType]:
+        if not turn.confirmed:
+            return turn.ask_confirmation("utter_confirm_unsubscribe")
+        with self.crm(turn) as crm:
+            crm.gdpr.withdraw_marketing(contact_id, source="chat (address proven by code)")
+        turn.say("utter_unsubscribed")
         return turn.done()
 
 

@@ -22,6 +22,7 @@ ACTION_MODULES: tuple[str, ...] = (
     "actions.handover",
     "actions.faq",
     "actions.privacy",
+    "actions.verification",
 )
 
 

@@ -116,15 +116,10 @@ class ActionPipelineStatus(CrmAction):
 
     def act(self, turn: Turn) -> list[EventType]:
         period = pipeline_period(turn, local_today(turn))
-        everyone = turn.actor.has_role("admin", "manager")
         currency = str(turn.slot("currency") or "EUR").upper()
-        with self.crm(turn) as crm:
-            report = crm.reports.pipeline(
-                period=period,
-                owner_id=None if everyone else turn.actor.id,
-                currency=currency,
-                stalled_days=STALLED_DAYS,
-            )
+        with self.crm(turn) as crm:  # the service limits the report to what the speaker may see
+            report = crm.reports.pipeline(period=period, currency=currency, stalled_days=STALLED_DAYS)
+        everyone = report.scope != "own"
         when = period_text(turn, period)
         money = lambda v: turn.fmt_money(v, currency)  # noqa: E731 - a local formatter
         png = self._chart(turn, report)
@@ -203,14 +198,12 @@ class ActionActivityReport(CrmAction):
         from actions.activities import normalise_activity_type
 
         period = period_of(turn.slot("time")) or last_week(local_today(turn))
-        everyone = turn.actor.has_role("admin", "manager")
         kind = normalise_activity_type(turn.slot("activity_type")) if turn.slot("activity_type") else None
         since = datetime.combine(period[0], datetime.min.time(), tzinfo=turn.tz)
         until = datetime.combine(period[1], datetime.min.time(), tzinfo=turn.tz)
-        with self.crm(turn) as crm:
-            rows = crm.reports.activity_counts(
-                since=since, until=until, type=kind, user_id=None if everyone else turn.actor.id
-            )
+        with self.crm(turn) as crm:  # the service limits the counts to what the speaker may see
+            everyone = crm.reports.read_scope() != "own"
+            rows = crm.reports.activity_counts(since=since, until=until, type=kind)
         when = period_text(turn, period)
         if not rows:
             turn.say("utter_activity_report_empty", period=when)

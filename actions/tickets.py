@@ -1,8 +1,10 @@
 """Customer self-service tickets: report an issue, ask for its status, add to it, close it.
 
 Customers only ever see their own tickets. A logged-in customer is the contact their channel vouched
-for; an anonymous one proves a ticket with its number *and* the requester's e-mail address, and a wrong
-pair gets exactly the answer a missing ticket gets. Staff look tickets up by number.
+for. An anonymous one reaches a ticket only when this conversation opened it, or after proving the
+requester's address with a one-time code mailed to it (actions/verification.py, crm_store/services/grants.py):
+a number and an address alone give nothing, and the answer never says whether they matched. Staff look
+tickets up by number.
 
 The forms' "ask" actions also finish a form early when the speaker does not need a slot (a logged-in
 customer is never asked for an e-mail address): the engine asks the domain's slots in order, so the
@@ -35,6 +37,8 @@ from actions.identity import (
 )
 from actions.labels import label
 from actions.store_access import StoreAccess
+from actions.verification import FORM as VERIFY_FORM
+from actions.verification import Proof, start_verification
 from crm_store.models import Ticket
 from crm_store.services import Actor
 from crm_store.services.errors import NotFound, ValidationFailed
@@ -263,6 +267,13 @@ class _DescriptionForm(FormValidationAction):
 
     TRIGGERS: frozenset[str] = frozenset()
 
+    def __init__(self, store: StoreAccess) -> None:
+        self.proof = Proof(store)  # what an anonymous speaker proved decides which slots are still needed
+
+    def granted(self, tracker: Tracker, number: int | None) -> bool:
+        """May this (anonymous) conversation act on ticket ``number`` without proving anything more?"""
+        return number is not None and self.proof.ticket(tracker, number) is not None
+
     async def extract_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -298,7 +309,7 @@ class ValidateReportIssueForm(_DescriptionForm):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        if is_anonymous(speaker(tracker)):
+        if is_anonymous(speaker(tracker)) and self.proof.contact(tracker) is None:
             return domain_slots
         return [s for s in domain_slots if s != "email"]
 
@@ -311,8 +322,12 @@ class ValidateTicketStatusForm(_DescriptionForm):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         actor = speaker(tracker)
-        if is_anonymous(actor):
-            return ["ticket_id", "email"]
+        if is_anonymous(actor) and self.proof.contact(tracker) is None:
+            # a ticket this conversation opened needs nothing more; any other needs an address to prove
+            asked = ticket_number(tracker.get_slot("ticket_id"))
+            if asked is None and self.granted(tracker, ticket_number(tracker.get_slot("last_ticket_number"))):
+                return []
+            return ["ticket_id"] if self.granted(tracker, asked) else ["ticket_id", "email"]
         return ["ticket_id"] if is_staff(actor) else []
 
 
@@ -333,10 +348,11 @@ class ValidateUpdateTicketForm(_DescriptionForm):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        if not is_anonymous(speaker(tracker)):
+        if not is_anonymous(speaker(tracker)) or self.proof.contact(tracker) is not None:
             return domain_slots
+        known = ticket_number(tracker.get_slot("ticket_id")) or ticket_number(tracker.get_slot("last_ticket_number"))
         extra = [] if tracker.get_slot("last_ticket_number") else ["ticket_id"]
-        return [*domain_slots, *extra, "email"]
+        return [*domain_slots, *extra, *([] if self.granted(tracker, known) else ["email"])]
 
     async def extract_ticket_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -364,10 +380,12 @@ class ActionAskEmail(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        form = tracker.active_loop.get("name")
         if not is_anonymous(speaker(tracker)):
-            return finish_form(tracker.active_loop.get("name"))
+            return finish_form(form)
         invalid = rejected_this_turn(tracker, "email")
-        dispatcher.utter_message(response="utter_ask_email_invalid" if invalid else "utter_ask_email")
+        asked = "utter_ask_verify_email" if form == VERIFY_FORM else "utter_ask_email"
+        dispatcher.utter_message(response="utter_ask_email_invalid" if invalid else asked)
         return []
 
 
@@ -411,7 +429,7 @@ class Located:
     actor: Actor | None = None
     number: int | None = None
     choices: list[Ticket] = field(default_factory=list)
-    problem: str | None = None  # not_found / none_open / need_number
+    problem: str | None = None  # not_found / none_open / need_number / verify (an anonymous speaker must prove)
     asked: int | None = None
 
 
@@ -426,6 +444,14 @@ class TicketAction(CrmAction):
     def __init__(self, store: StoreAccess, embedder: Any = None) -> None:
         super().__init__(store)
         self.embedder = embedder
+        self.proof = Proof(store)
+
+    def run_turn(self, turn: Turn) -> list[EventType]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def act(self, turn: Turn) -> list[EventType]:
+        """An anonymous speaker who proved an address acts as that contact, exactly like a logged-in one."""
+        return self.run_turn(self.proof.as_proven(turn))
 
     def locate(self, turn: Turn, statuses: Sequence[str]) -> Located:
         """The named ticket; else the one this conversation last talked about; else the only one open."""
@@ -457,15 +483,12 @@ class TicketAction(CrmAction):
         return Located(choices=mine[:MAX_CHOICES])
 
     def _locate_anonymous(self, turn: Turn, number: int | None) -> Located:
-        email = find_email(turn.slot("email"))
-        if number is None or email is None:
-            return Located(problem="need_number")
-        with self.crm(turn) as crm:
-            ticket = crm.tickets.by_number_and_email(number, email)  # NotFound for a wrong pair, too
-            owner = ticket.requester_contact_id
-        if owner is None:  # pragma: no cover - the e-mail join implies a requester
-            return Located(problem="not_found", asked=number)
-        return Located(actor=customer(owner, turn.lang), number=number)
+        """Only a ticket this conversation may act on (it opened it); anything else asks for proof first,
+        with the same answer whether or not the ticket exists or the address matches."""
+        ticket = self.proof.ticket(turn.tracker, number)
+        if ticket is None or ticket.requester_contact_id is None:
+            return Located(problem="verify", asked=number)
+        return Located(actor=customer(ticket.requester_contact_id, turn.lang), number=ticket.number)
 
     def explain(self, turn: Turn, found: Located) -> list[EventType] | None:
         """Say why there is no ticket (or offer the choices); None when a ticket was found."""
@@ -478,6 +501,8 @@ class TicketAction(CrmAction):
                 for t in found.choices
             ]
             return turn.offer_choices("utter_which_ticket", buttons)
+        if found.problem == "verify":
+            return start_verification(turn, ticket=found.asked)
         if found.problem == "not_found":
             turn.say("utter_ticket_not_found", number=found.asked or "")
         elif found.problem == "none_open":
@@ -493,7 +518,7 @@ class TicketAction(CrmAction):
 class ActionReportIssue(TicketAction):
     NAME = "action_report_issue"
 
-    def act(self, turn: Turn) -> list[EventType]:
+    def run_turn(self, turn: Turn) -> list[EventType]:
         description = str(turn.slot("description") or "").strip()
         if not description:
             turn.say("utter_ask_description")
@@ -509,7 +534,7 @@ class ActionReportIssue(TicketAction):
             if is_anonymous(actor):
                 return turn.ask_confirmation("utter_confirm_report_issue_anonymous", email=email, **summary)
             return turn.ask_confirmation("utter_confirm_report_issue", **summary)
-        if is_anonymous(actor):
+        if is_anonymous(actor) and email is not None:  # (an anonymous report without an address returned above)
             with acting_as(self.store, SYSTEM) as system:
                 actor = customer(find_or_create_contact(system, email, language=turn.lang), turn.lang)
         with acting_as(self.store, actor) as crm:
@@ -530,6 +555,8 @@ class ActionReportIssue(TicketAction):
                     }
                 )
                 number = ticket.number
+                if is_anonymous(turn.actor):  # this conversation may come back to this ticket, and only to it
+                    crm.grants.record_created_ticket(turn.conversation, ticket.id, actor.id)
         if joined is not None:
             turn.say("utter_issue_added", number=number)
         elif is_anonymous(turn.actor):
@@ -543,16 +570,15 @@ class ActionReportIssue(TicketAction):
             return None  # staff reports are separate internal tickets
         mine = [t for t in crm.tickets.list(open_only=True, limit=20).items]
         if is_anonymous(turn.actor):
-            # An address typed in a chat proves nothing: join only the ticket this conversation opened.
-            known = ticket_number(turn.slot("last_ticket_number"))
-            mine = [t for t in mine if t.number == known]
+            # An address typed in a chat proves nothing: join only a ticket this conversation opened.
+            mine = [t for t in mine if crm.grants.may_act_on(turn.conversation, t)]
         return same_problem(description, mine, self.embedder)
 
 
 class ActionTicketStatus(TicketAction):
     NAME = "action_ticket_status"
 
-    def act(self, turn: Turn) -> list[EventType]:
+    def run_turn(self, turn: Turn) -> list[EventType]:
         asked = ticket_number(turn.slot("ticket_id"))
         if is_logged_in(turn.actor) and asked is None:
             with self.crm(turn) as crm:
@@ -592,7 +618,7 @@ class ActionTicketStatus(TicketAction):
 class ActionUpdateTicket(TicketAction):
     NAME = "action_update_ticket"
 
-    def act(self, turn: Turn) -> list[EventType]:
+    def run_turn(self, turn: Turn) -> list[EventType]:
         addition = str(turn.slot("description") or "").strip()
         found = self.locate(turn, statuses=UPDATABLE_STATUSES)
         problem = self.explain(turn, found)
@@ -624,7 +650,7 @@ class ActionUpdateTicket(TicketAction):
 class ActionCloseTicket(TicketAction):
     NAME = "action_close_ticket"
 
-    def act(self, turn: Turn) -> list[EventType]:
+    def run_turn(self, turn: Turn) -> list[EventType]:
         found = self.locate(turn, statuses=OPEN_STATUSES)
         problem = self.explain(turn, found)
         if problem is not None:
@@ -652,9 +678,9 @@ class ActionCloseTicket(TicketAction):
 
 def actions(deps: ActionDeps) -> list[Action]:
     return [
-        ValidateReportIssueForm(),
-        ValidateTicketStatusForm(),
-        ValidateUpdateTicketForm(),
+        ValidateReportIssueForm(deps.store),
+        ValidateTicketStatusForm(deps.store),
+        ValidateUpdateTicketForm(deps.store),
         ActionAskEmail(),
         ActionAskTicketId(),
         ActionAskDescription(),

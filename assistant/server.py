@@ -25,6 +25,7 @@ from assistant import speaker_seal
 from assistant.settings import Settings
 from connectors.rest_api import RestApi, install_health, problem_middleware
 from crm_store.db import Database
+from crm_store.services import grants
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def build_app(
     database = db if db is not None else Database(settings.database_url)
     app[SETTINGS_KEY] = settings
     speaker_seal.configure(settings.secret_key)
+    grants.configure(idle_seconds=settings.customer_proof_idle_seconds)
     app[DB_KEY] = database
     if db is None:
 

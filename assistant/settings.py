@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -36,12 +37,13 @@ class Settings:
     slack_signing_secret: str = ""
     slack_api_url: str = "https://slack.com/api/"
     slack_app_token: str = ""  # xapp-...: Socket Mode, for installs without a public URL
+    slack_team_ids: tuple[str, ...] = ()  # Slack workspaces/enterprises heard (empty: where the app is installed)
     teams_app_id: str = ""
     teams_app_password: str = ""
     teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     teams_token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
     teams_member_lookup: bool = True  # ask the Bot Connector for an unknown Teams user's e-mail
-    teams_tenant_ids: tuple[str, ...] = ()  # Azure AD tenants whose users may talk to the bot; () = any
+    teams_tenant_ids: tuple[str, ...] = ()  # Azure AD tenants whose users may talk to the bot (required)
     smtp_host: str = ""
     smtp_port: int = 25
     mail_from: str = "support@example.com"
@@ -56,11 +58,14 @@ class Settings:
     imap_password: str = ""
     imap_mailboxes: tuple[str, ...] = ("INBOX",)
     mail_ack: bool = True  # acknowledge triaged mail (needs smtp_host)
+    mail_authserv_id: str = ""  # our MTA's RFC 8601 authserv-id; "": trust the top-most Authentication-Results
     sla_escalation: bool = False  # escalate overdue tickets to the team lead by e-mail (needs smtp_host)
     sla_fallback_to: str = ""  # who gets the escalation when a ticket's team has no lead
     secret_key: str = ""  # signs customer chat tokens; empty disables customer login in the web chat
     chat_rate: float = 1.0  # sustained messages per second per conversation
     chat_burst: int = 10
+    customer_proof_idle_seconds: int = 1800  # what an anonymous chat proved (a mailed code) lapses after this idle
+    trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed
     rasa_url: str = ""  # a real Rasa server as the dialogue engine (connectors/rasa_engine.py); empty: in-process
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -82,6 +87,7 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api/"),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            slack_team_ids=tuple(t.strip() for t in env.get("SLACK_TEAM_IDS", "").split(",") if t.strip()),
             teams_app_id=env.get("TEAMS_APP_ID", ""),
             teams_app_password=env.get("TEAMS_APP_PASSWORD", ""),
             teams_openid_url=env.get("TEAMS_OPENID_URL", cls.teams_openid_url),
@@ -102,11 +108,14 @@ class Settings:
             imap_password=env.get("CRM_IMAP_PASSWORD", ""),
             imap_mailboxes=tuple(m.strip() for m in env.get("CRM_IMAP_MAILBOXES", "INBOX").split(",") if m.strip()),
             mail_ack=env.get("CRM_MAIL_ACK", "1").lower() not in ("0", "false", "no", "off"),
+            mail_authserv_id=env.get("CRM_MAIL_AUTHSERV_ID", "").strip().lower(),
             sla_escalation=env.get("CRM_SLA_ESCALATION", "0").lower() in ("1", "true", "yes", "on"),
             sla_fallback_to=env.get("CRM_SLA_FALLBACK_TO", ""),
             secret_key=env.get("CRM_SECRET_KEY", ""),
             chat_rate=float(env.get("CRM_CHAT_RATE", "1.0")),
             chat_burst=int(env.get("CRM_CHAT_BURST", "10")),
+            customer_proof_idle_seconds=int(env.get("CRM_CUSTOMER_PROOF_IDLE_SECONDS", "1800")),
+            trusted_proxies=tuple(p.strip() for p in env.get("CRM_TRUSTED_PROXIES", "").split(",") if p.strip()),
             rasa_url=env.get("CRM_RASA_URL", ""),
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
         )
@@ -126,5 +135,19 @@ class Settings:
             raise SettingsError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is empty")
         if self.teams_app_id and not self.teams_app_password and not self.demo:
             raise SettingsError("TEAMS_APP_ID is set but TEAMS_APP_PASSWORD is empty")
+        if self.teams_app_id and not self.teams_tenant_ids and not self.demo:
+            raise SettingsError(
+                "TEAMS_APP_ID is set but TEAMS_TENANT_IDS is empty: list the Azure AD tenants whose users may "
+                "talk to the bot (another tenant's administrator controls its users' e-mail addresses)"
+            )
         if self.imap_host and not (self.imap_user and self.imap_password):
             raise SettingsError("CRM_IMAP_HOST is set but CRM_IMAP_USER or CRM_IMAP_PASSWORD is empty")
+        if self.rasa_url and not self.secret_key:
+            # the action server runs in another process: without a shared key it could verify no speaker
+            raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
+                                "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(f"CRM_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None

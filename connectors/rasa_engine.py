@@ -8,9 +8,12 @@ action. Per message this engine
    /conversations/{id}/tracker/events?token=T`` with a ``slot`` event): our responses pick their German or
    English variant by that slot, as in-process;
 2. sends the text to Rasa's REST channel, ``POST /webhooks/rest/webhook`` with ``{"sender", "message",
-   "metadata": {"speaker", "channel"}}``. Rasa 3.6's ``RestInput.get_metadata`` passes ``metadata`` on to the
-   ``UserMessage``, so our actions find the speaker in ``tracker.latest_message["metadata"]`` exactly as they
-   do in-process (the action server trusts it: keep it behind its token);
+   "metadata": {"speaker_seal", "channel"}}``. Rasa 3.6's ``RestInput.get_metadata`` passes ``metadata`` on to
+   the ``UserMessage``, so our actions find the seal in ``tracker.latest_message["metadata"]`` exactly as they
+   do in-process. The seal (:mod:`assistant.speaker_seal`, keyed by ``CRM_SECRET_KEY``, which the action server
+   shares) signs the speaker for this conversation, Rasa's sender id, for a few minutes: the REST webhook is a
+   mere transport, and whoever posts to it directly without a valid seal is an anonymous customer to our
+   actions, whatever ``metadata`` they claim;
 3. returns Rasa's replies as they are (the REST channel format our connectors render), without Rasa's
    ``recipient_id``, like ``Assistant.handle``: each channel adds its own (the web chat the client's sender).
 
@@ -28,8 +31,9 @@ from urllib.parse import quote
 
 import aiohttp
 
+from assistant import speaker_seal
 from assistant.engine import error_reference
-from assistant.messages import IncomingMessage, speaker_dict
+from assistant.messages import IncomingMessage
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +54,9 @@ class RasaEngineError(RuntimeError):
 
 
 def conversation_id(msg: IncomingMessage) -> str:
-    """Rasa's sender id: our conversation key (channel and the channel's conversation id)."""
-    return f"{msg.channel}:{msg.sender_id}"
+    """Rasa's sender id: our conversation key (channel and the channel's conversation id), the one the speaker
+    seal is bound to."""
+    return speaker_seal.conversation_key(msg.channel, msg.sender_id)
 
 
 def choose_language(msg: IncomingMessage, current: str | None) -> str:
@@ -139,11 +144,12 @@ class RasaEngine:
                 raise RasaEngineError(f"setting slot {name}: HTTP {res.status} {await res.text()}")
 
     async def send(self, sender: str, msg: IncomingMessage) -> list[dict[str, Any]]:
-        body = {
-            "sender": sender,
-            "message": msg.text,
-            "metadata": {**msg.metadata, "speaker": speaker_dict(msg.speaker), "channel": msg.channel},
-        }
+        """One message to Rasa's REST channel, the speaker sealed for ``sender`` (no plain speaker: nothing
+        on the other side may trust one)."""
+        metadata = {k: v for k, v in msg.metadata.items() if k not in ("speaker", speaker_seal.METADATA_KEY)}
+        metadata["channel"] = msg.channel
+        metadata[speaker_seal.METADATA_KEY] = speaker_seal.seal(msg.speaker, sender)
+        body = {"sender": sender, "message": msg.text, "metadata": metadata}
         async with self._http().post(f"{self.rasa_url}/webhooks/rest/webhook", json=body) as res:
             if res.status != 200:
                 raise RasaEngineError(f"webhook: HTTP {res.status} {await res.text()}")

@@ -2,10 +2,17 @@
 
 Who speaks: ``Authorization: Bearer crm_...`` is a staff user; a signed customer token (``cus_...``, from
 the customer portal) is that customer; anyone else is an anonymous customer. Conversations are keyed by
-speaker and sender id, so nobody can continue someone else's conversation by guessing its id.
+speaker and sender id: staff and signed-in customers by their identity, anonymous visitors by the sender id
+alone, which is therefore their only secret. It must be random: the chat page makes 128-bit ids with the
+browser's cryptographic generator (``POST /webhooks/rest/session`` hands out a server-made one), Rasa widgets
+send UUIDs, and an anonymous sender id that cannot be random (:func:`looks_random`: short, only digits, a few
+distinct characters) is refused with 400 and ``"code": "sender_not_random"`` instead of continuing whatever
+conversation a guess of it started.
 
 Staff tokens are looked up in the database at most every ``TOKEN_TTL`` seconds per token (``TokenCache``);
-a revoked token or a deactivated user is therefore refused at the latest that long after the change.
+a revoked, expired token or a deactivated user is therefore refused at the latest that long after the change.
+The per-IP limit keys on the client's address, read from ``X-Forwarded-For`` only behind
+``CRM_TRUSTED_PROXIES`` (:class:`connectors.rate_limit.ClientAddress`).
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +33,7 @@ from aiohttp import WSMsgType, web
 from assistant.messages import IncomingMessage
 from assistant.runtime import ASSISTANT_KEY, ensure_assistant
 from connectors import customer_auth
-from connectors.rate_limit import RateLimiter
+from connectors.rate_limit import ClientAddress, RateLimiter
 from crm_store.db import Database, StoreUnavailable
 from crm_store.services import Actor
 from crm_store.services.users import actor_for, authenticate, hash_token
@@ -33,24 +42,32 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 LIMITER_KEY = web.AppKey("web_chat_limiter", RateLimiter)
 IP_LIMITER_KEY = web.AppKey("web_chat_ip_limiter", RateLimiter)
+CLIENT_ADDRESS_KEY = web.AppKey("web_chat_client_address", ClientAddress)
 IP_FACTOR = 20  # one address (an office NAT, a proxy) may carry many conversations
 MAX_SENDER_CHARS = 128
-TOKEN_TTL = 30.0  # seconds a staff token's user is trusted without asking the database again
+MIN_ANONYMOUS_SENDER_CHARS = 16  # a UUID has 36, our page's ids 32, a server-made one 32
+MIN_DISTINCT_SENDER_CHARS = 6  # 16 random hex digits have fewer than 6 distinct ones 3 times in 100,000
+SESSION_ID_BYTES = 24  # server-made sender ids: 192 bits
+TOKEN_TTL = 5.0  # seconds a staff token's user is trusted without asking the database again
 TOKEN_CACHE_SIZE = 1024
 
 
 class TokenCache:
     """Staff token (its hash) -> Actor, each entry trusted for ``ttl`` seconds. Only hits are kept, so a
-    token created a moment ago works at once; a revoked one works until its entry expires."""
+    token created a moment ago works at once; a revoked or expired one works until its entry expires (at most
+    ``ttl`` seconds). ``clock`` is injectable so tests step time instead of sleeping."""
 
-    def __init__(self, *, ttl: float = TOKEN_TTL, size: int = TOKEN_CACHE_SIZE) -> None:
+    def __init__(
+        self, *, ttl: float = TOKEN_TTL, size: int = TOKEN_CACHE_SIZE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.size = size
+        self.clock = clock
         self._entries: OrderedDict[str, tuple[float, Actor]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, token: str, now: float | None = None) -> Actor | None:
-        key, now = hash_token(token), time.monotonic() if now is None else now
+        key, now = hash_token(token), self.clock() if now is None else now
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -61,7 +78,7 @@ class TokenCache:
             return entry[1]
 
     def put(self, token: str, actor: Actor, now: float | None = None) -> None:
-        key, now = hash_token(token), time.monotonic() if now is None else now
+        key, now = hash_token(token), self.clock() if now is None else now
         with self._lock:
             self._entries[key] = (now + self.ttl, actor)
             self._entries.move_to_end(key)
@@ -73,10 +90,35 @@ TOKENS_KEY = web.AppKey("web_chat_tokens", TokenCache)
 
 
 class ChatError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """A refusal the client should see: HTTP status, message, and a machine-readable code for a few."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message, **({"code": self.code} if self.code else {})}
+
+
+# Shown to an anonymous client whose sender id could be guessed; our chat page picks a new id and retries.
+SENDER_NOT_RANDOM = {
+    "en": "This conversation id is too easy to guess (at least {n} random characters, not only digits): "
+    "use a random one, e.g. a UUID, or get one from POST /webhooks/rest/session.",
+    "de": "Diese Gesprächs-ID ist zu leicht zu erraten (mindestens {n} zufällige Zeichen, nicht nur Ziffern): "
+    "bitte eine zufällige verwenden, z. B. eine UUID, oder eine von POST /webhooks/rest/session holen.",
+}
+
+
+def looks_random(sender: str) -> bool:
+    """Could ``sender`` be a random id? A plausibility check, not proof: it refuses what clearly is not
+    ("abc", "1", "test", a counter, a timestamp, "aaaaaaaaaaaaaaaa"); our page and Rasa widgets send far more."""
+    return (
+        len(sender) >= MIN_ANONYMOUS_SENDER_CHARS
+        and not sender.isdigit()
+        and len(set(sender)) >= MIN_DISTINCT_SENDER_CHARS
+    )
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -157,10 +199,13 @@ def _validate(payload: Any, max_chars: int) -> tuple[str, str]:
 async def _answer(
     request: web.Request, actor: Actor, sender: str, text: str, channel: str
 ) -> list[dict[str, Any]]:
+    if actor.kind == "customer" and actor.id is None and not looks_random(sender):
+        # an anonymous conversation is keyed by its sender id alone: a guessable one is someone else's
+        message = SENDER_NOT_RANDOM[_language(request)].format(n=MIN_ANONYMOUS_SENDER_CHARS)
+        raise ChatError(400, message, code="sender_not_random")
     conversation = f"{actor.label}/{sender}"
-    if not request.app[LIMITER_KEY].allow(conversation) or not request.app[IP_LIMITER_KEY].allow(
-        str(request.remote)
-    ):
+    client = request.app[CLIENT_ADDRESS_KEY].client(request.remote, request.headers.getall("X-Forwarded-For", []))
+    if not request.app[LIMITER_KEY].allow(conversation) or not request.app[IP_LIMITER_KEY].allow(client):
         raise ChatError(429, "too many messages; please slow down")
     assistant = request.app.get(ASSISTANT_KEY)
     if assistant is None:
@@ -193,7 +238,7 @@ async def rest_webhook(request: web.Request) -> web.Response:
         actor = await _speaker(request, token)
         return web.json_response(await _answer(request, actor, sender, text, "web"))
     except ChatError as exc:
-        return _json_error(exc.status, exc.message)
+        return web.json_response(exc.body(), status=exc.status)
     except web.HTTPRequestEntityTooLarge:
         return _json_error(413, "request body too large")
 
@@ -228,7 +273,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             sender, text = _validate(payload, settings.max_message_chars)
             await ws.send_json({"replies": await _answer(request, actor, sender, text, "web")})
         except ChatError as exc:
-            await ws.send_json({"error": exc.message, "status": exc.status})
+            await ws.send_json({**exc.body(), "status": exc.status})
     return ws
 
 
@@ -244,6 +289,15 @@ async def chat_page(request: web.Request) -> web.FileResponse:
     )
 
 
+async def new_session(request: web.Request) -> web.Response:
+    """A fresh server-made sender id (192 bits) for clients without a cryptographic generator of their own."""
+    try:
+        _check_origin(request)
+    except ChatError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    return web.json_response({"sender": secrets.token_urlsafe(SESSION_ID_BYTES)})
+
+
 async def status(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -255,11 +309,13 @@ def install(app: web.Application) -> None:
     settings = app[SETTINGS_KEY]
     app[LIMITER_KEY] = RateLimiter(rate=settings.chat_rate, burst=settings.chat_burst)
     app[TOKENS_KEY] = TokenCache()
+    app[CLIENT_ADDRESS_KEY] = ClientAddress(settings.trusted_proxies)
     app[IP_LIMITER_KEY] = RateLimiter(
         rate=settings.chat_rate * IP_FACTOR, burst=settings.chat_burst * IP_FACTOR
     )
     app.router.add_get("/", chat_page)
     app.router.add_static("/static/", STATIC, show_index=False)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
+    app.router.add_post("/webhooks/rest/session", new_session)
     app.router.add_get("/webhooks/rest", status)
     app.router.add_get("/ws", websocket)

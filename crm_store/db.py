@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -21,6 +22,38 @@ DEFAULT_SQLITE_FILE = "crm.db"
 PING_IDLE_SECONDS = 10.0
 POOL_RECYCLE_SECONDS = 1800
 _CHECKED_IN = "crm_checked_in"
+
+
+# SQL parameters are customers' personal data (names, e-mails, phones, message text): by default they never
+# appear in exception text, tracebacks or SQL echo logs. Debugging a statement on a developer's machine may
+# ask for them with this environment variable (or ``Database(..., show_parameters=True)``).
+SHOW_PARAMETERS_ENV = "CRM_SQL_SHOW_PARAMETERS"
+_HIDDEN = "[value hidden]"
+# PostgreSQL puts values into its own messages too: "DETAIL:  Key (email)=(anna@...) already exists.",
+# "Failing row contains (...)", 'invalid input syntax for type integer: "..."', a CONTEXT naming parameters.
+_VALUE_LINES = re.compile(r"^\s*(DETAIL|CONTEXT):.*$\n?", re.MULTILINE)
+_QUOTED_VALUE = re.compile(r':\s*"(?:[^"]|"")*"')
+
+
+def show_parameters_requested(environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get(SHOW_PARAMETERS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def scrub_values(message: str) -> str:
+    """A driver's error message without the values PostgreSQL quotes in it (constraint names stay)."""
+    return _QUOTED_VALUE.sub(f": {_HIDDEN}", _VALUE_LINES.sub("", message)).rstrip()
+
+
+def _scrub_error(context: Any) -> None:
+    """``handle_error`` hook: remove values from the driver's exception and from SQLAlchemy's wrapper,
+    whose text was built from it (``hide_parameters`` only hides the bound parameter list)."""
+    orig = context.original_exception
+    if orig is not None and len(orig.args) == 1 and isinstance(orig.args[0], str):
+        orig.args = (scrub_values(orig.args[0]),)
+    wrapper = context.sqlalchemy_exception
+    if wrapper is not None and len(wrapper.args) == 1 and isinstance(wrapper.args[0], str):
+        wrapper.args = (scrub_values(wrapper.args[0]),)
 
 
 class StoreUnavailable(RuntimeError):
@@ -51,15 +84,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, show_parameters: bool | None = None) -> Engine:
+    """The engine; SQL parameters and the values in driver messages are hidden unless ``show_parameters``
+    (default: the ``CRM_SQL_SHOW_PARAMETERS`` environment variable) asks for them."""
     url = _normalise_url(url)
+    hide = not (show_parameters_requested() if show_parameters is None else show_parameters)
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, echo=echo, hide_parameters=hide,
+                               connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+    else:
+        engine = _server_engine(url, echo=echo, hide=hide)
+    if hide:
+        event.listen(engine, "handle_error", _scrub_error)
+    return engine
+
+
+def _server_engine(url: str, *, echo: bool, hide: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
+        hide_parameters=hide,
         pool_size=10,
         max_overflow=20,
         pool_recycle=POOL_RECYCLE_SECONDS,
@@ -95,9 +140,9 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 class Database:
     """Owns the engine; hands out one session (one transaction) per unit of work."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, show_parameters: bool | None = None) -> None:
         self.url = _normalise_url(url)
-        self.engine = make_engine(self.url, echo=echo)
+        self.engine = make_engine(self.url, echo=echo, show_parameters=show_parameters)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a connection that finds the file locked sleeps in SQLite's
         # busy handler (1, 2, 5 ... 100 ms steps): under concurrent turns most of a turn's latency was

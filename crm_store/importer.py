@@ -65,6 +65,25 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection: "=HYPERLINK(...)",
+# "=cmd|' /C calc'!A0", "@SUM(...)"). Exports neutralise such cells (OWASP: prefix a single quote in CSV,
+# write them as string cells in XLSX), so a contact named "=1+1" cannot run code on a colleague's machine.
+FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: str) -> str:
+    """CSV: a quote before a cell the spreadsheet would read as a formula. Cells that already start with
+    quotes before such a character get one more, so ``restore_formula`` undoes it exactly."""
+    return "'" + value if value.lstrip("'").startswith(FORMULA_TRIGGERS) else value
+
+
+def restore_formula(value: str) -> str:
+    """The inverse of ``neutralise_formula``: our own CSV export imports back unchanged."""
+    if value.startswith("'") and value.lstrip("'").startswith(FORMULA_TRIGGERS):
+        return value[1:]
+    return value
+
+
 def _header_key(text: str) -> str:
     return " ".join(fold(text).replace("_", " ").split())
 
@@ -135,12 +154,16 @@ def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         text = raw.decode("cp1252")  # Excel's "CSV" on German Windows
     sample = text[:4096]
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    # Only the delimiter is guessed: the sniffer takes the quote that ``neutralise_formula`` puts before
+    # "=..." cells for a quoting character. Spreadsheets and we quote with '"' (RFC 4180).
+    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
     headers = next(reader, [])
-    rows = ((i, row) for i, row in enumerate(reader, start=2) if any(c.strip() for c in row))
+    rows = (
+        (i, [restore_formula(c) for c in row]) for i, row in enumerate(reader, start=2) if any(c.strip() for c in row)
+    )
     return headers, rows
 
 
@@ -435,16 +458,31 @@ def write_table(
     fmt: str,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write CSV (UTF-8 with BOM so Excel shows umlauts) or XLSX; returns the number of rows."""
+    """Write CSV (UTF-8 with BOM so Excel shows umlauts) or XLSX; returns the number of rows.
+
+    No cell is ever written as a formula: XLSX cells are typed as strings, CSV cells that a spreadsheet
+    would evaluate get a leading quote (``neutralise_formula``)."""
     n = 0
     if fmt == "xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         wb = Workbook(write_only=True)
         sheet = wb.create_sheet("export")
-        sheet.append(headers)
+
+        def text_cells(values: list[str]) -> list[WriteOnlyCell]:
+            cells = []
+            for value in values:
+                # control characters XLSX cannot hold would abort the whole export: they are dropped
+                cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                cell.data_type = "s"  # openpyxl would make "=..." a formula cell
+                cells.append(cell)
+            return cells
+
+        sheet.append(text_cells(headers))
         for row in rows:
-            sheet.append(row)
+            sheet.append(text_cells(row))
             n += 1
             if progress:
                 progress(1)
@@ -452,9 +490,9 @@ def write_table(
         return n
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(headers)
+        writer.writerow([neutralise_formula(h) for h in headers])
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([neutralise_formula(c) for c in row])
             n += 1
             if progress:
                 progress(1)

@@ -88,6 +88,15 @@ def ticket_message(m: TicketMessage) -> dict[str, Any]:
                      "author_user_id", "channel", "body", "created_at"))
 
 
+def thread_message(m: TicketMessage) -> dict[str, Any]:
+    """A message of ``/tickets/{id}/messages`` (contract §5): the stored ``internal`` is a ``note``."""
+    out = _cols(m, ("id", "ticket_id", "direction", "channel", "body", "author_contact_id", "author_user_id",
+                    "created_at"))
+    if out["direction"] == "internal":
+        out["direction"] = "note"
+    return out
+
+
 def user(u: User) -> dict[str, Any]:
     return _cols(u, ("id", "email", "name", "role", "team_id", "language", "timezone", "languages_spoken",
                      "slack_user_id", "teams_user_id", "is_active", "is_available", "created_at"))

@@ -177,9 +177,20 @@ def export_cmd(db_url: str | None, kind: str, fmt: str, out: Path | None) -> Non
             headers, rows = export_rows(session, kind)
             with _bar(total, f"export {kind}") as bar:
                 n = write_table(out, headers, rows, fmt, progress=bar.update)
+            crm = CrmServices(session, CLI_ACTOR)  # an export is a bulk read: audited (who, how many rows)
+            (crm.contacts if kind == "contacts" else crm.organizations).audit_export(fmt, n, by=_os_user())
     finally:
         store.dispose()
     click.echo(f"exported {n} {kind} to {out}")
+
+
+def _os_user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return None
 
 
 # --- GDPR ---------------------------------------------------------------------------------------------------

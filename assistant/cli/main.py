@@ -10,6 +10,7 @@ import click
 # Explicit registry: module name -> it defines ``register(group)``. Order is the help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "assistant.cli.store_cmds",
+    "assistant.cli.link_cmds",  # adds Slack/Teams account linking to ``users``
     "assistant.cli.server_cmds",
     "assistant.cli.data_cmds",
     "assistant.cli.nlu_cmds",

@@ -14,9 +14,12 @@ with generated Rasa-compatible copies where Rasa 3.6 reads something differently
 
     python -m bench.rasa.make_project /tmp/rasa-crm --language en \\
         --action-url http://127.0.0.1:5055/webhook --action-token "$CRM_ACTION_TOKEN" --validate [--train]
-    .rasa-venv/bin/rasa run --enable-api --auth-token T --model /tmp/rasa-crm/models \\
+    CRM_ACTION_TOKEN=... CRM_SECRET_KEY=K crm-assistant actions serve --port 5055
+    .rasa-venv/bin/rasa run --enable-api --auth-token T --model /tmp/rasa-crm/models --interface 127.0.0.1 \\
         --endpoints /tmp/rasa-crm/endpoints.yml --credentials /tmp/rasa-crm/credentials.yml --port 5005
-    CRM_RASA_URL=http://127.0.0.1:5005 CRM_RASA_TOKEN=T crm-assistant serve
+    CRM_RASA_URL=http://127.0.0.1:5005 CRM_RASA_TOKEN=T CRM_SECRET_KEY=K crm-assistant serve
+
+(K, our server's CRM_SECRET_KEY, signs the speaker that travels through Rasa: see the README's Rasa section.)
 
 Everything Rasa runs in `.rasa-venv` (Python 3.10); this module runs on the product's Python and imports
 no Rasa. `--per-intent N --epochs E` make a tiny project for tests (seconds to train instead of tens of

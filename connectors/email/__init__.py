@@ -23,6 +23,7 @@ from aiohttp import web
 from assistant.settings import Settings
 from connectors.email.ack import AckSender, AckSettings, SmtpSettings
 from connectors.email.imap_poller import ImapPoller, ImapSettings, ImapStateStore
+from connectors.email.outbox import install_outbox
 from connectors.email.routing import DEFAULT_RULES_FILE, Router
 from connectors.email.sla import SlaEscalator, SmtpNotifier
 from connectors.email.smtp_server import TriageHandler, start_smtp_server
@@ -122,7 +123,9 @@ async def start_mail(
     if classifier is None:
         classifier = await asyncio.to_thread(_classifier, settings)
     router = Router.from_yaml(settings.routing_config or DEFAULT_RULES_FILE)
-    connector.triage = triage = TriageService(db, classifier, routing=router)
+    connector.triage = triage = TriageService(
+        db, classifier, routing=router, authserv_id=settings.mail_authserv_id or None
+    )
     acks = (
         AckSender(AckSettings(from_addr=settings.mail_from, smtp=relay))
         if settings.mail_ack and relay is not None
@@ -157,6 +160,7 @@ def install(app: web.Application) -> None:
     from assistant.server import DB_KEY, SETTINGS_KEY
 
     settings = app[SETTINGS_KEY]
+    install_outbox(app)  # mail the chat decided to send (one-time codes), with or without the intake
     if not enabled(settings):
         log.info("e-mail intake is off (CRM_SMTP_LISTEN_PORT, CRM_IMAP_HOST, CRM_SLA_ESCALATION unset)")
         return

@@ -16,7 +16,7 @@ from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 
-from connectors.email.triage import TriageResult
+from connectors.email.triage import AUTH_FAILED, TriageResult
 from crm_store.models import utcnow
 from nlu.email_autoreply import is_no_reply_address
 
@@ -61,9 +61,14 @@ class AckSettings:
 
 
 def should_ack(result: TriageResult) -> bool:
-    """The last check before sending; the triage verdict (limits included) must already say yes."""
+    """The last check before sending; the triage verdict (limits included) must already say yes.
+
+    Never for a mail that failed SPF/DKIM/DMARC: its From: is likely forged, and our reply would land
+    in an innocent mailbox (backscatter).
+    """
     return (
         result.ack
+        and AUTH_FAILED not in result.flags
         and result.ticket_number is not None
         and result.automatic is None
         and result.queue not in NO_ACK_QUEUES

@@ -1,18 +1,32 @@
-"""The e-mail classifier for the triage: trained from ``training_data/emails`` once, then cached.
+"""The e-mail classifier for the triage, and what our MTA recorded about a mail's authenticity.
 
     classifier = load_or_train_classifier(model_dir, data_dir, embedder)
+    auth = authentication_results(raw, authserv_id="mx.example-crm.com")   # -> MailAuth
 
 The cache file is named by a hash of the training data and the embedding model, so changed data
 retrains by itself; only the scikit-learn parts are stored (``EmailClassifier.save``).
+
+``authentication_results`` reads the RFC 8601 ``Authentication-Results`` headers into the ticket
+service's ``MailAuth`` (the threading rule lives in ``crm_store.services.mail_threads``). Anyone can
+write such a header into a mail, so only our own MTA's count: with ``authserv_id`` (CRM_MAIL_AUTHSERV_ID)
+every header naming that authserv-id and no other; without it only the top-most header, the one the
+last hop (ours) prepended. Parsing uses ``authres``; a header it refuses falls back to a tolerant scan
+for ``method=result`` pairs, so that a failure verdict never vanishes behind a syntax quirk.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 
+import authres  # type: ignore[import-untyped]
+
+from crm_store.services.mail_threads import MailAuth
 from nlu.email_classifier import EmailClassifier, load_training_emails
 from nlu.embedder import Embedder
 
@@ -63,4 +77,59 @@ def load_or_train_classifier(
     return classifier
 
 
-__all__ = ["CLASSIFIER_SUBDIR", "ClassifierDataError", "classifier_data_hash", "load_or_train_classifier"]
+# --- Authentication-Results (RFC 8601) ----------------------------------------------------------------
+
+AUTH_METHODS = ("spf", "dkim", "dmarc")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HAS_AUTH_RESULTS = re.compile(rb"(?im)^authentication-results[ \t]*:")
+_COMMENTS = re.compile(r"\((?:[^()\\]|\\.)*\)")  # RFC 5322 comments, one level deep
+_AUTHSERV = re.compile(r"\s*([^\s;]+)")
+_RESINFO = re.compile(r";\s*([a-z0-9][a-z0-9-]*)\s*(?:/\s*\d+\s*)?=\s*([a-z]+)", re.IGNORECASE)
+
+
+def authentication_results(raw: bytes, authserv_id: str | None = None) -> MailAuth:
+    """The SPF/DKIM/DMARC verdicts our MTA recorded in ``raw``'s header (``MailAuth()``: none)."""
+    match = _HEADER_END.search(raw)
+    head = raw[: match.start()] if match is not None else raw
+    if _HAS_AUTH_RESULTS.search(head) is None:  # the common case costs one scan, no header parse
+        return MailAuth()
+    values = (
+        BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n").get_all("Authentication-Results") or []
+    )
+    parsed = [_parse_auth_results(str(value)) for value in values]
+    if authserv_id:
+        ours = authserv_id.strip().lower()
+        chosen = [pairs for server, pairs in parsed if server == ours]
+    else:
+        chosen = [parsed[0][1]] if parsed else []
+    found: dict[str, list[str]] = {method: [] for method in AUTH_METHODS}
+    for pairs in chosen:
+        for method, result in pairs:
+            if method in found:
+                found[method].append(result)
+    return MailAuth(spf=tuple(found["spf"]), dkim=tuple(found["dkim"]), dmarc=tuple(found["dmarc"]))
+
+
+def _parse_auth_results(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """(authserv-id, [(method, result), ...]) of one header value, all lower-cased."""
+    value = re.sub(r"\r?\n[ \t]+", " ", value).strip()
+    try:
+        header = authres.AuthenticationResultsHeader.parse_value(value)
+        return str(header.authserv_id).lower(), [
+            (str(r.method).lower(), str(r.result).lower()) for r in header.results
+        ]
+    except Exception:  # authres raises its own SyntaxError, and more on odd input: scan instead
+        log.debug("Authentication-Results not RFC 8601 conformant; scanned for method=result pairs")
+    plain = _COMMENTS.sub(" ", value)
+    server = _AUTHSERV.match(plain)
+    pairs = [(m.lower(), r.lower()) for m, r in _RESINFO.findall(plain)]
+    return (server.group(1).lower() if server is not None else ""), pairs
+
+
+__all__ = [
+    "CLASSIFIER_SUBDIR",
+    "ClassifierDataError",
+    "authentication_results",
+    "classifier_data_hash",
+    "load_or_train_classifier",
+]

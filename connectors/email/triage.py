@@ -7,9 +7,13 @@ Rules (issue 5): each Message-ID (or, without one, a hash of From, Date, Subject
 once: a ``ProcessedEvent`` row is inserted in the same transaction as everything else, and losing a race
 on its unique index makes the mail a duplicate. Robots (bounces, out-of-office, bulk) and spam get no
 ticket and no acknowledgement. The sender becomes a contact (with an organisation from the domain,
-except freemail). Replies thread into their ticket by In-Reply-To/References or a ``[#4711]`` subject
-token; sales mail becomes a lead deal; privacy mail a GDPR request plus a ticket. Broken MIME is kept:
-a ticket with the raw text, priority ``normal``, flagged ``needs_human``.
+except freemail). Whether a mail joins the ticket it names (In-Reply-To/References or a ``[#4711]``
+subject token) is the ticket service's rule (``crm_store.services.mail_threads``): only the requester or
+a participant of that thread may, and only when our MTA's ``Authentication-Results`` record no SPF, DKIM
+or DMARC failure; the appended message is authored by the real sender. Anything else opens a new ticket
+linked to the named one and flagged for an agent; mail that failed authentication is never
+acknowledged. Sales mail becomes a lead deal; privacy mail a GDPR request plus a ticket. Broken MIME is
+kept: a ticket with the raw text, priority ``normal``, flagged ``needs_human``.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from connectors.email.model import authentication_results
 from connectors.email.routing import Router, TeamCache
 from crm_store.db import Database, StoreUnavailable
-from crm_store.models import Contact, ProcessedEvent, Ticket, TicketMessage, utcnow
+from crm_store.models import Contact, ProcessedEvent, utcnow
 from crm_store.services import Actor, CrmServices
-from crm_store.services.errors import Conflict, CrmError, NotFound
+from crm_store.services.errors import Conflict, CrmError
+from crm_store.services.mail_threads import InboundMail, MailThreading, ThreadDecision
 from nlu.email_autoreply import is_no_reply_address
 from nlu.email_classifier import EmailLabel
 from nlu.email_text import ParsedMail, parse_mail
@@ -61,12 +68,13 @@ BROKEN_DEFECTS = frozenset(
         "MisplacedEnvelopeHeaderDefect", "NoBoundaryInMultipartDefect",
     }
 )  # fmt: skip
-TICKET_TOKEN = re.compile(r"\[#\s*(\d{3,9})\]")
 ERASURE = re.compile(r"\b(?:delete|erase|remove|forget)\b|lösch|entfern|vergessen|art\.?\s*17", re.IGNORECASE)
 OBJECTION = re.compile(
     r"unsubscribe|newsletter|marketing|opt[- ]?out|abmeld|austragen|widersp|art\.?\s*21", re.IGNORECASE
 )
 MAX_RAW_CHARS = 100_000
+MAX_RECIPIENTS = 50  # To/Cc addresses kept per message (they make participants of the thread)
+AUTH_FAILED = "auth_failed"  # TriageResult.flags: SPF/DKIM/DMARC failed; never acknowledged
 NOT_CLASSIFIED = EmailLabel(queue="other", priority="normal", language="", confidence=0.0)
 
 
@@ -94,6 +102,8 @@ class TriageResult:
     flags: list[str] = field(default_factory=list)
     from_addr: str = ""
     subject: str = ""
+    related_ticket: int | None = None  # the ticket the mail named but could not join
+    review_reason: str | None = None  # why the new ticket waits for an agent (``Ticket.review_reason``)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,8 +141,12 @@ class TriageService:
         routing: Router,
         now: datetime | Callable[[], datetime] | None = None,
         acks_per_hour: int = ACKS_PER_HOUR,
+        authserv_id: str | None = None,
     ) -> None:
+        """``authserv_id``: our MTA's RFC 8601 authserv-id (CRM_MAIL_AUTHSERV_ID); only its
+        Authentication-Results headers are believed. ``None``: only the top-most header."""
         self.db = db
+        self.authserv_id = authserv_id
         self.classifier = classifier
         self.routing = routing
         self._now = now
@@ -177,8 +191,12 @@ class TriageService:
                 if contact is not None:
                     out["contact_id"] = contact.id
                     out["organization_id"] = contact.organization_id
-                ticket = self._thread(session, mail, contact)
-                out["thread_ticket"] = ticket.number if ticket is not None else None
+                decision = self._thread(session, mail, raw, contact)
+                out["thread_ticket"] = decision.ticket.number if decision.ticket is not None else None
+                if decision.related is not None:
+                    out["related_ticket"] = decision.related.number
+                if decision.reason is not None:
+                    out["review_reason"] = decision.reason
                 out["already_processed"] = self._seen_in(session, idempotency_key(mail, raw))
                 org = contact.organization if contact is not None else None
                 if org is not None and label.queue not in NO_TICKET_QUEUES:
@@ -303,12 +321,17 @@ class TriageService:
             result.contact_id, result.organization_id = contact.id, contact.organization_id
         body = _raw_text(raw) if broken else (mail.new_text or mail.text)
 
-        thread = self._thread(session, mail, contact)
+        decision = self._thread(session, mail, raw, contact)
+        if decision.auth_failed:
+            result.flags.append(AUTH_FAILED)
+        thread = decision.ticket
         if thread is not None:
             try:
                 crm.tickets.add_message(
-                    thread.id, body, channel="email", message_id=mail.message_id, in_reply_to=mail.in_reply_to
-                )
+                    thread.id, body, channel="email", message_id=mail.message_id, in_reply_to=mail.in_reply_to,
+                    author_contact_id=contact.id if contact is not None else None,
+                    author_address=mail.from_addr or None, recipients=_recipients(mail),
+                )  # fmt: skip
             except Conflict:  # this Message-ID is already on a ticket: delivered before under another key
                 result.action = "duplicate"
                 result.ticket_number = thread.number
@@ -327,7 +350,9 @@ class TriageService:
         if not broken:
             result.priority = route.priority
 
-        if label.queue == "sales" and not broken:
+        if decision.related is not None:
+            result.related_ticket = decision.related.number
+        if label.queue == "sales" and not broken and not decision.needs_review:
             deal = crm.deals.create(
                 {
                     "name": (mail.subject or f"Enquiry from {mail.from_addr}")[:300],
@@ -356,6 +381,11 @@ class TriageService:
             },
             message_id=mail.message_id,
         )
+        if ticket.messages:  # the opening mail: its real sender and whom it brought into the thread
+            ticket.messages[0].author_address = mail.from_addr or None
+            ticket.messages[0].recipients = None if decision.auth_failed else _recipients(mail)
+        MailThreading(session, self.actor).flag(ticket, decision)
+        result.review_reason = ticket.review_reason
         if broken:
             ticket.needs_human = True
         result.action, result.ticket_number, result.assignee_id = (
@@ -363,12 +393,14 @@ class TriageService:
             ticket.number,
             assignment.assignee_id,
         )
-        if label.queue == "privacy" and contact is not None and not broken:
+        if label.queue == "privacy" and contact is not None and not broken and not decision.auth_failed:
             request = crm.gdpr.request(
                 contact.id, _gdpr_kind(mail), via="email", note=f"ticket #{ticket.number}"
             )
             result.action, result.gdpr_request_id = "gdpr_request", request.id
-        result.ack = self._reserve_ack(session, mail, key)
+        # a forged From: must not get our mail (backscatter); a stranger's new ticket is acknowledged
+        # like any new ticket, naming only its own number and the subject the sender wrote
+        result.ack = not decision.auth_failed and self._reserve_ack(session, mail, key)
         event.result = json.dumps({"action": result.action, "source": source, "ticket": ticket.number})
         return result
 
@@ -463,32 +495,20 @@ class TriageService:
             return None
         return contact  # no second lookup: it costs a query with eager loads per new sender
 
-    def _thread(self, session: Session, mail: ParsedMail, contact: Contact | None) -> Ticket | None:
-        """The ticket this mail answers: by In-Reply-To/References first, then a ``[#nnnn]`` token."""
-        ids = [i for i in [mail.in_reply_to, *reversed(mail.references)] if i]
-        if ids:
-            ticket = session.execute(
-                select(Ticket)
-                .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
-                .where(TicketMessage.message_id.in_(ids))
-                .order_by(TicketMessage.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if ticket is not None and ticket.status != "closed":
-                return ticket
-        match = TICKET_TOKEN.search(mail.subject)
-        if match is None or contact is None:
-            return None
-        try:
-            ticket = self._crm(session).tickets.by_number(match.group(1))
-        except (NotFound, CrmError):
-            return None
-        # A guessed number must not let a stranger write into someone else's ticket.
-        same_requester = ticket.requester_contact_id == contact.id
-        same_org = contact.organization_id is not None and ticket.organization_id == contact.organization_id
-        if ticket.status == "closed" or not (same_requester or same_org):
-            return None
-        return ticket
+    def _thread(
+        self, session: Session, mail: ParsedMail, raw: bytes, contact: Contact | None
+    ) -> ThreadDecision:
+        """Ask the ticket service which ticket this mail joins (In-Reply-To/References, ``[#nnnn]``)."""
+        inbound = InboundMail(
+            sender=mail.from_addr if "@" in mail.from_addr else "",
+            sender_contact_id=contact.id if contact is not None else None,
+            subject=mail.subject,
+            in_reply_to=mail.in_reply_to,
+            references=mail.references,
+            recipients=_recipients(mail),
+            auth=authentication_results(raw, self.authserv_id),
+        )
+        return MailThreading(session, self.actor).thread_for(inbound)
 
     def _reserve_ack(self, session: Session, mail: ParsedMail, key: str) -> bool:
         """True when an acknowledgement may go out; counts it (in the store) against the hourly limit."""
@@ -553,12 +573,19 @@ def _org_name(domain: str) -> str:
     return label.replace("-", " ").title()[:300]
 
 
+def _recipients(mail: ParsedMail) -> list[str]:
+    """To and Cc, lower-cased, without duplicates (bounded: a mail can name thousands)."""
+    cc = [addr.lower() for _, addr in getaddresses([mail.headers.get("cc", "")]) if "@" in addr]
+    return list(dict.fromkeys(a for a in [*mail.to, *cc] if "@" in a))[:MAX_RECIPIENTS]
+
+
 def _raw_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")[:MAX_RAW_CHARS]
 
 
 __all__ = [
     "ACKS_PER_HOUR",
+    "AUTH_FAILED",
     "FREEMAIL_DOMAINS",
     "MailClassifier",
     "TriageResult",

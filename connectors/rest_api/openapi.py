@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from connectors.rest_api.inputs import not_nullable
+
 if TYPE_CHECKING:
     from connectors.rest_api.routes import Operation
 
@@ -37,6 +39,7 @@ ERRORS_BY_KIND: dict[str, tuple[int, ...]] = {
     "create": (400, 401, 403, 409, 413, 422, 503),
     "update": (400, 401, 403, 404, 409, 413, 422, 503),
     "replace": (400, 401, 403, 404, 409, 413, 422, 503),
+    "children": (401, 403, 404, 503),
 }
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -160,7 +163,16 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
             {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
         ]
     record = {"$ref": REF.format(model=title)}
-    if op.kind == "list":
+    if op.child is not None:
+        item = op.child.schema.__name__
+        out["summary"] = op.child.summary
+        ok = {
+            "200": {
+                "description": f"All {op.child.name} of the {res.singular}",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{item}List")}}},
+            }
+        }
+    elif op.kind == "list":
         query = _model_schema(res.query, components)
         out["summary"] = f"List {res.name} (filters, limit, offset)"
         out["parameters"] = [_parameter(n, s) for n, s in query.get("properties", {}).items()]
@@ -214,17 +226,38 @@ def _schemas(operations: Sequence[Operation]) -> dict[str, Any]:
     for res in dict.fromkeys(op.resource for op in operations):
         create = _model_schema(res.create_schema, schemas)
         schemas[res.create_schema.__name__] = create
-        schemas[res.patch_schema.__name__] = _model_schema(res.patch_schema, schemas)
+        schemas[res.patch_schema.__name__] = _without_null(
+            _model_schema(res.patch_schema, schemas), not_nullable(res.create_schema)
+        )
         schemas[res.title] = _record_schema(create, res.singular)
-        schemas[f"{res.title}List"] = {
-            "type": "object",
-            "required": ["items", "total"],
-            "properties": {
-                "items": {"type": "array", "items": {"$ref": REF.format(model=res.title)}},
-                "total": {"type": "integer", "minimum": 0},
-            },
-        }
+        schemas[f"{res.title}List"] = _list_schema(res.title)
+        for child in res.children:
+            name = child.schema.__name__
+            schemas[name] = _model_schema(child.schema, schemas)
+            schemas[f"{name}List"] = _list_schema(name)
     return schemas
+
+
+def _without_null(schema: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """A PATCH schema where ``fields`` may be omitted but not null (``inputs.nulls_refused`` enforces it)."""
+    for name in fields & schema.get("properties", {}).keys():
+        prop = schema["properties"][name]
+        options = [o for o in prop.get("anyOf", ()) if o.get("type") != "null"]
+        if "anyOf" in prop and len(options) < len(prop["anyOf"]):
+            rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            schema["properties"][name] = {**(options[0] if len(options) == 1 else {"anyOf": options}), **rest}
+    return schema
+
+
+def _list_schema(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "total"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": REF.format(model=item)}},
+            "total": {"type": "integer", "minimum": 0},
+        },
+    }
 
 
 def build_document(router: web.UrlDispatcher, operations: Sequence[Operation]) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def unauthorized(*, token_given: bool) -> Problem:
         return Problem(
             401,
             "Unauthorized",
-            "the bearer token is invalid, revoked or its user is inactive",
+            "the bearer token is invalid, expired or revoked, or its user is inactive",
             _type("unauthorized"),
             headers={hdrs.WWW_AUTHENTICATE: f'{BEARER_REALM}, error="invalid_token"'},
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from typing import Annotated, Any, Protocol
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -30,6 +30,8 @@ class CrudService(Protocol):
     def get(self, record_id: int, /) -> Any: ...
 
     def list(self, *args: Any, **kwargs: Any) -> Page: ...
+
+    def view(self, obj: Any, entity: str | None = None) -> dict[str, Any]: ...
 
 
 class ListQuery(BaseModel):
@@ -94,6 +96,30 @@ class UserQuery(ListQuery):
     team_id: Id | None = None
 
 
+class TicketMessageOut(BaseModel):
+    """One message of a ticket's thread as ``GET /tickets/{id}/messages`` answers it (contract §5)."""
+
+    id: int
+    ticket_id: int
+    direction: Literal["inbound", "outbound", "note"]
+    channel: str
+    body: str
+    author_contact_id: int | None
+    author_user_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Child:
+    """A collection below one record: ``/api/v1/<resource>/{id}/<name>`` (read: a list of all of it)."""
+
+    name: str  # the URL segment
+    entity: str  # the service entity of its items: their serialiser and policy fields
+    list: Callable[[Any, int], list[Any]]  # (the parent's service, the parent's id) -> the items
+    schema: type[BaseModel]  # one item, for the OpenAPI document
+    summary: str
+
+
 @dataclass(frozen=True)
 class Resource:
     name: str  # the URL segment: /api/v1/<name>
@@ -103,6 +129,7 @@ class Resource:
     create_schema: type[BaseModel]
     patch_schema: type[BaseModel]
     query: type[ListQuery]
+    children: tuple[Child, ...] = ()
 
     @property
     def title(self) -> str:
@@ -151,6 +178,15 @@ RESOURCES: tuple[Resource, ...] = (
         schemas.TicketIn,
         schemas.TicketPatch,
         TicketQuery,
+        children=(
+            Child(
+                "messages",
+                "ticket_message",
+                lambda service, ticket_id: service.messages(ticket_id),
+                TicketMessageOut,
+                "The ticket's thread, oldest first (internal notes as direction 'note', staff only)",
+            ),
+        ),
     ),
     Resource(
         "users", "user", lambda crm: crm.users, serialize.user, schemas.UserIn, schemas.UserPatch, UserQuery

@@ -139,6 +139,7 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
             client=make_client(settings, session),
             outbox=outbox,
             assistant=lambda: app.get(ASSISTANT_KEY),
+            allowed_workspaces=settings.slack_team_ids,
         )
         app[CONNECTOR_KEY] = connector
         outbox.start()  # sends whatever a previous run left pending

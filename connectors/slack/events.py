@@ -5,6 +5,12 @@ claims the event and starts a tracked background task, so Slack gets its 200 wit
 the HTTP response is never held up by the assistant. Every answer is queued in the outbox
 (``outbox.py``) and delivered by its worker. ``drain()`` waits for the tasks and the outbox (tests).
 The "Log to CRM" message shortcut lives in ``shortcut.py``.
+
+Who speaks: the CRM user linked to this Slack id *in this workspace* (``identity.py``,
+``LinkService.resolve``). The e-mail Slack reports links nothing: an unlinked user gets a pending request
+for an admin (its number) and the way to link themselves (``link <code>`` with a code from the CRM side).
+Outside a DM every answer is ephemeral, for the asking user only, so CRM data never lands in a channel;
+a mention also gets a public thread note that says so, with no data in it.
 """
 
 from __future__ import annotations
@@ -15,30 +21,33 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
 from connectors.slack import home, shortcut, wording
+from connectors.slack.identity import Workspace
 from connectors.slack.outbox import Notify, SlackOutbox, posts, update_message
 from connectors.slack.render import ACTION_PREFIX, Rendered, escape, render, unescape
 from crm_store.db import Database
-from crm_store.models import ProcessedEvent, User
-from crm_store.services import Actor
-from crm_store.services.users import UserService, actor_for
+from crm_store.models import ProcessedEvent
+from crm_store.services import Actor, CrmServices
+from crm_store.services.errors import CrmError
+from crm_store.services.links import ChatAccount, link_code
+from crm_store.services.users import actor_for
 
 log = logging.getLogger(__name__)
 SOURCE = "slack"
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 MAX_TEXT_CHARS = 4000
-ACTOR_CACHE_SECONDS = 300.0  # a deactivated CRM user loses Slack access within five minutes
+NO_WORKSPACE = Workspace("")
+ACTOR_CACHE_SECONDS = 5.0  # a deactivated, unlinked or revoked CRM user loses Slack access within seconds
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,9 @@ class Where:
     channel: str
     user: str
     thread_ts: str | None = None
-    ephemeral: bool = False  # /crm outside a DM: only the caller sees the answer
+    ephemeral: bool = False  # outside a DM: only the caller sees the answer
+    workspace: Workspace = NO_WORKSPACE
+    mention: bool = False  # an @-mention in a channel: also a public note (no data) that we answered
 
     @property
     def sender_id(self) -> str:
@@ -64,14 +75,16 @@ class SlackConnector:
         client: AsyncWebClient,
         outbox: SlackOutbox,
         assistant: Callable[[], Assistant | None],
+        allowed_workspaces: tuple[str, ...] = (),
     ) -> None:
         self.db = db
+        self.allowed_workspaces = allowed_workspaces  # SLACK_TEAM_IDS; empty: every install
         self.client = client  # reads only (users.info, views.publish); posts go through the outbox
         self.outbox = outbox
         self._assistant = assistant
         self.log_to_crm = shortcut.LogToCrm(db=db, outbox=outbox, actor=self._actor)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._actors: dict[str, tuple[float, Actor]] = {}  # slack id -> (cached at, actor)
+        self._actors: dict[tuple[str, str, str], tuple[float, Actor]] = {}  # (user, team, ent) -> actor
         self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
@@ -122,26 +135,48 @@ class SlackConnector:
         user, channel = event.get("user"), event.get("channel")
         if not isinstance(user, str) or not isinstance(channel, str):
             return
+        workspace = Workspace.of_event(body, event)
+        if not self._heard(workspace):
+            return
         team = str(body.get("team_id") or event.get("team") or "")
-        where = Where(team=team, channel=channel, user=user, thread_ts=thread or event.get("thread_ts"))
+        private = _is_dm(channel) or event.get("channel_type") == "im"
+        where = Where(
+            team=team,
+            channel=channel,
+            user=user,
+            thread_ts=thread or event.get("thread_ts"),
+            ephemeral=not private,
+            workspace=workspace,
+            mention=not private,
+        )
         self._spawn(self._converse(where, unescape(text)))
 
-    async def _on_home(self, ack: Any, event: dict[str, Any]) -> None:
+    def _heard(self, workspace: Workspace) -> bool:
+        """Refuse other workspaces before anything else (``SLACK_TEAM_IDS``)."""
+        if workspace.allowed(self.allowed_workspaces):
+            return True
+        log.info("ignored a Slack request from a workspace that is not allowed")
+        return False
+
+    async def _on_home(self, ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
         await ack()
         user = event.get("user")
-        if event.get("tab") == "home" and isinstance(user, str):
-            self._spawn(self._publish_home(user))
+        workspace = Workspace.of_event(body, event)
+        if event.get("tab") == "home" and isinstance(user, str) and self._heard(workspace):
+            self._spawn(self._publish_home(user, workspace))
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         channel, user = str(body.get("channel_id") or ""), str(body.get("user_id") or "")
-        if not channel or not user:
+        workspace = Workspace.of_command(body)
+        if not channel or not user or not self._heard(workspace):
             return
         where = Where(
             team=str(body.get("team_id") or ""),
             channel=channel,
             user=user,
-            ephemeral=not channel.startswith("D"),
+            ephemeral=not _is_dm(channel),
+            workspace=workspace,
         )
         self._spawn(self._converse(where, unescape(str(body.get("text") or "")) or "/help"))
 
@@ -154,17 +189,29 @@ class SlackConnector:
         if not isinstance(payload, str) or not isinstance(user, str) or not isinstance(channel, str):
             return
         message = body.get("message") or {}
+        workspace = Workspace.of_interaction(body)
+        if not self._heard(workspace):
+            return
         team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
-        where = Where(team=team, channel=channel, user=user, thread_ts=message.get("thread_ts"))
+        where = Where(
+            team=team,
+            channel=channel,
+            user=user,
+            thread_ts=message.get("thread_ts"),
+            ephemeral=not _is_dm(channel),
+            workspace=workspace,
+        )
         self._spawn(self._click(where, message, action, payload))
 
     async def _on_log_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self._guarded(self.log_to_crm.shortcut(body), "the Log to CRM shortcut"))
+        if self._heard(Workspace.of_interaction(body)):
+            self._spawn(self._guarded(self.log_to_crm.shortcut(body), "the Log to CRM shortcut"))
 
     async def _on_log_click(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self._guarded(self.log_to_crm.click(body), "a Log to CRM button"))
+        if self._heard(Workspace.of_interaction(body)):
+            self._spawn(self._guarded(self.log_to_crm.click(body), "a Log to CRM button"))
 
     @staticmethod
     async def _guarded(work: Awaitable[None], what: str) -> None:
@@ -178,7 +225,7 @@ class SlackConnector:
         self, where: Where, message: dict[str, Any], action: dict[str, Any], payload: str
     ) -> None:
         ts, blocks = message.get("ts"), message.get("blocks")
-        if isinstance(ts, str) and isinstance(blocks, list):
+        if isinstance(ts, str) and isinstance(blocks, list) and not where.ephemeral:
             title = str((action.get("text") or {}).get("text") or payload)
             chosen = {
                 "type": "context",
@@ -198,16 +245,16 @@ class SlackConnector:
             )
         await self._converse(where, payload)
 
-    async def _publish_home(self, slack_user: str) -> None:
+    async def _publish_home(self, slack_user: str, workspace: Workspace) -> None:
         try:
-            actor, lang = await self._actor(slack_user)
+            actor, lang = await self._actor(slack_user, workspace)
             if actor is None:
                 view = {
                     "type": "home",
                     "blocks": [
                         {
                             "type": "section",
-                            "text": {"type": "mrkdwn", "text": wording.say("unknown_user", lang)},
+                            "text": {"type": "mrkdwn", "text": wording.say("not_linked_home", lang)},
                         }
                     ],
                 }
@@ -223,9 +270,13 @@ class SlackConnector:
         ref = secrets.token_hex(2)
         lang = "en"
         try:
-            actor, lang = await self._actor(where.user)
+            code = link_code(text)
+            if code is not None:
+                await self._redeem(where, code)
+                return
+            actor, lang = await self._actor(where.user, where.workspace)
             if actor is None:
-                await self._post(where, Rendered(text=wording.say("unknown_user", lang), blocks=[]), lang)
+                await self._not_linked(where)
                 return
             assistant = self._assistant()
             if assistant is None:
@@ -241,6 +292,13 @@ class SlackConnector:
                 )
             )
             await self._post(where, render(replies), lang)
+            if where.mention:
+                await self._post(
+                    replace(where, ephemeral=False, mention=False),
+                    Rendered(text=wording.say("answered_privately", lang)),
+                    lang,
+                    notify=False,  # a courtesy: if it cannot be posted, nobody needs to hear about it
+                )
         except Exception:
             log.exception("slack turn failed (ref %s)", ref)
             try:
@@ -248,11 +306,11 @@ class SlackConnector:
             except Exception:
                 log.exception("could not report the failure (ref %s)", ref)
 
-    async def _post(self, where: Where, message: Rendered, lang: str = "en") -> None:
+    async def _post(self, where: Where, message: Rendered, lang: str = "en", *, notify: bool = True) -> None:
         """Queue the answer (and its charts; files cannot be ephemeral, the table says the same)."""
         if not (message.blocks or message.text or message.images):
             return
-        notify = Notify(
+        whom = Notify(
             user=where.user,
             channel=where.channel,
             thread_ts=where.thread_ts,
@@ -267,7 +325,7 @@ class SlackConnector:
                 images=[(image.png, image.title) for image in message.images],
                 thread_ts=where.thread_ts,
                 ephemeral_user=where.user if where.ephemeral else None,
-                notify=notify,
+                notify=whom if notify else None,
             )
         )
 
@@ -285,38 +343,58 @@ class SlackConnector:
 
         return await asyncio.to_thread(insert)
 
-    async def _actor(self, slack_user: str) -> tuple[Actor | None, str]:
-        """The CRM user behind a Slack user (cached), and a language for talking to them."""
-        cached = self._actors.get(slack_user)
+    def _account(self, slack_user: str, workspace: Workspace) -> ChatAccount:
+        return workspace.account(slack_user, self.allowed_workspaces)
+
+    async def _actor(self, slack_user: str, workspace: Workspace) -> tuple[Actor | None, str]:
+        """The CRM user linked to this Slack user in this workspace (cached), and a language."""
+        key = (slack_user, workspace.team, workspace.enterprise)
+        cached = self._actors.get(key)
         if cached is not None and time.monotonic() - cached[0] < ACTOR_CACHE_SECONDS:
             return cached[1], cached[1].language
-        actor: Actor | None = await asyncio.to_thread(self._by_slack_id, slack_user)
-        lang = "en"
+        actor = await asyncio.to_thread(self._resolve, self._account(slack_user, workspace))
         if actor is None:
-            email, lang = await self._slack_email(slack_user)
-            if email:
-                actor = await asyncio.to_thread(self._link_by_email, slack_user, email)
-        if actor is not None:
-            self._actors[slack_user] = (time.monotonic(), actor)
-            lang = actor.language
-        return actor, lang
+            return None, "en"
+        self._actors[key] = (time.monotonic(), actor)
+        return actor, actor.language
 
-    def _by_slack_id(self, slack_user: str) -> Actor | None:
+    def _resolve(self, account: ChatAccount) -> Actor | None:
         with self.db.session() as session:
-            user = session.execute(select(User).where(User.slack_user_id == slack_user)).scalar()
-            return actor_for(user) if user is not None and user.is_active else None
+            user = CrmServices(session, Actor.system("slack")).links.resolve(account)
+            return actor_for(user) if user is not None else None
 
-    def _link_by_email(self, slack_user: str, email: str) -> Actor | None:
-        try:
+    async def _not_linked(self, where: Where) -> None:
+        """An unlinked (or other-workspace) user: a pending request for an admin, and how to self-link.
+        Slack's e-mail for them is only a hint for the admin."""
+        email, lang = await self._slack_email(where.user)
+        account = self._account(where.user, where.workspace)
+
+        def request() -> int:
             with self.db.session() as session:
-                user = UserService(session, Actor.system("slack")).by_email(email)
-                if user is None or not user.is_active:
-                    return None
-                if user.slack_user_id is None:
-                    user.slack_user_id = slack_user
-                return actor_for(user)
-        except IntegrityError:  # linked concurrently by another turn
-            return self._by_slack_id(slack_user)
+                return CrmServices(session, Actor.system("slack")).links.request(account, email).id
+
+        number = await asyncio.to_thread(request)
+        await self._post(where, Rendered(text=wording.say("not_linked", lang, request=str(number))), lang)
+
+    async def _redeem(self, where: Where, code: str) -> None:
+        """``link <code>``: the code came from the CRM side, where the person is signed in."""
+        account = self._account(where.user, where.workspace)
+
+        def redeem() -> tuple[str, int | None]:
+            with self.db.session() as session:
+                outcome, link = CrmServices(session, Actor.system("slack")).links.redeem(account, code)
+                return outcome, (link.id if link is not None else None)
+
+        try:
+            outcome, number = await asyncio.to_thread(redeem)
+        except CrmError as exc:  # e.g. this Slack account was linked to someone else meanwhile
+            log.info("a Slack link code was refused: %s", exc.detail)
+            outcome, number = "taken", None
+        actor, lang = await self._actor(where.user, where.workspace)
+        if actor is None:
+            _, lang = await self._slack_email(where.user)
+        text = wording.say(f"link_{outcome}", lang, request=str(number or ""))
+        await self._post(where, Rendered(text=text), lang)
 
     async def _slack_email(self, slack_user: str) -> tuple[str | None, str]:
         try:
@@ -330,3 +408,8 @@ class SlackConnector:
             return None, lang
         email = (info.get("profile") or {}).get("email")
         return (email if isinstance(email, str) and email else None), lang
+
+
+def _is_dm(channel: str) -> bool:
+    """A direct message with the bot (``D...``); channels and group DMs are read by others."""
+    return channel.startswith("D")

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from actions.activities import ACTIVITY_WORDS
 from actions.labels import label
 from connectors.slack import wording
+from connectors.slack.identity import Workspace
 from connectors.slack.outbox import Notify, SlackOutbox, posts, respond
 from connectors.slack.render import escape
 from crm_store.db import Database
@@ -48,7 +49,7 @@ _LINK = re.compile(r"<(?:mailto:)?([^<>|]+)\|([^<>]+)>|<mailto:([^<>|]+)>")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*\.?", re.UNICODE)
 _KINDS = ("call", "email")  # a note unless the text says it was a call or an e-mail
 
-ActorLookup = Callable[[str], Awaitable[tuple[Actor | None, str]]]
+ActorLookup = Callable[[str, Workspace], Awaitable[tuple[Actor | None, str]]]
 
 
 def plain_text(slack_text: str) -> str:
@@ -167,9 +168,9 @@ class LogToCrm:
         place = _Place.of(body)
         if place is None:
             return
-        actor, lang = await self._actor(place.user)
+        actor, lang = await self._actor(place.user, place.workspace)
         if actor is None:
-            await self.outbox.add([place.reply(wording.say("unknown_user", lang), lang=lang)])
+            await self.outbox.add([place.reply(wording.say("not_linked_short", lang), lang=lang)])
             return
         message = body.get("message") or {}
         text = plain_text(str(message.get("text") or ""))[:SUMMARY_LIMIT]
@@ -207,9 +208,9 @@ class LogToCrm:
         if place is None or not isinstance(value, str) or "|" not in value:
             return
         token, _, choice = value.partition("|")
-        actor, lang = await self._actor(place.user)
+        actor, lang = await self._actor(place.user, place.workspace)
         if actor is None:
-            await self.outbox.add([place.reply(wording.say("unknown_user", lang), lang=lang)])
+            await self.outbox.add([place.reply(wording.say("not_linked_short", lang), lang=lang)])
             return
         ref = secrets.token_hex(2)
         try:
@@ -286,10 +287,11 @@ def _fallback(blocks: list[dict[str, Any]]) -> str:
 class _Place:
     """Where an interaction came from and how to answer it (its response_url, else an ephemeral post)."""
 
-    def __init__(self, *, user: str, channel: str, response_url: str | None) -> None:
+    def __init__(self, *, user: str, channel: str, response_url: str | None, workspace: Workspace) -> None:
         self.user = user
         self.channel = channel
         self.response_url = response_url
+        self.workspace = workspace
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> _Place | None:
@@ -298,7 +300,12 @@ class _Place:
         url = body.get("response_url")
         if not isinstance(user, str) or not isinstance(channel, str):
             return None
-        return cls(user=user, channel=channel, response_url=url if isinstance(url, str) and url else None)
+        return cls(
+            user=user,
+            channel=channel,
+            response_url=url if isinstance(url, str) and url else None,
+            workspace=Workspace.of_interaction(body),
+        )
 
     def reply(
         self, text: str, *, lang: str, blocks: list[dict[str, Any]] | None = None, replace: bool = False

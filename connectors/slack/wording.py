@@ -9,6 +9,54 @@ _TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung, ich kann nur Personen mit einem CRM-Zugang helfen. Bitte lass dich von "
         "deiner CRM-Administration mit der E-Mail-Adresse anlegen, die du in Slack verwendest.",
     },
+    "not_linked": {
+        "en": "Your Slack account is not linked to a CRM account yet. An admin can approve request "
+        "#{request}, or link it yourself: sign in to the CRM with your API token, get a code with "
+        "`POST /api/v1/me/link-code` (`{{\"channel\": \"slack\"}}`) and send me `link <code>` here.",
+        "de": "Dein Slack-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Die CRM-Administration kann "
+        "Anfrage #{request} freigeben, oder du verknüpfst es selbst: melde dich mit deinem API-Token am "
+        "CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{\"channel\": \"slack\"}}`) und "
+        "schick mir hier `verknüpfen <Code>`.",
+    },
+    "not_linked_short": {
+        "en": "Your Slack account is not linked to a CRM account yet. Send me a direct message to link it.",
+        "de": "Dein Slack-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Schreib mir direkt, um es "
+        "zu verknüpfen.",
+    },
+    "not_linked_home": {
+        "en": "Your Slack account is not linked to a CRM account yet. Send me a direct message to link it.",
+        "de": "Dein Slack-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Schreib mir direkt, um es "
+        "zu verknüpfen.",
+    },
+    "link_linked": {
+        "en": "Done: this Slack account is now linked to your CRM account.",
+        "de": "Erledigt: Dieses Slack-Konto ist jetzt mit deinem CRM-Zugang verknüpft.",
+    },
+    "link_already": {
+        "en": "This Slack account is already linked to a CRM account.",
+        "de": "Dieses Slack-Konto ist bereits mit einem CRM-Zugang verknüpft.",
+    },
+    "link_bad_code": {
+        "en": "That code is not valid or has expired. Get a new one and try again.",
+        "de": "Dieser Code ist ungültig oder abgelaufen. Hol dir einen neuen und versuch es noch einmal.",
+    },
+    "link_inactive": {
+        "en": "That code is not valid or has expired. Get a new one and try again.",
+        "de": "Dieser Code ist ungültig oder abgelaufen. Hol dir einen neuen und versuch es noch einmal.",
+    },
+    "link_locked": {
+        "en": "Too many wrong codes. An admin can still approve request #{request}.",
+        "de": "Zu viele falsche Codes. Die CRM-Administration kann Anfrage #{request} weiterhin freigeben.",
+    },
+    "link_taken": {
+        "en": "Your CRM account is already linked to another Slack account. Ask an admin to unlink it first.",
+        "de": "Dein CRM-Zugang ist bereits mit einem anderen Slack-Konto verknüpft. Bitte die "
+        "CRM-Administration, diese Verknüpfung zuerst aufzuheben.",
+    },
+    "answered_privately": {
+        "en": "I've answered you privately (only you can see it).",
+        "de": "Ich habe dir privat geantwortet (nur du siehst es).",
+    },
     "starting": {
         "en": "I'm just starting up; please try again in a moment.",
         "de": "Ich starte gerade; bitte versuch es gleich noch einmal.",

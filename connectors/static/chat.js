@@ -6,11 +6,21 @@
   const input = document.getElementById("message");
   const tokenInput = document.getElementById("token");
   const storage = window.sessionStorage;
-  let sender = storage.getItem("crm-sender");
-  if (!sender) {
-    sender = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now());
-    storage.setItem("crm-sender", sender);
+  // The sender id is an anonymous visitor's only key to their conversation: 128 bits from the browser's
+  // cryptographic generator (crypto.getRandomValues works on plain http too, unlike crypto.randomUUID),
+  // else a server-made one. Never Math.random: its ids can be guessed, and the server refuses them.
+  function randomId() {
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
+  async function newSender() {
+    if (window.crypto && window.crypto.getRandomValues) return randomId();
+    const res = await fetch("/webhooks/rest/session", { method: "POST" });
+    return (await res.json()).sender;
+  }
+  let sender = storage.getItem("crm-sender");
+  if (sender && (sender.length < 16 || /^[0-9]+$/.test(sender))) sender = null;  // an id from an older page
   let token = storage.getItem("crm-token") || new URLSearchParams(location.hash.slice(1)).get("token") || "";
 
   function add(cls, text) {
@@ -62,13 +72,21 @@
     add("user", shown || message);
     const headers = { "Content-Type": "application/json" };
     if (token && token.startsWith("crm_")) headers["Authorization"] = "Bearer " + token;
-    const body = { sender: sender, message: message };
-    if (token && token.startsWith("cus_")) body.customer_token = token;
     try {
-      const res = await fetch("/webhooks/rest/webhook", { method: "POST", headers: headers, body: JSON.stringify(body) });
-      const data = await res.json();
-      if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
-      data.forEach(render);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        if (!sender) {
+          sender = await newSender();
+          storage.setItem("crm-sender", sender);
+        }
+        const body = { sender: sender, message: message };
+        if (token && token.startsWith("cus_")) body.customer_token = token;
+        const res = await fetch("/webhooks/rest/webhook", { method: "POST", headers: headers, body: JSON.stringify(body) });
+        const data = await res.json();
+        if (!res.ok && data.code === "sender_not_random" && attempt === 0) { sender = null; continue; }
+        if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
+        data.forEach(render);
+        return;
+      }
     } catch (e) {
       add("error", "Connection problem. Please try again.");
     }

@@ -2,7 +2,8 @@
 
     install(app)   # mounted by run_server when TEAMS_APP_ID and TEAMS_APP_PASSWORD are set
 
-Each request is authenticated first (``auth.py``: the Bot Framework JWT, keys from the OpenID
+``TEAMS_TENANT_IDS`` is required (``SettingsError`` otherwise): another tenant's administrator controls
+which e-mail addresses its users appear with. Each request is authenticated first (``auth.py``: the Bot Framework JWT, keys from the OpenID
 metadata at ``settings.teams_openid_url``; anything wrong is a 401, never a 500), then its activity is
 handed to ``activities.TeamsConnector``, which claims it and does the work in a tracked background
 task, so Microsoft gets its 200 at once. Replies go through ``client.py`` to the activity's
@@ -19,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from assistant.runtime import ASSISTANT_KEY, ensure_assistant
+from assistant.settings import SettingsError
 from connectors.teams import auth
 from connectors.teams.activities import TeamsConnector
 from connectors.teams.client import AppTokens, BotConnectorClient
@@ -74,7 +76,11 @@ def install(app: web.Application) -> None:
         log.info("Teams is not configured (TEAMS_APP_ID, TEAMS_APP_PASSWORD); %s not mounted", PATH)
         return
     if not settings.teams_tenant_ids:
-        log.info("TEAMS_TENANT_IDS is not set: users of any Azure AD tenant may talk to the bot")
+        if not settings.demo:
+            raise SettingsError(
+                "TEAMS_TENANT_IDS is empty: list the Azure AD tenants whose users may talk to the bot"
+            )
+        log.warning("TEAMS_TENANT_IDS is not set: the demo's Teams endpoint hears nobody")
     ensure_assistant(app)
 
     async def start(app: web.Application) -> None:

@@ -4,17 +4,21 @@
     connector.accept(activity)     # claims it and starts a tracked background task; never waits
     await connector.drain()        # tests and shutdown
 
-Only Teams itself (``channelId`` ``msteams``, and one of ``tenants`` when that is set) is heard, and
+Only Teams itself (``channelId`` ``msteams``, and one of ``tenants``: required, see settings) is heard, and
 only ``message`` (typed text, or an Adaptive Card ``Action.Submit`` whose ``value`` has a
 ``payload``) and ``conversationUpdate`` (a welcome when the bot is added) do anything; every other
 activity type is acknowledged and ignored. Each activity is claimed once in ``processed_events``
 (source ``teams``), so Microsoft's redeliveries are answered but not processed twice.
 
 The Teams user is the CRM user whose ``teams_user_id`` is the AAD object id (or the Bot Framework
-id); failing that, the e-mail address the activity carries or that the Bot Connector's member lookup
-returns links the accounts once (an account already linked to another Teams user is not re-linked).
-Unknown people get a polite refusal and nothing else. Set ``tenants`` for a multi-tenant app registration:
-another tenant's administrator controls the e-mail addresses its users appear with.
+id) *and* whose ``teams_tenant_id`` is the activity's tenant (``LinkService.resolve``). Nobody is linked
+by e-mail: a tenant's administrator controls the addresses its users appear with, so the address the
+activity or the member lookup gives is only a hint for the admin on the pending request an unlinked user
+gets; they link by an admin's approval or by typing ``link <code>`` with a code from the CRM side.
+
+In a channel or group chat the answer goes to the asker's personal chat with the bot (opened through the
+Bot Connector; the turn runs as that 1:1 conversation, so its buttons work there) and the channel only
+hears that it was sent; if the personal chat cannot be opened, the channel hears where to ask instead.
 """
 
 from __future__ import annotations
@@ -26,10 +30,9 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
@@ -38,9 +41,11 @@ from connectors.teams import wording
 from connectors.teams.client import BotConnectorClient, ConnectorError
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
-from crm_store.models import ProcessedEvent, User
-from crm_store.services import Actor
-from crm_store.services.users import UserService, actor_for
+from crm_store.models import ProcessedEvent
+from crm_store.services import Actor, CrmServices
+from crm_store.services.errors import CrmError
+from crm_store.services.links import ChatAccount, link_code
+from crm_store.services.users import actor_for
 
 log = logging.getLogger(__name__)
 SOURCE = "teams"
@@ -48,7 +53,7 @@ CHANNEL = "teams"
 TEAMS_CHANNEL_ID = "msteams"
 MAX_TEXT_CHARS = 4000
 MAX_SENDER_CHARS = 200
-ACTOR_CACHE_SECONDS = 300.0  # a deactivated CRM user loses Teams access within five minutes
+ACTOR_CACHE_SECONDS = 5.0  # a deactivated, unlinked or revoked CRM user loses Teams access within seconds
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -71,6 +76,7 @@ class Where:
     bot: dict[str, Any]  # the activity's ``recipient``
     locale: str | None = None
     tenant: str | None = None
+    conversation_type: str | None = None  # personal / groupChat / channel
 
     @classmethod
     def of(cls, activity: dict[str, Any]) -> Where | None:
@@ -91,6 +97,23 @@ class Where:
             bot={k: v for k, v in _account(activity.get("recipient")).items() if k in ("id", "name")},
             locale=_str(activity.get("locale")),
             tenant=tenant,
+            conversation_type=_str(conversation.get("conversationType")),
+        )
+
+    @property
+    def private(self) -> bool:
+        """A 1:1 chat with the bot; channels and group chats are read by others."""
+        return self.conversation_type == "personal"
+
+    def account(self) -> ChatAccount:
+        """The chat account for the link service; ``accept`` let only allowed tenants get here, so a
+        link made before tenants were recorded is bound to this one."""
+        return ChatAccount(
+            channel="teams",
+            external_id=self.teams_user_id,
+            workspace=self.tenant or "",
+            other_ids=(self.user_id,),
+            adopt_legacy=bool(self.tenant),
         )
 
     @property
@@ -151,7 +174,7 @@ class TeamsConnector:
         self.tenants = tenants
         self._assistant = assistant
         self._tasks: set[asyncio.Task[None]] = set()
-        self._actors: dict[str, tuple[float, Actor]] = {}  # teams user id -> (cached at, actor)
+        self._actors: dict[tuple[str, str], tuple[float, Actor]] = {}  # (user, tenant) -> (cached at, actor)
 
     # -- background work -------------------------------------------------------------------------
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -173,7 +196,7 @@ class TeamsConnector:
             # Other Bot Framework channels (Web Chat, Direct Line) let the client choose ``from``.
             log.info("ignored an activity from the %r channel", activity.get("channelId"))
             return
-        if self.tenants and where.tenant not in self.tenants:
+        if where.tenant is None or where.tenant not in self.tenants:
             log.info("ignored an activity from a tenant that is not allowed")
             return
         if kind == "message":
@@ -208,14 +231,25 @@ class TeamsConnector:
     async def _converse(self, where: Where, text: str) -> None:
         ref = secrets.token_hex(2)
         try:
+            code = link_code(text)
+            if code is not None:
+                await self._redeem(where, code)
+                return
             actor, lang = await self._actor(where)
             if actor is None:
-                await self._post(where, text_activity(wording.say("unknown_user", lang)))
+                await self._not_linked(where)
                 return
             assistant = self._assistant()
             if assistant is None:
                 await self._post(where, text_activity(wording.say("starting", lang)))
                 return
+            public = None if where.private else where
+            if public is not None:
+                personal = await self._personal(public)
+                if personal is None:
+                    await self._post(public, text_activity(wording.say("ask_privately", lang)))
+                    return
+                where = personal
             replies = await assistant.handle(
                 IncomingMessage(
                     channel=CHANNEL,
@@ -227,13 +261,55 @@ class TeamsConnector:
             )
             activity = render(replies)
             if not is_empty(activity):
-                await self._post(where, activity)
+                await self._post(where, activity, reply=where.activity_id is not None)
+            if public is not None:
+                await self._post(public, text_activity(wording.say("answered_privately", lang)))
         except Exception:
             log.exception("teams turn failed (ref %s)", ref)
             try:
                 await self._post(where, text_activity(wording.say("failed", where.lang, ref=ref)))
             except Exception:
                 log.exception("could not report the failure (ref %s)", ref)
+
+    async def _personal(self, where: Where) -> Where | None:
+        """The asker's 1:1 chat with the bot, where CRM data may be shown; None if it cannot be opened."""
+        try:
+            conversation = await self.client.personal_conversation(
+                where.service_url, bot=where.bot, user_id=where.user_id, tenant=where.tenant
+            )
+        except ConnectorError as exc:
+            log.info("could not open a personal Teams chat (%s)", exc.status)
+            return None
+        return replace(where, conversation_id=conversation, activity_id=None, conversation_type="personal")
+
+    async def _not_linked(self, where: Where) -> None:
+        """An unlinked user: a pending request for an admin (the e-mail Teams gives is only a hint)."""
+        email = await self._email(where)
+        account = where.account()
+
+        def request() -> int:
+            with self.db.session() as session:
+                return CrmServices(session, Actor.system("teams")).links.request(account, email).id
+
+        number = await asyncio.to_thread(request)
+        await self._post(where, text_activity(wording.say("not_linked", where.lang, request=str(number))))
+
+    async def _redeem(self, where: Where, code: str) -> None:
+        """``link <code>``: the code came from the CRM side, where the person is signed in."""
+        account = where.account()
+
+        def redeem() -> tuple[str, int | None]:
+            with self.db.session() as session:
+                outcome, link = CrmServices(session, Actor.system("teams")).links.redeem(account, code)
+                return outcome, (link.id if link is not None else None)
+
+        try:
+            outcome, number = await asyncio.to_thread(redeem)
+        except CrmError as exc:  # e.g. this Teams account was linked to someone else meanwhile
+            log.info("a Teams link code was refused: %s", exc.detail)
+            outcome, number = "taken", None
+        text = wording.say(f"link_{outcome}", where.lang, request=str(number or ""))
+        await self._post(where, text_activity(text))
 
     async def _post(self, where: Where, activity: dict[str, Any], *, reply: bool = True) -> None:
         await self.client.reply(
@@ -258,41 +334,21 @@ class TeamsConnector:
         return await asyncio.to_thread(insert)
 
     async def _actor(self, where: Where) -> tuple[Actor | None, str]:
-        """The CRM user behind a Teams user (cached), and a language for talking to them."""
-        key = where.teams_user_id
+        """The CRM user linked to this Teams user in this tenant (cached), and a language."""
+        key = (where.teams_user_id, where.tenant or "")
         cached = self._actors.get(key)
         if cached is not None and time.monotonic() - cached[0] < ACTOR_CACHE_SECONDS:
             return cached[1], cached[1].language
-        ids = sorted({key, where.user_id})
-        actor: Actor | None = await asyncio.to_thread(self._by_teams_id, ids)
-        if actor is None:
-            email = await self._email(where)
-            if email:
-                actor = await asyncio.to_thread(self._link_by_email, key, ids, email)
+        actor = await asyncio.to_thread(self._resolve, where.account())
         if actor is None:
             return None, where.lang
         self._actors[key] = (time.monotonic(), actor)
         return actor, actor.language
 
-    def _by_teams_id(self, ids: list[str]) -> Actor | None:
+    def _resolve(self, account: ChatAccount) -> Actor | None:
         with self.db.session() as session:
-            user = session.execute(select(User).where(User.teams_user_id.in_(ids))).scalars().first()
-            return actor_for(user) if user is not None and user.is_active else None
-
-    def _link_by_email(self, key: str, ids: list[str], email: str) -> Actor | None:
-        try:
-            with self.db.session() as session:
-                user = UserService(session, Actor.system("teams")).by_email(email)
-                if user is None or not user.is_active:
-                    return None
-                if user.teams_user_id is None:
-                    user.teams_user_id = key
-                elif user.teams_user_id not in ids:
-                    log.warning("CRM user %s is linked to another Teams account; not linked", user.id)
-                    return None
-                return actor_for(user)
-        except IntegrityError:  # linked concurrently by another turn
-            return self._by_teams_id(ids)
+            user = CrmServices(session, Actor.system("teams")).links.resolve(account)
+            return actor_for(user) if user is not None else None
 
     async def _email(self, where: Where) -> str | None:
         """The user's e-mail: from the activity when it has one, else from the Bot Connector."""

@@ -4,6 +4,7 @@
     client = BotConnectorClient(session, tokens, backoff=0.5)
     await client.reply(service_url, conversation_id, reply_to_id, activity)
     member = await client.member(service_url, conversation_id, member_id)   # {"email", ...} or None
+    chat = await client.personal_conversation(service_url, bot=..., user_id=..., tenant=...)  # 1:1 chat id
 
 The token comes from the (configurable) Azure AD token endpoint with the client-credentials grant for
 scope ``https://api.botframework.com/.default`` and is cached until shortly before it expires.
@@ -124,6 +125,25 @@ class BotConnectorClient:
         """Post ``activity`` as a reply (or, without ``reply_to_id``, into the conversation)."""
         segments = (conversation_id, "activities") + ((reply_to_id,) if reply_to_id else ())
         return await self._call("POST", self.url(service_url, *segments), activity)
+
+    async def personal_conversation(
+        self, service_url: str, *, bot: dict[str, Any], user_id: str, tenant: str | None
+    ) -> str:
+        """The id of the bot's 1:1 chat with ``user_id`` (Teams returns the existing one or opens it)."""
+        body: dict[str, Any] = {
+            "bot": bot,
+            "members": [{"id": user_id}],
+            "isGroup": False,
+            "channelData": {"tenant": {"id": tenant}} if tenant else {},
+        }
+        if tenant:
+            body["tenantId"] = tenant
+        url = URL(f"{service_url.rstrip('/')}/v3/conversations", encoded=True)
+        created = await self._call("POST", url, body)
+        conversation = created.get("id")
+        if not isinstance(conversation, str) or not conversation:
+            raise ConnectorError("the Bot Connector opened no conversation")
+        return conversation
 
     async def member(self, service_url: str, conversation_id: str, member_id: str) -> dict[str, Any] | None:
         """A conversation member's profile (``email``, ``userPrincipalName``, ...), None if unknown."""

@@ -15,6 +15,48 @@ _TEXTS: dict[str, dict[str, str]] = {
         "de": "Entschuldigung, ich kann nur Personen mit einem CRM-Zugang helfen. Bitte lass dich von "
         "deiner CRM-Administration mit der E-Mail-Adresse anlegen, die du in Microsoft Teams verwendest.",
     },
+    "not_linked": {
+        "en": "Your Teams account is not linked to a CRM account yet. An admin can approve request "
+        "#{request}, or link it yourself: sign in to the CRM with your API token, get a code with "
+        "`POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) and send me `link <code>` here.",
+        "de": "Dein Teams-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Die CRM-Administration kann "
+        "Anfrage #{request} freigeben, oder du verknüpfst es selbst: melde dich mit deinem API-Token am "
+        "CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) und "
+        "schick mir hier `verknüpfen <Code>`.",
+    },
+    "link_linked": {
+        "en": "Done: this Teams account is now linked to your CRM account.",
+        "de": "Erledigt: Dieses Teams-Konto ist jetzt mit deinem CRM-Zugang verknüpft.",
+    },
+    "link_already": {
+        "en": "This Teams account is already linked to a CRM account.",
+        "de": "Dieses Teams-Konto ist bereits mit einem CRM-Zugang verknüpft.",
+    },
+    "link_bad_code": {
+        "en": "That code is not valid or has expired. Get a new one and try again.",
+        "de": "Dieser Code ist ungültig oder abgelaufen. Hol dir einen neuen und versuch es noch einmal.",
+    },
+    "link_inactive": {
+        "en": "That code is not valid or has expired. Get a new one and try again.",
+        "de": "Dieser Code ist ungültig oder abgelaufen. Hol dir einen neuen und versuch es noch einmal.",
+    },
+    "link_locked": {
+        "en": "Too many wrong codes. An admin can still approve request #{request}.",
+        "de": "Zu viele falsche Codes. Die CRM-Administration kann Anfrage #{request} weiterhin freigeben.",
+    },
+    "link_taken": {
+        "en": "Your CRM account is already linked to another Teams account. Ask an admin to unlink it first.",
+        "de": "Dein CRM-Zugang ist bereits mit einem anderen Teams-Konto verknüpft. Bitte die "
+        "CRM-Administration, diese Verknüpfung zuerst aufzuheben.",
+    },
+    "answered_privately": {
+        "en": "I've sent you my answer in our personal chat.",
+        "de": "Ich habe dir in unserem persönlichen Chat geantwortet.",
+    },
+    "ask_privately": {
+        "en": "I only answer CRM questions in a personal chat; please write to me there.",
+        "de": "CRM-Fragen beantworte ich nur im persönlichen Chat; bitte schreib mir dort.",
+    },
     "starting": {
         "en": "I'm just starting up; please try again in a moment.",
         "de": "Ich starte gerade; bitte versuch es gleich noch einmal.",

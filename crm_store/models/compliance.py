@@ -40,8 +40,11 @@ class GdprRequest(Base):
 
 
 class AuditEntry(Base):
-    """Hash-chained audit entries. ``payload`` (the diff, may hold personal data) is outside the chain:
-    the chain covers its digest, so an erasure can redact a payload without breaking verification."""
+    """Keyed, chained audit entries (:mod:`crm_store.services.audit`). ``hash`` is an HMAC under a key kept
+    outside the database over every field, its position (``id``, ``seq``) and ``prev_hash``. ``payload`` (the
+    diff, may hold personal data) is outside the MAC: the MAC covers ``payload_digest`` = HMAC(key, ``salt`` ‖
+    payload). An erasure removes payload and salt and a later chained ``redact`` entry names the entry, so
+    ``redacted`` is only a convenience that verification cross-checks."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
@@ -54,6 +57,9 @@ class AuditEntry(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     payload_digest: Mapped[str] = mapped_column(String(64))
     redacted: Mapped[bool] = mapped_column(default=False)
+    salt: Mapped[str | None] = mapped_column(String(32), default=None)  # hex; None: no payload, or erased
+    key_id: Mapped[str | None] = mapped_column(String(16), default=None)  # fingerprint of the audit key
+    seq: Mapped[int | None] = mapped_column(default=None)  # position in the chain, 1-based
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # a fork of the chain cannot commit
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 

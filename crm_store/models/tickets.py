@@ -62,6 +62,8 @@ class TicketMessage(Base):
     author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author_address: Mapped[str | None] = mapped_column(String(320))  # the real sender of a mail, lower-cased
+    # To/Cc of a mail on the thread (lower-cased): addresses the agents or the requester brought in
+    recipients: Mapped[list[str] | None]
     channel: Mapped[str] = mapped_column(String(20), default="web")
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

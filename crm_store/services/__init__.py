@@ -16,7 +16,9 @@ from crm_store.services.actor import Actor
 from crm_store.services.contacts import ContactService, OrganizationService
 from crm_store.services.deals import DealService
 from crm_store.services.gdpr import GdprService
+from crm_store.services.grants import GrantService
 from crm_store.services.knowledge import KnowledgeService
+from crm_store.services.links import LinkService
 from crm_store.services.reports import ReportService
 from crm_store.services.retention import RetentionService
 from crm_store.services.tickets import SlaPolicy, TicketService
@@ -58,6 +60,10 @@ class CrmServices:
         return UserService(self.session, self.actor)
 
     @cached_property
+    def links(self) -> LinkService:
+        return LinkService(self.session, self.actor)
+
+    @cached_property
     def knowledge(self) -> KnowledgeService:
         return KnowledgeService(self.session, self.actor)
 
@@ -68,6 +74,11 @@ class CrmServices:
     @cached_property
     def gdpr(self) -> GdprService:
         return GdprService(self.session, self.actor)
+
+    @cached_property
+    def grants(self) -> GrantService:
+        """What an anonymous chat proved (a code sent to the address, a ticket it opened): crm_store/services/grants.py."""
+        return GrantService(self.session, self.actor)
 
     @cached_property
     def retention(self) -> RetentionService:

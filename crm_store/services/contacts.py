@@ -11,10 +11,9 @@ from crm_store.models import Contact, ContactEmail, ContactPhone, ContactRelatio
 from crm_store.names import fold
 from crm_store.schemas import ContactIn, ContactPatch, OrganizationIn, OrganizationPatch
 from crm_store.services import search
-from crm_store.services.base import Page, Service, changes, parse_input
+from crm_store.services.base import MAX_PAGE, Page, Service, changes, parse_input
 from crm_store.services.errors import Conflict, NotFound, ValidationFailed
 
-WRITE_ROLES = ("admin", "manager", "rep", "agent")
 LOAD_OPTIONS = (selectinload(Contact.emails), selectinload(Contact.phones), selectinload(Contact.organization))
 
 
@@ -22,7 +21,7 @@ class OrganizationService(Service):
     entity = "organization"
 
     def create(self, data: dict[str, Any] | OrganizationIn) -> Organization:
-        self.require_role(*WRITE_ROLES)
+        self.require("create")
         inp = parse_input(OrganizationIn, data)
         self.ensure_exists(Organization, inp.parent_id, "parent_id")
         self.ensure_exists(User, inp.owner_id, "owner_id")
@@ -36,13 +35,15 @@ class OrganizationService(Service):
         org = Organization(**inp.model_dump())
         self.session.add(org)
         self.session.flush()
+        self.check_write(org, "create")
         search.index_organization(self.session, org)
         self.audit("create", org.id, inp.model_dump(mode="json"))
         return org
 
     def update(self, org_id: int, data: dict[str, Any]) -> Organization:
-        self.require_role(*WRITE_ROLES)
+        self.require("update")
         org = self.get_or_404(Organization, org_id)
+        self.check_write(org)
         inp = parse_input(OrganizationPatch, data)
         values = inp.model_dump(exclude_unset=True)
         if values.get("parent_id") == org_id:
@@ -56,13 +57,12 @@ class OrganizationService(Service):
         return org
 
     def get(self, org_id: int) -> Organization:
-        self.require_staff()
-        return self.get_or_404(Organization, org_id)
+        return self.check_read(self.get_or_404(Organization, org_id))
 
     def list(self, *, q: str | None = None, domain: str | None = None, industry: str | None = None,
              parent_id: int | None = None, limit: int = 50, offset: int = 0) -> Page:
-        self.require_staff()
-        stmt = select(Organization).order_by(Organization.id)
+        filters = {"q": q, "domain": domain, "industry": industry, "parent_id": parent_id}
+        stmt = self.scoped(select(Organization).order_by(Organization.id), Organization)
         if q:
             ids = [m.id for m in search.find_organizations(self.session, q, limit=200)]
             stmt = stmt.where(Organization.id.in_(ids))
@@ -72,7 +72,9 @@ class OrganizationService(Service):
             stmt = stmt.where(Organization.industry == industry)
         if parent_id is not None:
             stmt = stmt.where(Organization.parent_id == parent_id)
-        return self.paginate(stmt, limit=limit, offset=offset)
+        page = self.paginate(stmt, limit=limit, offset=offset)
+        self.audit_read("list", {**filters, "limit": limit, "offset": offset}, len(page.items))
+        return page
 
     def by_domain(self, domain: str) -> Organization | None:
         return self.session.execute(select(Organization).where(Organization.domain == domain.lower())).scalar()
@@ -80,6 +82,7 @@ class OrganizationService(Service):
 
 class ContactService(Service):
     entity = "contact"
+    customer_attr = "id"  # a customer's own contact is the one they are
 
     def _load(self) -> Any:
         return select(Contact).options(*LOAD_OPTIONS)
@@ -95,7 +98,7 @@ class ContactService(Service):
                            field_name="email")
 
     def create(self, data: dict[str, Any] | ContactIn) -> Contact:
-        self.require_role(*WRITE_ROLES)
+        self.require("create")
         inp = parse_input(ContactIn, data)
         if not (inp.first_name or inp.last_name or inp.email or inp.emails):
             raise ValidationFailed("a contact needs a name or an e-mail address", "last_name")
@@ -112,13 +115,15 @@ class ContactService(Service):
         contact.phones = [ContactPhone(number=p, is_primary=i == 0) for i, p in enumerate(phones)]
         self.session.add(contact)
         self.session.flush()
+        self.check_write(contact, "create")
         search.index_contact(self.session, contact)
         self.audit("create", contact.id, inp.model_dump(mode="json"))
         return contact
 
     def update(self, contact_id: int, data: dict[str, Any] | ContactPatch) -> Contact:
-        self.require_role(*WRITE_ROLES)
+        self.require("update")
         contact = self._get(contact_id)
+        self.check_write(contact)
         inp = parse_input(ContactPatch, data)
         values = inp.model_dump(exclude_unset=True)
         self.ensure_exists(Organization, values.get("organization_id"), "organization_id")
@@ -164,8 +169,11 @@ class ContactService(Service):
         return contact
 
     def get(self, contact_id: int) -> Contact:
-        self.require_staff()
-        return self._get(contact_id)
+        """One contact, if the actor may read it; the read is audited (it is personal data)."""
+        contact = self.check_read(self._get(contact_id))
+        if self.actor.kind != "system":
+            self.audit("read", contact.id)
+        return contact
 
     def by_email(self, address: str) -> Contact | None:
         return self.session.execute(
@@ -174,8 +182,10 @@ class ContactService(Service):
 
     def list(self, *, q: str | None = None, organization_id: int | None = None, email: str | None = None,
              owner_id: int | None = None, limit: int = 50, offset: int = 0) -> Page:
-        self.require_staff()
-        stmt = self._load().where(Contact.erased_at.is_(None))
+        filters = {"q": q, "organization_id": organization_id, "email": email, "owner_id": owner_id}
+        self.require_filterable(filters)
+        audited = {**filters, "limit": limit, "offset": offset}
+        stmt = self.scoped(self._load().where(Contact.erased_at.is_(None)), Contact)
         if q:
             matches = search.find_contacts(self.session, q, limit=200)
             if not matches and "@" not in q:  # fall back to an e-mail substring search
@@ -185,10 +195,12 @@ class ContactService(Service):
             else:
                 order = {m.id: i for i, m in enumerate(matches)}
                 stmt = stmt.where(Contact.id.in_(list(order)))
-                page = self.paginate(stmt, limit=500, offset=0)
+                page = self.paginate(stmt, limit=MAX_PAGE, offset=0)
                 items = sorted(page.items, key=lambda c: order[c.id])
                 lo = max(0, offset)
-                return Page(items[lo:lo + max(1, min(limit, 500))], page.total)
+                shown = items[lo:lo + self.page_limit(limit)]
+                self.audit_read("list", audited, len(shown))
+                return Page(shown, page.total)
         if organization_id is not None:
             stmt = stmt.where(Contact.organization_id == organization_id)
         if email:
@@ -196,18 +208,29 @@ class ContactService(Service):
                 select(ContactEmail.contact_id).where(ContactEmail.address == email.lower())))
         if owner_id is not None:
             stmt = stmt.where(Contact.owner_id == owner_id)
-        return self.paginate(stmt.order_by(Contact.id), limit=limit, offset=offset)
+        page = self.paginate(stmt.order_by(Contact.id), limit=limit, offset=offset)
+        self.audit_read("list", audited, len(page.items))
+        return page
 
     def lookup(self, query: str, *, limit: int = 10) -> list[search.Match]:
+        """Name search for the chat ("find Anna"); audited like a list, without the query's text."""
         self.require_staff()
-        return search.find_contacts(self.session, query, limit=limit)
+        scope = self.read_scope()
+        matches = search.find_contacts(self.session, query, limit=limit)
+        if scope != "all" and matches:
+            allowed = set(self.session.execute(
+                select(Contact.id).where(Contact.id.in_([m.id for m in matches]),
+                                         self.scope_clause(Contact, scope))).scalars())
+            matches = [m for m in matches if m.id in allowed]
+        self.audit_read("search", {"q": query}, len(matches))
+        return matches
 
     def relate(self, contact_id: int, kind: str, *, organization_id: int | None = None,
                related_contact_id: int | None = None, note: str | None = None) -> ContactRelationship:
         from crm_store.models import RELATIONSHIP_KINDS
 
-        self.require_role(*WRITE_ROLES)
-        self._get(contact_id)
+        self.require("update")
+        self.check_write(self._get(contact_id))
         if kind not in RELATIONSHIP_KINDS:
             raise ValidationFailed(f"unknown relationship kind; one of {', '.join(RELATIONSHIP_KINDS)}", "kind")
         self.ensure_exists(Organization, organization_id, "organization_id")

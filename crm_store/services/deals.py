@@ -5,32 +5,32 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import selectinload
 
 from crm_store.models import DEFAULT_PROBABILITY, Contact, Deal, DealStageChange, Organization, User, utcnow
 from crm_store.schemas import DealIn, DealPatch
-from crm_store.services.base import STAFF, Page, Service, changes, parse_input
-from crm_store.services.errors import NotFound, PermissionDenied
+from crm_store.services.base import Page, Service, changes, parse_input
+from crm_store.services.errors import NotFound
+from crm_store.services.policy import Op
 
-WRITE_ROLES = ("admin", "manager", "rep")
+TEAM_ONLY = "a rep may only edit deals of their own team"
 
 
 class DealService(Service):
+    """Deals. Who may read and change which deals is the policy's deals rule (crm_store/policy.yml):
+    own = the owner, team = the owner is in the actor's team; an unowned deal counts as the team's."""
+
     entity = "deal"
 
-    def _check_edit(self, deal: Deal) -> None:
-        self.require_role(*WRITE_ROLES)
-        if self.actor.kind != "user" or self.actor.role != "rep":
-            return
-        if deal.owner_id in (None, self.actor.id):
-            return
-        owner = self.session.get(User, deal.owner_id)
-        if owner is None or owner.team_id is None or owner.team_id != self.actor.team_id:
-            raise PermissionDenied("a rep may only edit deals of their own team")
+    def _team_clause(self, model: type[Any]) -> ColumnElement[bool]:
+        return super()._team_clause(model) | Deal.owner_id.is_(None)
+
+    def _check_edit(self, deal: Deal, op: Op = "update") -> None:
+        self.check_write(deal, op, detail=TEAM_ONLY)
 
     def create(self, data: dict[str, Any] | DealIn) -> Deal:
-        self.require_role(*WRITE_ROLES)
+        self.require("create")
         inp = parse_input(DealIn, data)
         self.ensure_exists(Organization, inp.organization_id, "organization_id")
         self.ensure_exists(Contact, inp.contact_id, "contact_id")
@@ -48,8 +48,7 @@ class DealService(Service):
         deal.history = [DealStageChange(from_stage=None, to_stage=inp.stage, changed_by_id=self.actor.id)]
         self.session.add(deal)
         self.session.flush()
-        if deal.owner_id is not None and self.actor.role == "rep":
-            self._check_edit(deal)
+        self._check_edit(deal, "create")
         self.audit("create", deal.id, inp.model_dump(mode="json"))
         return deal
 
@@ -68,7 +67,8 @@ class DealService(Service):
                 values["probability"] = DEFAULT_PROBABILITY[new_stage]
             deal.closed_at = utcnow() if new_stage in ("won", "lost") else None
         diff = changes(deal, values)
-        if "owner_id" in diff and self.actor.role == "rep":
+        if "owner_id" in diff:
+            self.session.flush()
             self._check_edit(deal)  # a rep cannot hand a deal to another team
         if diff:
             self.audit("update", deal.id, {"changes": {k: [str(a), str(b)] for k, (a, b) in diff.items()}})
@@ -83,15 +83,14 @@ class DealService(Service):
         return deal
 
     def get(self, deal_id: int) -> Deal:
-        self.require_staff()
-        return self._get(deal_id)
+        return self.check_read(self._get(deal_id))
 
     def list(self, *, stage: str | None = None, owner_id: int | None = None,
              organization_id: int | None = None, contact_id: int | None = None,
              close_from: date | None = None, close_to: date | None = None,
              limit: int = 50, offset: int = 0) -> Page:
-        self.require_role(*STAFF)
-        stmt = select(Deal).order_by(Deal.expected_close_date.is_(None), Deal.expected_close_date, Deal.id)
+        stmt = self.scoped(select(Deal), Deal).order_by(
+            Deal.expected_close_date.is_(None), Deal.expected_close_date, Deal.id)
         for col, val in ((Deal.stage, stage), (Deal.owner_id, owner_id),
                          (Deal.organization_id, organization_id), (Deal.contact_id, contact_id)):
             if val is not None:
@@ -100,4 +99,9 @@ class DealService(Service):
             stmt = stmt.where(Deal.expected_close_date >= close_from)
         if close_to is not None:
             stmt = stmt.where(Deal.expected_close_date < close_to)
-        return self.paginate(stmt, limit=limit, offset=offset)
+        page = self.paginate(stmt, limit=limit, offset=offset)
+        filters = {"stage": stage, "owner_id": owner_id, "organization_id": organization_id,
+                   "contact_id": contact_id, "close_from": close_from, "close_to": close_to,
+                   "limit": limit, "offset": offset}
+        self.audit_read("list", filters, len(page.items))
+        return page

@@ -262,7 +262,7 @@ class GdprService(Service):
 
     def _redact_audit(self, contact_id: int, ticket_ids: list[int]) -> int:
         s = self.session
-        n = audit.redact_payloads(s, "contact", contact_id)
+        n = audit.redact_payloads(s, "contact", contact_id, actor=self.actor)
         related = {
             "activity": select(Activity.id).where(Activity.contact_id == contact_id),
             "task": select(Task.id).where(Task.contact_id == contact_id),
@@ -272,9 +272,9 @@ class GdprService(Service):
         }
         for entity, ids in related.items():
             for rid in s.execute(ids).scalars():
-                n += audit.redact_payloads(s, entity, rid)
+                n += audit.redact_payloads(s, entity, rid, actor=self.actor)
         for tid in ticket_ids:
-            n += audit.redact_payloads(s, "ticket", tid)
+            n += audit.redact_payloads(s, "ticket", tid, actor=self.actor)
         return n
 
     # --- consent -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ class KnowledgeService(Service):
     entity = "knowledge_article"
 
     def create(self, *, language: str, title: str, body: str, tags: list[str] | None = None) -> KnowledgeArticle:
-        self.require_role("admin", "manager", "agent")
+        self.require("create")  # policy.yml: knowledge
         if not title.strip() or not body.strip():
             raise ValidationFailed("an article needs a title and a body", "title" if not title.strip() else "body")
         art = KnowledgeArticle(language=language, title=title.strip(), body=body.strip(), tags=tags or [])
@@ -31,7 +31,7 @@ class KnowledgeService(Service):
         return list(self.session.execute(stmt).scalars())
 
     def update(self, article_id: int, **values: Any) -> KnowledgeArticle:
-        self.require_role("admin", "manager", "agent")
+        self.require("update")
         art = self.get_or_404(KnowledgeArticle, article_id, "article")
         for k, v in values.items():
             setattr(art, k, v)

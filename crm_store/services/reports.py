@@ -11,6 +11,8 @@ from sqlalchemy import and_, func, or_, select
 
 from crm_store.models import OPEN_STAGES, STAGES, Activity, Deal, User, utcnow
 from crm_store.services.base import Service
+from crm_store.services.errors import PermissionDenied
+from crm_store.services.policy import Scope
 
 
 @dataclass
@@ -25,6 +27,7 @@ class PipelineReport:
     stalled: list[dict[str, Any]] = field(default_factory=list)
     won_total: Decimal = Decimal(0)
     period: tuple[date, date] | None = None
+    scope: Scope = "all"  # what the report covers for its reader (policy reports.read): own/team/all
 
     def to_dict(self) -> dict[str, Any]:
         def num(v: Decimal) -> float:
@@ -43,11 +46,34 @@ class PipelineReport:
             "period": {"from": self.period[0].isoformat(), "to": self.period[1].isoformat()}
             if self.period
             else None,
+            "scope": self.scope,
         }
 
 
 class ReportService(Service):
+    """Aggregates over deals and activities, limited to what the reader may see: the policy's
+    ``reports.read`` scope (a rep: their own deals; a manager: everyone's), enforced here, so the chat,
+    Slack, Teams and any future endpoint all get the same numbers. Every report is audited."""
+
     entity = "report"
+
+    def _restrict(self, scope: Scope, owner_id: int | None, team_id: int | None) -> tuple[int | None, int | None]:
+        """The owner/team filters to use: a narrower scope narrows them; asking for someone outside it
+        is refused (rather than silently answering about oneself)."""
+        if scope == "all":
+            return owner_id, team_id
+        me, my_team = self.actor.id, self.actor.team_id
+        if scope == "team" and my_team is not None:
+            if team_id not in (None, my_team):
+                raise PermissionDenied("you may only see your own team's figures")
+            if owner_id is not None and owner_id != me:
+                owner = self.session.get(User, owner_id)
+                if owner is None or owner.team_id != my_team:
+                    raise PermissionDenied("you may only see your own team's figures")
+            return owner_id, my_team
+        if (owner_id not in (None, me)) or team_id is not None:
+            raise PermissionDenied("you may only see your own figures")
+        return me, None
 
     def pipeline(
         self,
@@ -60,8 +86,10 @@ class ReportService(Service):
         now: datetime | None = None,
         list_limit: int = 10,
     ) -> PipelineReport:
-        """Open pipeline by stage and owner; ``period`` filters on expected close date ([from, to))."""
-        self.require_role("admin", "manager", "rep")
+        """Open pipeline by stage and owner; ``period`` filters on expected close date ([from, to)).
+        Limited to the reader's scope (``report.scope`` says which)."""
+        scope = self.read_scope()
+        owner_id, team_id = self._restrict(scope, owner_id, team_id)
         now = now or utcnow()
         conds: list[Any] = [Deal.currency == currency]
         if owner_id is not None:
@@ -155,6 +183,9 @@ class ReportService(Service):
             .limit(list_limit)
         ).scalars()
         rep.stalled = [_deal_row(d) for d in stalled]
+        rep.scope = scope
+        filters = {"period": period, "owner_id": owner_id, "team_id": team_id, "currency": currency}
+        self.audit_read("report", filters, rep.open_count, report="pipeline")
         return rep
 
     def activity_counts(
@@ -166,8 +197,8 @@ class ReportService(Service):
         team_id: int | None = None,
         type: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Logged activities per person and type in [since, until)."""
-        self.require_role("admin", "manager", "rep")
+        """Logged activities per person and type in [since, until), within the reader's scope."""
+        user_id, team_id = self._restrict(self.read_scope(), user_id, team_id)
         conds: list[Any] = [Activity.occurred_at >= since, Activity.occurred_at < until]
         if user_id is not None:
             conds.append(Activity.user_id == user_id)
@@ -183,6 +214,8 @@ class ReportService(Service):
             .group_by(User.id, User.name, Activity.type)
             .order_by(User.name, Activity.type)
         ).all()
+        self.audit_read("report", {"since": since, "until": until, "user_id": user_id, "team_id": team_id,
+                                   "type": type}, len(rows), report="activity_counts")
         return [{"user_id": uid, "user": name or "-", "type": t, "count": c} for uid, name, t, c in rows]
 
 

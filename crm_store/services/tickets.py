@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import selectinload
 
 from crm_store.models import Contact, Counter, Team, Ticket, TicketMessage, User, utcnow
 from crm_store.schemas import TicketIn, TicketPatch
 from crm_store.services.base import Page, Service, changes, parse_input
 from crm_store.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from crm_store.services.policy import policy
 
 FIRST_TICKET_NUMBER = 1000
 TICKET_ROLES = ("admin", "manager", "agent")
@@ -41,18 +42,28 @@ def next_number(session: Any, name: str = "ticket") -> int:
 
 class TicketService(Service):
     entity = "ticket"
+    owner_attr = "assignee_id"  # policy "own" for staff; a customer's own tickets are those they requested
+    customer_attr = "requester_contact_id"
 
     def __init__(self, session: Any, actor: Any, sla: SlaPolicy | None = None) -> None:
         super().__init__(session, actor)
         self.sla = sla or SlaPolicy()
 
     # --- access ------------------------------------------------------------------------------------
+    def _team_clause(self, model: type[Any]) -> ColumnElement[bool]:
+        """Policy "team" for tickets: the ticket's team is the actor's (or it is assigned to them)."""
+        own = self._own_clause(model)
+        if self.actor.kind != "user" or self.actor.team_id is None:
+            return own
+        return own | (Ticket.team_id == self.actor.team_id)
+
     def _visible(self, ticket: Ticket) -> None:
+        """The policy's tickets.read scope; a ticket outside it does not exist (no hint either way)."""
         if self.actor.kind == "customer":
-            if self.actor.id is None or ticket.requester_contact_id != self.actor.id:
-                raise NotFound(f"ticket {ticket.number} does not exist")  # no hint that it exists
+            if not self.in_scope(ticket, self.scope("read")):
+                raise NotFound(f"ticket {ticket.number} does not exist")
             return
-        self.require_role(*READ_ROLES)
+        self.check_read(ticket)
 
     def _load(self) -> Any:
         return select(Ticket).options(selectinload(Ticket.messages))
@@ -74,22 +85,6 @@ class TicketService(Service):
             raise NotFound(f"ticket {num} does not exist")
         self._visible(ticket)
         return ticket
-
-    def by_number_and_email(self, number: int | str, email: str) -> Ticket:
-        """Anonymous customers: the ticket number plus the requester's e-mail address."""
-        from crm_store.models import ContactEmail
-
-        try:
-            num = int(str(number).lstrip("#"))
-        except ValueError:
-            raise NotFound("ticket not found") from None
-        row = self.session.execute(
-            self._load().join(ContactEmail, ContactEmail.contact_id == Ticket.requester_contact_id)
-            .where(Ticket.number == num, ContactEmail.address == email.strip().lower())
-        ).scalar_one_or_none()
-        if row is None:
-            raise NotFound("no ticket with this number and e-mail address")
-        return row
 
     # --- writes ------------------------------------------------------------------------------------
     def create(self, data: dict[str, Any] | TicketIn, *, message_id: str | None = None) -> Ticket:
@@ -146,8 +141,14 @@ class TicketService(Service):
         return ticket
 
     def add_message(self, ticket_id: int, body: str, *, channel: str = "web", message_id: str | None = None,
-                    in_reply_to: str | None = None, direction: str | None = None) -> TicketMessage:
-        """Append to the thread; a customer's message reopens a solved ticket; a Message-ID only once."""
+                    in_reply_to: str | None = None, direction: str | None = None,
+                    author_contact_id: int | None = None, author_address: str | None = None,
+                    recipients: list[str] | None = None) -> TicketMessage:
+        """Append to the thread; a customer's message reopens a solved ticket; a Message-ID only once.
+
+        ``author_contact_id``/``author_address``: who really wrote an inbound mail (whoever may join the
+        thread, decided by ``mail_threads``); without them the requester is the author, as in the chat.
+        """
         ticket = self.get(ticket_id)
         if message_id and self.session.execute(
             select(TicketMessage.id).where(TicketMessage.message_id == message_id)
@@ -160,7 +161,10 @@ class TicketService(Service):
             ticket_id=ticket.id, body=body, channel=channel, message_id=message_id, in_reply_to=in_reply_to,
             direction=direction or ("outbound" if is_staff else "inbound"),
             author_user_id=self.actor.id if is_staff else None,
-            author_contact_id=ticket.requester_contact_id if not is_staff else None,
+            author_contact_id=None if is_staff else (
+                author_contact_id if self.actor.kind == "system" and author_contact_id is not None
+                else ticket.requester_contact_id),
+            author_address=author_address, recipients=recipients,
         )
         self.session.add(msg)
         if not is_staff and ticket.status in ("solved", "pending"):
@@ -193,18 +197,32 @@ class TicketService(Service):
     def list(self, *, status: str | None = None, queue: str | None = None,
              requester_contact_id: int | None = None, assignee_id: int | None = None,
              open_only: bool = False, limit: int = 50, offset: int = 0) -> Page:
-        if self.actor.kind == "customer":
-            requester_contact_id = self.actor.id if self.actor.id is not None else -1
-        else:
-            self.require_role(*READ_ROLES)
-        stmt = select(Ticket).order_by(Ticket.id.desc())
+        if self.actor.kind == "customer" and self.scope("read") == "none":
+            return Page([], 0)  # an anonymous customer has no tickets
+        stmt = self.scoped(select(Ticket), Ticket).order_by(Ticket.id.desc())
         for col, val in ((Ticket.status, status), (Ticket.queue, queue),
                          (Ticket.requester_contact_id, requester_contact_id), (Ticket.assignee_id, assignee_id)):
             if val is not None:
                 stmt = stmt.where(col == val)
         if open_only:
             stmt = stmt.where(Ticket.status.in_(("new", "open", "pending")))
-        return self.paginate(stmt, limit=limit, offset=offset)
+        page = self.paginate(stmt, limit=limit, offset=offset)
+        filters = {"status": status, "queue": queue, "requester_contact_id": requester_contact_id,
+                   "assignee_id": assignee_id, "open_only": open_only, "limit": limit, "offset": offset}
+        self.audit_read("list", filters, len(page.items))
+        return page
+
+    def messages(self, ticket_id: int) -> list[TicketMessage]:
+        """The ticket's thread, oldest first, for whoever may read the ticket; internal notes only for
+        roles whose policy includes them (staff), never for customers. The read is audited."""
+        ticket = self.get(ticket_id)
+        self.require("read", "ticket_messages")
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+        if not policy().notes(self.actor):
+            stmt = stmt.where(TicketMessage.direction != "internal")
+        items = list(self.session.execute(stmt.order_by(TicketMessage.created_at, TicketMessage.id)).scalars())
+        self.audit_read("read_messages", {"ticket_id": ticket.id}, len(items), entity_id=ticket.id)
+        return items
 
     def overdue(self, now: Any | None = None) -> list[Ticket]:
         now = now or utcnow()

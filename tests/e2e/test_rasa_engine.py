@@ -7,6 +7,10 @@ inputs), start ``crm-assistant actions serve`` against a seeded SQLite store and
 They need .rasa-venv (Python 3.10 + rasa 3.6.21); ``CRM_TEST_RASA=1`` builds it when it is missing.
 
 The first test needs no Rasa: a fake Rasa server records what the engine sends.
+
+The speaker crosses Rasa only as a seal (:mod:`assistant.speaker_seal`) made with ``CRM_SECRET_KEY``, which
+this process and the action server share; the attack tests post to Rasa's REST webhook directly, as anyone who
+can reach it could, claiming an admin or a customer in ``metadata``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from assistant.messages import IncomingMessage
+from assistant import speaker_seal
+from assistant.messages import IncomingMessage, speaker_dict
 from assistant.runtime import ASSISTANT_KEY
 from assistant.settings import Settings
 from connectors.rasa_engine import RasaEngine
@@ -39,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".rasa-venv"
 ACTION_TOKEN = "act-" + uuid.uuid4().hex
 RASA_TOKEN = "rasa-" + uuid.uuid4().hex
+SECRET_KEY = "seal-" + uuid.uuid4().hex  # CRM_SECRET_KEY of our server (this process) and the action server
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,7 +52,7 @@ RASA_TOKEN = "rasa-" + uuid.uuid4().hex
 # --------------------------------------------------------------------------------------------
 
 
-async def test_the_engine_sets_the_language_slot_once_and_passes_the_speaker(aiohttp_client: Any) -> None:
+async def test_the_engine_sets_the_language_slot_once_and_passes_the_speaker_sealed(aiohttp_client: Any) -> None:
     seen: list[tuple[str, dict[str, Any], dict[str, str]]] = []
 
     async def events(request: web.Request) -> web.Response:
@@ -73,8 +79,11 @@ async def test_the_engine_sets_the_language_slot_once_and_passes_the_speaker(aio
     assert seen[0][1] == {"event": "slot", "name": "language", "value": "de"}
     assert seen[0][2] == {"token": "T"}
     metadata = seen[1][1]["metadata"]
-    assert metadata["speaker"]["role"] == "rep" and metadata["speaker"]["id"] == 7
+    assert "speaker" not in metadata  # nothing unsigned that a receiver could be tempted to trust
     assert metadata["channel"] == "web"
+    sealed = speaker_seal.unseal(metadata[speaker_seal.METADATA_KEY], "web:c/1")  # bound to Rasa's sender id
+    assert sealed is not None and (sealed.kind, sealed.id, sealed.role) == ("user", 7, "rep")
+    assert speaker_seal.unseal(metadata[speaker_seal.METADATA_KEY], "web:c/2") is None
 
     seen.clear()
     await engine.handle(IncomingMessage("web", "c/1", "I need help with my deals please", rep))
@@ -178,7 +187,7 @@ def action_server(
     db, _ = store
     port = _free_port()
     log = tmp_path_factory.mktemp("action-server") / "actions.log"
-    env = {**os.environ, "CRM_ACTION_TOKEN": ACTION_TOKEN}
+    env = {**os.environ, "CRM_ACTION_TOKEN": ACTION_TOKEN, "CRM_SECRET_KEY": SECRET_KEY}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -281,6 +290,7 @@ class RasaChat:
 
 @pytest.fixture
 async def engine(rasa_server: str) -> Any:
+    speaker_seal.configure(SECRET_KEY)  # what build_app does with CRM_SECRET_KEY
     async with aiohttp.ClientSession() as session:
         yield RasaEngine(rasa_server, session=session, token=RASA_TOKEN)
 
@@ -334,13 +344,16 @@ async def test_the_web_chat_talks_to_rasa_when_crm_rasa_url_is_set(
 
     db, _ = store
     settings = Settings.from_env(
-        {"CRM_RASA_URL": rasa_server, "CRM_RASA_TOKEN": RASA_TOKEN}, database_url=db.url
+        {"CRM_RASA_URL": rasa_server, "CRM_RASA_TOKEN": RASA_TOKEN, "CRM_SECRET_KEY": SECRET_KEY},
+        database_url=db.url,
     )
+    settings.check()
     client = await aiohttp_client(build_app(settings, db=db, extra=[web_chat.install]))
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "w1", "message": "/help"})
+    sender = uuid.uuid4().hex
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "/help"})
     assert res.status == 200
     replies = await res.json()
-    assert replies[0]["recipient_id"] == "w1"
+    assert replies[0]["recipient_id"] == sender
     assert "open a support ticket" in replies[0]["text"]  # an anonymous web visitor is a customer
     engine = client.app[ASSISTANT_KEY]
     assert isinstance(engine, RasaEngine)
@@ -389,3 +402,57 @@ async def test_a_no_through_rasa_writes_nothing(engine: RasaEngine, store: tuple
     assert "Nothing was saved" in await chat("/deny")
     with db.session() as s:
         assert not s.scalars(select(Ticket).where(Ticket.description.contains("CSV import"))).all()
+
+
+async def _post_to_rasa(rasa_server: str, sender: str, message: str, metadata: dict[str, Any]) -> str:
+    """What anyone who can reach Rasa's REST webhook can send: any sender, any text, any metadata."""
+    body = {"sender": sender, "message": message, "metadata": metadata}
+    async with aiohttp.ClientSession() as http, http.post(f"{rasa_server}/webhooks/rest/webhook", json=body) as res:
+        assert res.status == 200, await res.text()
+        return "\n".join(str(r.get("text") or "") for r in await res.json())
+
+
+@pytest.mark.slow
+async def test_attack_a_speaker_claimed_in_metadata_posted_to_rasa_is_an_anonymous_customer(
+    engine: RasaEngine, rasa_server: str, store: tuple[Database, dict[str, Actor]]
+) -> None:
+    """Attack: post straight to the real Rasa's REST webhook as an admin or as Clara (a customer with a
+    ticket): plain speaker metadata, no seal, a seal for another conversation, an expired or a forged one.
+    Our action server must see an anonymous customer every time: no pipeline, no help for staff, no ticket."""
+    _, actors = store
+    admin = Actor(kind="user", id=1, role="admin", team_id=None, name="Ada", language="en", timezone="UTC")
+    clara = actors["customer"]
+    # the controls: the same speakers, sealed by our engine for their own conversation, get through
+    assert "isn't available" not in await RasaChat(engine, actors["manager"])("/pipeline_status")
+    assert "I can log calls, meetings" in await RasaChat(engine, admin)("/help")
+    sealed_clara = await RasaChat(engine, clara)('/ticket_status{"ticket_id": "1000"}')
+    assert "Invoice is wrong" in sealed_clara, sealed_clara
+
+    def attack(name: str, who: Actor, sender: str) -> dict[str, Any]:
+        if name == "plain speaker":
+            return {"speaker": speaker_dict(who), "channel": "web"}
+        if name == "seal of another conversation":
+            return {speaker_seal.METADATA_KEY: speaker_seal.seal(who, f"web:{uuid.uuid4().hex}"), "channel": "web"}
+        if name == "expired seal":
+            old = time.time() - speaker_seal.TTL_SECONDS - 5
+            return {speaker_seal.METADATA_KEY: speaker_seal.seal(who, sender, now=old), "channel": "web"}
+        speaker_seal.configure("not-" + SECRET_KEY)  # a seal made with another key
+        try:
+            return {speaker_seal.METADATA_KEY: speaker_seal.seal(who, sender), "speaker": speaker_dict(who)}
+        finally:
+            speaker_seal.configure(SECRET_KEY)
+
+    cases = 0
+    for who in (admin, clara):
+        for name in ("plain speaker", "seal of another conversation", "expired seal", "seal made with another key"):
+            sender = f"web:customer:anonymous/{uuid.uuid4().hex}"  # a fresh Rasa conversation per attack
+            metadata = attack(name, who, sender)
+            cases += 1
+            if who is admin:
+                assert "isn't available" in await _post_to_rasa(rasa_server, sender, "/pipeline_status", metadata), name
+                help_text = await _post_to_rasa(rasa_server, sender, "/help", metadata)
+                assert "open a support ticket" in help_text and "log calls" not in help_text, name
+            else:
+                status = await _post_to_rasa(rasa_server, sender, '/ticket_status{"ticket_id": "1000"}', metadata)
+                assert "Invoice is wrong" not in status, (name, status)
+    assert cases == 8

@@ -128,6 +128,11 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+def other_sender(i: int) -> str:
+    """Anonymous sender ids must look random (connectors/web_chat.looks_random)."""
+    return f"conv-{i}-5a8f3c7e1d9b2046"
+
+
 def greet(conversation: str, n: int) -> str:
     return f'/greet{{"email": "{conversation}-{n}@example.org"}}'
 
@@ -192,7 +197,7 @@ async def test_two_servers_keep_each_conversation_in_order(
     pg: Database, servers: tuple[ServerThread, ServerThread]
 ) -> None:
     a, b = servers
-    x = "conv-x"
+    x = "conv-x-7c1e9f2a4b6d8e03"  # anonymous sender ids must look random (connectors/web_chat.looks_random)
     x_sent = [greet(x, 0)]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT * 3)) as http:
         await say(http, a, x, x_sent[0])  # the conversation row exists now
@@ -215,7 +220,7 @@ async def test_two_servers_keep_each_conversation_in_order(
 
             # meanwhile other conversations talk to both servers and finish while X waits
             async def other(i: int) -> list[str]:
-                sender, sent = f"conv-{i}", []
+                sender, sent = other_sender(i), []
                 for n in range(OTHER_MESSAGES):
                     sent.append(greet(sender, n))
                     await say(http, a if (n + i) % 2 else b, sender, sent[-1])
@@ -232,7 +237,7 @@ async def test_two_servers_keep_each_conversation_in_order(
     for via_server in (x_sent[1::2], x_sent[2::2]):  # each server's messages, in the order it received them
         assert [m for m in x_order if m in via_server] == via_server, f"{x}: a server reordered its turns"
     for i, sent in enumerate(others):
-        assert user_turns(pg, f"conv-{i}", sent) == sent, f"conv-{i}: turns out of send order"
+        assert user_turns(pg, other_sender(i), sent) == sent, f"conv-{i}: turns out of send order"
 
 
 class GatedNLU(ScriptedNLU):

@@ -21,7 +21,7 @@ from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
 from crm_store.db import Database
 from crm_store.demo_data import ARTICLES
-from crm_store.models import AuditEntry, Contact, GdprRequest, KnowledgeArticle, Ticket
+from crm_store.models import AuditEntry, Contact, GdprRequest, KnowledgeArticle, OutboxMessage, Ticket
 from crm_store.services import Actor, CrmServices
 from nlu.embedder import Embedder, get_embedder
 from tests.conftest import make_user
@@ -119,6 +119,7 @@ WORDS = {  # words each language's answer must contain
         "confirm_open": "Shall I open a ticket",
         "confirm_add": "to ticket #",
         "cancelled": "Nothing was saved",
+        "code_sent": "we have sent a code",
     },
     "de": {
         "describe": "beschreib",
@@ -135,6 +136,7 @@ WORDS = {  # words each language's answer must contain
         "confirm_open": "Soll ich ein Ticket",
         "confirm_add": "zu Ticket #",
         "cancelled": "nichts gespeichert",
+        "code_sent": "haben wir einen Code",
     },
 }
 
@@ -195,6 +197,28 @@ def add_ticket(db: Database, contact_id: int, subject: str, status: str = "new")
         if status != "new":
             crm.tickets.update(ticket.id, {"status": status})
         return ticket.number
+
+
+def mailed_codes(db: Database) -> dict[str, int]:
+    """How many code mails each address got (from the e-mail outbox the turn wrote them to)."""
+    with db.session() as s:
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "email")).scalars()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.target] = counts.get(row.target, 0) + 1
+        return counts
+
+
+def mailed_code(db: Database, address: str) -> str:
+    """The newest one-time code mailed to ``address`` (no deliverer runs here, so it is still in the row)."""
+    with db.session() as s:
+        row = s.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.channel == "email", OutboxMessage.target == address)
+            .order_by(OutboxMessage.id.desc())
+        ).scalars().first()
+        assert row is not None, f"no code was mailed to {address}"
+        return str(row.payload["code"])
 
 
 LANGS = pytest.mark.parametrize("lang", ["en", "de"])
@@ -335,18 +359,24 @@ async def test_ticket_status_shows_only_ones_own_tickets(world: World, lang: str
 
 
 @LANGS
-async def test_anonymous_status_needs_number_and_matching_email(world: World, lang: str) -> None:
+async def test_anonymous_status_needs_a_code_mailed_to_the_requester(world: World, lang: str) -> None:
+    """Attack (issue 10.1): number + address used to show the ticket; now only the mailed code does, and
+    every answer before the code check is the same for a right pair, a wrong pair and a missing ticket."""
     number = add_ticket(world.db, world.anna, "Export fails")
     chat = Chat(world.assistant, customer(None, lang))
     assert "#1042" in await chat.send("/ticket_status")  # asks for the number (example #1042)
     assert WORDS[lang]["email"] in await chat.send(f"#{number}")
     wrong = await chat.send("ben@example.com")
-    assert WORDS[lang]["not_found"] in wrong and "Export fails" not in wrong
+    assert WORDS[lang]["code_sent"] in wrong and "Export fails" not in wrong
     other = Chat(world.assistant, customer(None, lang), sender="s2")
     missing = await other.send('/ticket_status{"ticket_id": "9999", "email": "anna@example.com"}')
-    assert wrong.replace(str(number), "N") == missing.replace("9999", "N")
     right = Chat(world.assistant, customer(None, lang), sender="s3")
-    answer = await right.send(f'/ticket_status{{"ticket_id": "{number}", "email": "anna@example.com"}}')
+    pair = await right.send(f'/ticket_status{{"ticket_id": "{number}", "email": "anna@example.com"}}')
+    assert "Export fails" not in pair
+    same = missing.replace("9999", str(number)).replace("anna@", "X@")
+    assert wrong.replace("ben@", "X@") == pair.replace("anna@", "X@") == same
+    assert mailed_codes(world.db) == {"anna@example.com": 1}  # only the right pair got a real mail
+    answer = await right.send(mailed_code(world.db, "anna@example.com"))
     assert "Export fails" in answer
 
 
@@ -393,12 +423,26 @@ async def test_close_with_two_open_tickets_asks_which_and_deny_keeps_it(world: W
 
 
 async def test_anonymous_cannot_update_someone_elses_ticket(world: World) -> None:
+    """Attack: adding to a stranger's ticket with its number and the requester's address, or one's own."""
     number = add_ticket(world.db, world.anna, "Export fails")
     chat = Chat(world.assistant, customer(None, "en"))
     await chat.send(f'/update_ticket{{"ticket_id": "{number}"}}')
     await chat.send("It also fails on mobile")
-    assert "couldn't find" in await chat.send("mallory@evil.example")
+    assert "we have sent a code" in await chat.send("mallory@evil.example")
+    assert "isn't right" in await chat.send("123456")
+    for guess in ("000000", "111111", "222222", "333333"):
+        said = await chat.send(guess)
+    assert "expired" in said  # five tries, then the code is gone
+    guesser = Chat(world.assistant, customer(None, "en"), sender="s2")
+    await guesser.send(f'/update_ticket{{"ticket_id": "{number}", "email": "anna@example.com"}}')
+    await guesser.send("It also fails on mobile")
+    assert "isn't right" in await guesser.send("999999" if mailed_code(world.db, "anna@example.com") != "999999"
+                                                else "999998")
     assert len(tickets(world.db)[0].messages) == 1
+    assert "#" in await guesser.send(mailed_code(world.db, "anna@example.com"))  # the real code: confirm first
+    assert len(tickets(world.db)[0].messages) == 1
+    assert "ticket #" in await guesser.send("/affirm")
+    assert len(tickets(world.db)[0].messages) == 2
 
 
 # --- hand-over ----------------------------------------------------------------------------------------
@@ -526,19 +570,22 @@ async def test_gdpr_access_logged_in_gets_the_export(world: World, lang: str) ->
 
 @LANGS
 async def test_gdpr_access_anonymous_never_sees_data(world: World, lang: str) -> None:
+    """Attack: an export for someone else's address. Only the code mailed to it opens the export."""
     chat = Chat(world.assistant, customer(None, lang))
     refused = await chat.send("/gdpr_access")
     assert "Schmidt" not in refused and "#" not in refused
     assert not any(r.get("custom") for r in chat.replies)
-    known = await chat.send('/gdpr_access{"email": "anna@example.com"}')
+    known = await chat.send("anna@example.com")
     unknown = await Chat(world.assistant, customer(None, lang), "s2").send(
         '/gdpr_access{"email": "x@example.com"}'
     )
     assert known.replace("anna@example.com", "E") == unknown.replace("x@example.com", "E")
+    assert WORDS[lang]["code_sent"] in known and "Schmidt" not in known
     assert not any(r.get("custom") for r in chat.replies)
-    with world.db.session() as s:
-        requests = [(r.kind, r.contact_id) for r in s.execute(select(GdprRequest)).scalars()]
-    assert requests == [("access", world.anna)]
+    answer = await chat.send(mailed_code(world.db, "anna@example.com"))
+    assert "Anna Schmidt" in answer
+    [custom] = [r["custom"] for r in chat.replies if r.get("custom")]
+    assert custom["data"]["emails"][0]["address"] == "anna@example.com"
 
 
 @LANGS
@@ -565,10 +612,17 @@ async def test_unsubscribe_withdraws_marketing_consent_at_once(world: World, lan
     assert audited
 
 
-async def test_anonymous_unsubscribe_needs_an_address(world: World) -> None:
+async def test_anonymous_unsubscribe_needs_the_mailed_code_and_a_yes(world: World) -> None:
+    """Attack (issue 10.7): withdrawing anyone's marketing consent by naming the address."""
     chat = Chat(world.assistant, customer(None, "en"))
-    assert "Which address" in await chat.send("/unsubscribe")
-    assert "anna@example.com" in await chat.send('/unsubscribe{"email": "anna@example.com"}')
+    assert "Which e-mail address" in await chat.send("/unsubscribe")
+    assert "we have sent a code" in await chat.send('/unsubscribe{"email": "anna@example.com"}')
+    with world.db.session() as s:
+        assert CrmServices(s, SYSTEM).gdpr.has_consent(world.anna, "newsletter")
+    assert "Unsubscribe you" in await chat.send(mailed_code(world.db, "anna@example.com"))
+    with world.db.session() as s:
+        assert CrmServices(s, SYSTEM).gdpr.has_consent(world.anna, "newsletter")  # not before the yes
+    assert "newsletter" in (await chat.send("/affirm")).lower()
     with world.db.session() as s:
         assert not CrmServices(s, SYSTEM).gdpr.has_consent(world.anna, "newsletter")
 

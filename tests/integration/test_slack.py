@@ -28,7 +28,15 @@ from crm_store.models import Contact, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
 from crm_store.services.users import actor_for
 from tests.support.fake_nlu import ScriptedNLU
-from tests.support.fake_slack_api import BOT_ID, SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace
+from tests.support.fake_slack_api import (
+    BOT_ID,
+    SECRET,
+    TEAM_ID,
+    TOKEN,
+    FakeSlackApi,
+    SlackWorkspace,
+    link_slack,
+)
 
 
 @dataclass
@@ -56,6 +64,7 @@ async def sl(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database) -> S
         CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
         )
+    link_slack(sqlite_db, "rep@x.example", "U1")
     app = build_app(conf, db=sqlite_db, extra=[slack.install])
     nlu = ScriptedNLU({"hello there": ("greet", [])})
     app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, nlu)
@@ -70,23 +79,22 @@ async def test_a_dm_help_gets_a_block_kit_reply(sl: Slack) -> None:
     assert post["blocks"][0]["type"] == "section"
 
 
-async def test_the_slack_user_is_linked_by_email_and_cached(sl: Slack) -> None:
+async def test_a_linked_slack_user_is_served_without_asking_slack_who_it_is(sl: Slack) -> None:
     await sl.dm("/help", event_id="Ev1")
     await sl.connector.drain()
     await sl.dm("/help", event_id="Ev2")
     await sl.connector.drain()
-    assert len(sl.fake.calls_to("users.info")) == 1
-    with sl.db.session() as s:
-        assert s.execute(select(User.slack_user_id).where(User.email == "rep@x.example")).scalar() == "U1"
+    assert sl.fake.calls_to("users.info") == []
     assert len(sl.fake.calls_to("chat.postMessage")) == 2
 
 
-async def test_unknown_slack_user_gets_only_a_polite_refusal(sl: Slack) -> None:
-    for user, event_id in (("U9", "Ev1"), ("U404", "Ev2")):
+async def test_unlinked_slack_users_get_only_a_link_request(sl: Slack) -> None:
+    for user, event_id in (("U9", "Ev1"), ("U404", "Ev2"), ("U9", "Ev3")):
         await sl.dm("/pipeline_status", user=user, event_id=event_id)
         await sl.connector.drain()
     texts = sl.posted()
-    assert len(texts) == 2 and all("only help people who have a CRM account" in t for t in texts)
+    assert len(texts) == 3 and all("not linked to a CRM account yet" in t for t in texts)
+    assert "request #1" in texts[0] and "request #2" in texts[1] and "request #1" in texts[2]
     assert all("blocks" not in c for c in sl.fake.calls_to("chat.postMessage"))
 
 
@@ -137,7 +145,7 @@ async def test_bot_and_own_messages_are_ignored(sl: Slack) -> None:
     assert sl.fake.calls_to("chat.postMessage") == []
 
 
-async def test_a_mention_is_answered_in_its_thread(sl: Slack) -> None:
+async def test_a_mention_is_answered_privately_and_the_thread_hears_only_that(sl: Slack) -> None:
     await sl.event(
         {
             "type": "app_mention",
@@ -148,9 +156,11 @@ async def test_a_mention_is_answered_in_its_thread(sl: Slack) -> None:
         }
     )
     await sl.connector.drain()
-    [post] = sl.fake.calls_to("chat.postMessage")
-    assert post["channel"] == "C1" and post["thread_ts"] == "1700000000.000200"
-    assert "help" in post["text"]
+    [answer] = sl.fake.calls_to("chat.postEphemeral")
+    assert answer["channel"] == "C1" and answer["user"] == "U1" and "help" in answer["text"]
+    [note] = sl.fake.calls_to("chat.postMessage")
+    assert note["channel"] == "C1" and note["thread_ts"] == "1700000000.000200"
+    assert "answered you privately" in note["text"] and "blocks" not in note
 
 
 async def test_a_button_click_continues_the_flow_and_updates_the_message(sl: Slack) -> None:

@@ -19,7 +19,7 @@ from crm_store.db import Database
 from crm_store.models import OutboxMessage
 from crm_store.services import Actor, CrmServices
 from tests.support.fake_nlu import ScriptedNLU
-from tests.support.fake_slack_api import SECRET, TOKEN, FakeSlackApi, SlackWorkspace
+from tests.support.fake_slack_api import SECRET, TOKEN, FakeSlackApi, SlackWorkspace, link_slack
 
 Start = Callable[..., Awaitable[SlackWorkspace]]
 
@@ -52,6 +52,7 @@ async def _fake(aiohttp_server: Any, db: Database) -> tuple[FakeSlackApi, TestSe
         CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
         )
+    link_slack(db, "rep@x.example", "U1")
     return fake, await aiohttp_server(fake.app)
 
 
@@ -124,9 +125,10 @@ async def test_channel_not_found_is_marked_and_the_user_is_told_by_dm(
         {"type": "app_mention", "channel": "C404", "user": "U1", "text": "<@UBOT> hello there", "ts": "1.2"}
     )
     await _connector(ws).drain()
-    failed, notice = _rows(sqlite_db)
+    failed, note, notice = _rows(sqlite_db)  # the private answer, the public "answered privately", the DM
     assert failed.sent_at is None and failed.next_attempt_at is None
     assert failed.last_error == "channel_not_found" and failed.attempts == 1
+    assert failed.payload["method"] == "chat.postEphemeral" and note.last_error == "channel_not_found"
     assert notice.sent_at is not None and notice.target == "U1"
     [dm] = fake.calls_to("chat.postMessage")[-1:]
     assert dm["channel"] == "U1" and "could not deliver" in dm["text"]

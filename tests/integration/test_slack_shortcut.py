@@ -18,7 +18,7 @@ from crm_store.db import Database
 from crm_store.models import Activity, ProcessedEvent
 from crm_store.services import Actor, CrmServices
 from tests.support.fake_nlu import ScriptedNLU
-from tests.support.fake_slack_api import SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace
+from tests.support.fake_slack_api import SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace, link_slack
 
 
 class Workspace(SlackWorkspace):
@@ -91,6 +91,7 @@ async def ws(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database) -> W
         crm.contacts.create({"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@acme.example"})
         crm.contacts.create({"first_name": "Max", "last_name": "Müller"})
         crm.contacts.create({"first_name": "Maria", "last_name": "Müller"})
+    link_slack(sqlite_db, "rep@x.example", "U1")
     conf = Settings.from_env(
         {},
         database_url=sqlite_db.url,
@@ -155,7 +156,7 @@ async def test_no_contact_named_gets_an_explanation_and_cancel_logs_nothing(ws: 
 
 async def test_someone_without_a_crm_account_cannot_log(ws: Workspace) -> None:
     reply = await ws.shortcut("Call with Jane Roe", user="U2")
-    assert "only help people who have a CRM account" in reply["text"]
+    assert "not linked to a CRM account yet" in reply["text"]
     with ws.db.session() as s:
         assert (
             s.execute(

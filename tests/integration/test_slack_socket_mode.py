@@ -22,7 +22,15 @@ from crm_store.db import Database
 from crm_store.models import OutboxMessage, ProcessedEvent
 from crm_store.services import Actor, CrmServices
 from tests.support.fake_nlu import ScriptedNLU
-from tests.support.fake_slack_api import APP_TOKEN, SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace
+from tests.support.fake_slack_api import (
+    APP_TOKEN,
+    SECRET,
+    TEAM_ID,
+    TOKEN,
+    FakeSlackApi,
+    SlackWorkspace,
+    link_slack,
+)
 
 
 @dataclass
@@ -56,6 +64,7 @@ async def _start(
         CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
         )
+    link_slack(db, "rep@x.example", "U1")
     app = build_app(conf, db=db, extra=[slack.install])
     app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, ScriptedNLU({}))
     client = await aiohttp_client(app)
@@ -181,6 +190,7 @@ async def test_a_refused_connection_holds_up_neither_start_up_nor_http(
         CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
         )
+    link_slack(sqlite_db, "rep@x.example", "U1")
     app = build_app(conf, db=sqlite_db, extra=[slack.install])
     app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, ScriptedNLU({}))
     client = await aiohttp_client(app)  # started although the socket cannot connect

@@ -128,12 +128,14 @@ async def tm(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issu
         teams_app_password=PASSWORD,
         teams_openid_url=fake.openid_url(server),
         teams_token_url=fake.token_url(server),
+        teams_tenant_ids=("tenant-1",),
         extra={"teams_retry_backoff": "0.01", "teams_jwks_min_refresh": "0"},
     )
     with sqlite_db.session() as s:
-        CrmServices(s, Actor.system("test")).users.create(
+        rita = CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
         )
+        rita.teams_user_id, rita.teams_tenant_id = "aad-rita", "tenant-1"  # as an approved link leaves it
     app = build_app(conf, db=sqlite_db, extra=[teams.install])
     nlu = ScriptedNLU({"hello there": ("greet", [])})
     app[FACTORY_KEY] = lambda db, _settings: build_assistant(db, nlu)
@@ -152,26 +154,22 @@ async def test_help_is_answered_as_a_reply_through_the_bot_connector(tm: Teams) 
     assert tm.fake.tokens_issued == ["outbound-1"]
 
 
-async def test_the_teams_user_is_linked_by_member_email_and_cached(tm: Teams) -> None:
+async def test_a_linked_teams_user_is_served_without_a_member_lookup(tm: Teams) -> None:
     await tm.say("/help", activity_id="a1")
     await tm.connector.drain()
     await tm.say("hello there", activity_id="a2")
     await tm.connector.drain()
-    assert tm.fake.member_lookups == ["29:rita"]
-    with tm.db.session() as s:
-        assert (
-            s.execute(select(User.teams_user_id).where(User.email == "rep@x.example")).scalar() == "aad-rita"
-        )
+    assert tm.fake.member_lookups == []
     assert len(tm.replies) == 2 and "help" in tm.replies[1].text
     assert len(tm.fake.tokens_issued) == 1  # the outbound token is cached
     assert tm.fake.jwks_fetches == 1  # so are the signing keys
 
 
-async def test_an_email_on_the_activity_links_without_a_member_lookup(tm: Teams) -> None:
+async def test_an_email_on_the_activity_links_nobody(tm: Teams) -> None:
     await tm.say("/help", user={"id": "29:other-id", "name": "Rita", "email": "rep@x.example"})
     await tm.connector.drain()
     assert tm.fake.member_lookups == []
-    assert "log calls" in tm.replies[0].text
+    assert "not linked to a CRM account yet" in tm.replies[0].text
 
 
 async def test_unknown_teams_users_get_only_a_polite_refusal(tm: Teams) -> None:
@@ -181,12 +179,12 @@ async def test_unknown_teams_users_get_only_a_polite_refusal(tm: Teams) -> None:
     await tm.say("/pipeline_status", user=ghost, activity_id="a2")
     await tm.connector.drain()
     assert len(tm.replies) == 2
-    assert all("only help people who have a CRM account" in r.text for r in tm.replies)
+    assert all("not linked to a CRM account yet" in r.text for r in tm.replies)
     assert all("attachments" not in r.body for r in tm.replies)
     with tm.db.session() as s:
         assert (
             s.execute(select(func.count()).select_from(User).where(User.teams_user_id.is_not(None))).scalar()
-            == 0
+            == 1  # Rita, linked by the fixture; nobody new
         )
 
 
@@ -223,15 +221,19 @@ async def test_a_card_submit_of_help_is_the_same_as_typing_it(tm: Teams) -> None
     assert "log calls" in tm.replies[0].text
 
 
-async def test_a_mention_in_a_channel_is_stripped_and_ids_are_url_encoded(tm: Teams) -> None:
+async def test_a_mention_in_a_channel_is_stripped_and_answered_in_the_personal_chat(tm: Teams) -> None:
     thread = "19:abc123@thread.tacv2;messageid=1700000000000"
     activity = tm.activity("<at>CRM</at> hello there", conversation=thread)
     activity["conversation"]["conversationType"] = "channel"
     assert await tm.post(activity) == 200
     await tm.connector.drain()
-    [reply] = tm.replies
-    assert reply.conversation_id == thread and reply.reply_to_id == "act-1"
-    assert "help" in reply.text
+    [opened] = tm.fake.opened
+    assert opened["members"] == [{"id": "29:rita"}] and opened["tenantId"] == "tenant-1"
+    answer, note = tm.replies
+    assert answer.conversation_id == "a:personal-29:rita" and answer.reply_to_id is None
+    assert "help" in answer.text
+    assert note.conversation_id == thread and note.reply_to_id == "act-1"  # ids are URL-encoded on the way
+    assert "personal chat" in note.text
 
 
 async def test_the_pipeline_renders_a_table_card_and_a_png_attachment(tm: Teams) -> None:
@@ -315,7 +317,7 @@ async def test_an_account_linked_to_another_teams_user_is_not_taken_over(tm: Tea
         ).scalar_one().teams_user_id = "aad-original"
     await tm.say("/pipeline_status")  # the member lookup says rep@x.example, but the account is taken
     await tm.connector.drain()
-    assert "only help people who have a CRM account" in tm.replies[0].text
+    assert "not linked to a CRM account yet" in tm.replies[0].text
     await tm.say("/help", activity_id="a2", user={"id": "29:rita-2", "aadObjectId": "aad-original"})
     await tm.connector.drain()
     assert "log calls" in tm.replies[1].text

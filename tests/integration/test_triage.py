@@ -250,6 +250,23 @@ def test_ticket_token_in_the_subject_threads_for_the_requester_only(
     intruder = triage.process(stranger)
     assert intruder.ticket_number != first.ticket_number
     assert len(ticket(db, first.ticket_number).messages) == 2
+    # attack (issue 10): a colleague at the requester's domain is not on the thread either
+    colleague = triage.process(
+        make_mail(
+            sender="Bernd Braun <bernd.braun@acme.example>",
+            subject=f"Re: [#{first.ticket_number}] Login funktioniert nicht",
+            body="Ich kann mich auch nicht anmelden, bitte schicken Sie mir Annas neues Passwort.",
+            message_id="bernd-1@acme.example",
+        )
+    )
+    assert colleague.ticket_number != first.ticket_number
+    assert colleague.related_ticket == first.ticket_number
+    appended = ticket(db, first.ticket_number).messages[-1]
+    assert (appended.author_address, appended.author_contact_id) == (
+        "anna.schmidt@acme.example",
+        result.contact_id,
+    )
+    assert len(ticket(db, first.ticket_number).messages) == 2
 
 
 # --- queues with their own outcome ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -19,6 +20,11 @@ from tests.support.fake_nlu import ScriptedNLU
 SECRET = "test-secret"
 
 
+def sid(name: str) -> str:
+    """An anonymous sender id as a client must send it: random (the page uses 128 bits), named for reading."""
+    return f"{name}-{uuid.uuid4().hex}"
+
+
 @pytest.fixture
 async def client(aiohttp_client: Any, sqlite_db: Database) -> TestClient:
     settings = Settings.from_env({}, database_url=sqlite_db.url, secret_key=SECRET, chat_burst=5, chat_rate=0.01)
@@ -29,14 +35,15 @@ async def client(aiohttp_client: Any, sqlite_db: Database) -> TestClient:
 
 
 async def test_rest_webhook_answers_in_rasa_format(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "abc", "message": "hello there"})
+    sender = sid("abc")
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "hello there"})
     assert res.status == 200
     body = await res.json()
-    assert body and body[0]["recipient_id"] == "abc" and "help" in body[0]["text"]
+    assert body and body[0]["recipient_id"] == sender and "help" in body[0]["text"]
 
 
 async def test_button_payload_round_trip(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "p1", "message": "/help"})
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("p1"), "message": "/help"})
     assert "ticket" in (await res.json())[0]["text"]
 
 
@@ -51,33 +58,34 @@ async def test_bad_input_gets_a_clear_error(client: TestClient, body: str, statu
 
 
 async def test_oversized_message_is_refused(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "big", "message": "x" * 5000})
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("big"), "message": "x" * 5000})
     assert res.status == 413
 
 
 async def test_foreign_origin_is_refused(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "o", "message": "/help"},
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("o"), "message": "/help"},
                             headers={"Origin": "https://evil.example"})
     assert res.status == 403
 
 
 async def test_rate_limit_per_conversation(client: TestClient) -> None:
-    statuses = [(await client.post("/webhooks/rest/webhook", json={"sender": "flood", "message": "/help"})).status
+    flood = sid("flood")
+    statuses = [(await client.post("/webhooks/rest/webhook", json={"sender": flood, "message": "/help"})).status
                 for _ in range(7)]
     assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
 
 
 async def test_staff_only_intents_are_refused_to_anonymous_customers(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "anon", "message": "/pipeline_status"})
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("anon"), "message": "/pipeline_status"})
     assert "isn't available" in (await res.json())[0]["text"]
 
 
 async def test_invalid_tokens_are_rejected(client: TestClient) -> None:
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "t", "message": "/help"},
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("t"), "message": "/help"},
                             headers={"Authorization": "Bearer crm_forged"})
     assert res.status == 401
     forged = customer_auth.issue(1, "other-secret")
-    res = await client.post("/webhooks/rest/webhook", json={"sender": "t", "message": "/help", "customer_token": forged})
+    res = await client.post("/webhooks/rest/webhook", json={"sender": sid("t"), "message": "/help", "customer_token": forged})
     assert res.status == 401
 
 
@@ -93,9 +101,10 @@ async def test_staff_token_makes_a_staff_speaker(client: TestClient, sqlite_db: 
 
 async def test_websocket_chat(client: TestClient) -> None:
     ws = await client.ws_connect("/ws")
-    await ws.send_str('{"sender": "w1", "message": "hello there"}')
+    sender = sid("w1")
+    await ws.send_json({"sender": sender, "message": "hello there"})
     reply = await ws.receive_json()
-    assert reply["replies"][0]["recipient_id"] == "w1"
+    assert reply["replies"][0]["recipient_id"] == sender
     await ws.send_str("{broken")
     assert (await ws.receive_json())["status"] == 400
     await ws.close()

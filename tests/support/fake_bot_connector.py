@@ -10,7 +10,9 @@
 
 It plays the OpenID metadata document and JWKS of ``login.botframework.com``, the Azure AD token
 endpoint (client credentials) and the Bot Connector's ``/v3/conversations`` routes the connector uses:
-replies (``POST .../activities[/{replyToId}]``) and member lookups (``GET .../members/{memberId}``).
+replies (``POST .../activities[/{replyToId}]``), member lookups (``GET .../members/{memberId}``) and
+opening the bot's personal chat with a user (``POST /v3/conversations``: recorded in ``opened``; it answers
+``a:personal-<member id>``, like Teams returns the existing 1:1 chat).
 ``Issuer`` mints real RS256 tokens the way the Bot Framework does.
 """
 
@@ -111,6 +113,7 @@ class FakeBotConnector:
         self.keys: list[dict[str, Any]] = []
         self.replies: list[Posted] = []
         self.member_lookups: list[str] = []
+        self.opened: list[dict[str, Any]] = []  # bodies of POST /v3/conversations
         self.attempts: list[str] = []  # every connector request by kind, failed ones included
         self.metadata_fetches = 0
         self.jwks_fetches = 0
@@ -121,6 +124,7 @@ class FakeBotConnector:
         self.app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         self.app.router.add_get("/v1/.well-known/keys", self._jwks)
         self.app.router.add_post("/botframework.com/oauth2/v2.0/token", self._token)
+        self.app.router.add_post(SERVICE_PREFIX + "v3/conversations", self._open)
         base = SERVICE_PREFIX + "v3/conversations/{conversation}"
         self.app.router.add_post(base + "/activities", self._reply)
         self.app.router.add_post(base + "/activities/{reply_to}", self._reply)
@@ -144,7 +148,7 @@ class FakeBotConnector:
         self.keys.extend(jwks)
 
     def fail(self, kind: str, *, status: int, times: int = 1, retry_after: int | None = None) -> None:
-        """Answer the next ``times`` requests of ``kind`` (``reply``, ``member``) with ``status``."""
+        """Answer the next ``times`` requests of ``kind`` (``reply``, ``member``, ``open``) with ``status``."""
         self._failures[kind] = _Failure(status, times, retry_after)
 
     # -- OpenID and token endpoint ------------------------------------------------------------------
@@ -206,6 +210,18 @@ class FakeBotConnector:
             Posted(request.match_info["conversation"], request.match_info.get("reply_to"), body)
         )
         return web.json_response({"id": f"reply-{next(self._n)}"}, status=201)
+
+    async def _open(self, request: web.Request) -> web.Response:
+        refusal = self._refusal("open", request)
+        if refusal is not None:
+            return refusal
+        body = await request.json()
+        self.opened.append(body)
+        members = body.get("members") or [{}]
+        return web.json_response({"id": f"a:personal-{members[0].get('id')}"}, status=201)
+
+    def posted_to(self, conversation_id: str) -> list[Posted]:
+        return [p for p in self.replies if p.conversation_id == conversation_id]
 
     async def _member(self, request: web.Request) -> web.Response:
         refusal = self._refusal("member", request)

@@ -20,6 +20,8 @@ and the call returns the client's acknowledgement (or fails after ``WAIT`` secon
     await fake.socket_disconnect()                 # Slack's "disconnect": the client must reconnect
 
 ``SlackWorkspace`` plays the other direction: requests signed the way Slack signs them, sent to our app.
+``link_slack(db, email)`` links a CRM user to a Slack id in ``TEAM_ID`` the way an approved request does
+(tests whose subject is not linking start from a linked user).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.slack import verify
+from crm_store.db import Database
+from crm_store.models import User
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -399,3 +403,10 @@ class SlackWorkspace:
 
     def posted(self) -> list[str]:
         return [str(c.get("text")) for c in self.fake.calls_to("chat.postMessage")]
+
+
+def link_slack(db: Database, email: str, slack_user: str = "U1", team: str = TEAM_ID) -> None:
+    """What an admin's approval leaves behind: the Slack id and its workspace on the CRM user."""
+    with db.session() as session:
+        user = session.query(User).filter(User.email == email).one()
+        user.slack_user_id, user.slack_team_id = slack_user, team

@@ -87,6 +87,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("ticket_messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("author_address", sa.String(length=320), nullable=True))
+        batch_op.add_column(sa.Column("recipients", sa.JSON(), nullable=True))
 
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("related_ticket_id", sa.Integer(), nullable=True))
@@ -118,6 +119,7 @@ def downgrade() -> None:
         batch_op.drop_column("related_ticket_id")
 
     with op.batch_alter_table("ticket_messages", schema=None) as batch_op:
+        batch_op.drop_column("recipients")
         batch_op.drop_column("author_address")
 
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:

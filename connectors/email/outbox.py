@@ -1,0 +1,341 @@
+"""The e-mail outbox: mail that a turn decided to send (a one-time code) is a row first, then delivered here.
+
+    session.add(OutboxMessage(channel="email", target=addr, payload={...}))   # in the turn's transaction
+    deliverer = EmailOutbox(db, relay, from_addr="support@example.com")       # started with the e-mail side
+    deliverer.start()                                                         # sends what is due, then waits
+
+The row is written in the same transaction as the decision (``GrantService.issue_code``), so a rolled-back
+turn sends nothing and a committed one is not lost when the relay is down. The worker claims a row before
+sending (``attempts + 1`` and a lease, compared-and-set, so two processes never send it at once), hands it to
+the SMTP relay and records the outcome:
+
+* accepted                            -> ``sent_at``
+* connection error, 4xx, timeout      -> retried with exponential backoff until the code inside has expired
+* 5xx (address refused), code expired,
+  no relay configured                 -> failed for good (``next_attempt_at`` NULL, ``last_error``)
+
+Whatever the outcome, the code is then wiped from the row: the plain code lives only while it is in flight.
+It never appears in a log above DEBUG. The worker wakes when a session that added an e-mail row commits (a
+SQLAlchemy ``after_commit`` hook on this store's sessions) and otherwise sleeps until the next retry is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from typing import Any
+
+import aiosmtplib
+from aiohttp import web
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from connectors.email.ack import SmtpSettings
+from crm_store.db import Database
+from crm_store.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+IDLE_POLL_SECONDS = 5.0  # how often an idle worker looks for rows other processes committed
+
+CHANNEL = "email"
+KIND_CODE = "verification_code"
+SCAN_LIMIT = 100
+ERROR_RETRY_SECONDS = 5.0
+_DIRTY = "crm_email_outbox_dirty"
+
+# User-facing wording, English and German side by side (German in the Sie-form, as our support mail).
+SUBJECTS: dict[str, str] = {
+    "en": "Your code for the support chat: {code}",
+    "de": "Ihr Code für den Support-Chat: {code}",
+}
+BODIES: dict[str, str] = {
+    "en": (
+        "Hello,\n\nsomeone asked in our support chat to act on your behalf{about}. If that was you, type "
+        "this code in the chat:\n\n    {code}\n\nThe code is valid for 10 minutes and can be used once. If it "
+        "wasn't you, ignore this e-mail: nothing happens without the code.\n\nKind regards\n{team}\n"
+    ),
+    "de": (
+        "Guten Tag,\n\nin unserem Support-Chat hat jemand darum gebeten, in Ihrem Namen zu handeln{about}. "
+        "Wenn Sie das waren, geben Sie diesen Code im Chat ein:\n\n    {code}\n\nDer Code ist 10 Minuten "
+        "gültig und nur einmal verwendbar. Wenn Sie es nicht waren, ignorieren Sie diese E-Mail: Ohne den "
+        "Code geschieht nichts.\n\nFreundliche Grüße\n{team}\n"
+    ),
+}
+ABOUT: dict[str, str] = {"en": " (ticket #{number})", "de": " (Ticket #{number})"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    backoff: float = 2.0  # seconds before the first retry; doubled per attempt
+    max_backoff: float = 120.0
+    lease: float = 120.0  # a claimed row is not picked up again for this long
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    attempts: int
+    due: datetime
+    payload: dict[str, Any]
+
+
+def build_code_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
+    """The one-time-code mail, in the chat's language."""
+    lang = str(payload.get("language") or "en")
+    lang = lang if lang in SUBJECTS else "en"
+    number = payload.get("ticket_number")
+    about = ABOUT[lang].format(number=number) if number else ""
+    code = str(payload["code"])
+    message = EmailMessage()
+    message["From"] = formataddr((from_name, from_addr))
+    message["To"] = str(payload["to"])
+    message["Subject"] = SUBJECTS[lang].format(code=code)
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid("code", domain=from_addr.rsplit("@", 1)[-1] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["Content-Language"] = lang
+    message.set_content(BODIES[lang].format(code=code, about=about, team=from_name))
+    return message
+
+
+def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "code"}
+
+
+class EmailOutbox:
+    """One background task; ``start()`` on app start-up, ``stop()`` on shutdown. ``relay`` None: demo mode,
+    every code mail is given up (and logged without the code) so that nothing waits forever."""
+
+    def __init__(
+        self,
+        db: Database,
+        relay: SmtpSettings | None,
+        *,
+        from_addr: str,
+        from_name: str = "Customer Support",
+        policy: Policy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.relay = relay
+        self.from_addr = from_addr
+        self.from_name = from_name
+        self.policy = policy or Policy()
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._wanted = 0
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        event.listen(Session, "after_flush", self._note_flush)
+        event.listen(Session, "after_commit", self._note_commit)
+        event.listen(Session, "after_soft_rollback", self._note_rollback)
+        self._task = asyncio.create_task(self._run(), name="email-outbox")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        for name, fn in (("after_flush", self._note_flush), ("after_commit", self._note_commit),
+                         ("after_soft_rollback", self._note_rollback)):  # fmt: skip
+            with contextlib.suppress(Exception):
+                event.remove(Session, name, fn)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def wake(self) -> None:
+        """New rows were committed: deliver now."""
+        self._wanted += 1
+        self._idle.clear()
+        self._wake.set()
+
+    async def settled(self) -> None:
+        """Wait until nothing is pending (sent or given up): tests and draining."""
+        await self._idle.wait()
+
+    # -- commit hooks (any thread) ----------------------------------------------------------------------
+    def _ours(self, session: Session) -> bool:
+        return session.bind is self.db.engine
+
+    def _note_flush(self, session: Session, _context: Any) -> None:
+        if self._ours(session) and any(
+            isinstance(o, OutboxMessage) and o.channel == CHANNEL for o in session.new
+        ):
+            session.info[_DIRTY] = True
+
+    def _note_commit(self, session: Session) -> None:
+        if session.info.pop(_DIRTY, False) and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.wake)
+
+    def _note_rollback(self, session: Session, _previous: Any) -> None:
+        session.info.pop(_DIRTY, None)
+
+    # -- the loop -------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            wanted = self._wanted
+            try:
+                wait = await self.deliver_due()
+            except Exception:
+                log.exception("e-mail outbox pass failed; trying again in %ss", ERROR_RETRY_SECONDS)
+                wait = ERROR_RETRY_SECONDS
+            if wait is None and wanted == self._wanted:
+                self._idle.set()
+            # Rows committed by another process (a separate action server with a real Rasa) do not wake
+            # this one: when idle, look again every IDLE_POLL_SECONDS.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_SECONDS if wait is None else wait)
+
+    async def deliver_due(self) -> float | None:
+        """Send every due row; seconds until the next one is due, or None when nothing is pending."""
+        rows = await asyncio.to_thread(self._pending)
+        wait: float | None = None
+        for row in rows:
+            now = self.clock()
+            if row.due > now:
+                seconds = (row.due - now).total_seconds()
+                wait = seconds if wait is None else min(wait, seconds)
+                continue
+            if not await asyncio.to_thread(self._claim, row, now):
+                wait = 0.0
+                continue
+            error, retry = await self._send(row.payload)
+            await asyncio.to_thread(self._record, row, error, retry)
+            wait = 0.0
+        return wait
+
+    def _pending(self) -> list[_Row]:
+        with self.db.session() as session:
+            found = session.execute(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.channel == CHANNEL,
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.next_attempt_at.is_not(None),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(SCAN_LIMIT)
+            ).scalars()
+            return [_Row(r.id, r.attempts, r.next_attempt_at, dict(r.payload or {}))
+                    for r in found if r.next_attempt_at is not None]  # fmt: skip
+
+    def _claim(self, row: _Row, now: datetime) -> bool:
+        with self.db.session() as session:
+            result = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.attempts == row.attempts,
+                    OutboxMessage.sent_at.is_(None),
+                )
+                .values(attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=self.policy.lease))
+                .execution_options(synchronize_session=False)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def _send(self, payload: dict[str, Any]) -> tuple[str | None, bool]:
+        """(error, retry): (None, False) when the relay accepted the mail."""
+        if payload.get("kind") != KIND_CODE or not payload.get("to") or not payload.get("code"):
+            return "unknown_payload", False
+        expires = _parse_time(payload.get("expires_at"))
+        if expires is not None and expires <= self.clock():
+            return "code_expired", False
+        if self.relay is None:
+            log.warning("a one-time code for the chat could not be sent: no SMTP relay (set CRM_SMTP_HOST)")
+            log.debug("undelivered one-time code %s for %s", payload.get("code"), payload.get("to"))
+            return "no_smtp_relay", False
+        message = build_code_mail(payload, from_addr=self.from_addr, from_name=self.from_name)
+        relay = self.relay
+        try:
+            await aiosmtplib.send(
+                message, hostname=relay.host, port=relay.port, username=relay.username, password=relay.password,
+                start_tls=relay.start_tls, use_tls=relay.use_tls, timeout=relay.timeout,
+            )  # fmt: skip
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            return f"refused: {_smtp_code(exc)}", False
+        except aiosmtplib.SMTPResponseException as exc:
+            return f"smtp_{exc.code}", exc.code < 500
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return type(exc).__name__, True
+        return None, False
+
+    def _record(self, row: _Row, error: str | None, retry: bool) -> None:
+        now = self.clock()
+        attempts = row.attempts + 1
+        with self.db.session() as session:
+            stored = session.get(OutboxMessage, row.id)
+            if stored is None:
+                return
+            expires = _parse_time(row.payload.get("expires_at"))
+            if error is None:
+                stored.sent_at, stored.next_attempt_at, stored.last_error = now, None, None
+                stored.payload = _scrubbed(row.payload)
+                log.info("e-mail outbox: one-time code mail %s sent", row.id)
+                return
+            stored.last_error = error[:500]
+            if retry and (expires is None or expires > now):
+                delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** max(0, attempts - 1))
+                stored.next_attempt_at = now + timedelta(seconds=delay)
+                log.info("e-mail outbox: mail %s failed (%s, attempt %s); retrying in %.1fs", row.id, error,
+                         attempts, delay)  # fmt: skip
+                return
+            stored.next_attempt_at = None
+            stored.payload = _scrubbed(row.payload)
+            log.warning("e-mail outbox: mail %s given up: %s", row.id, error)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _smtp_code(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
+    codes = [str(getattr(r, "code", "")) for r in getattr(exc, "recipients", [])]
+    return ",".join(c for c in codes if c) or "5xx"
+
+
+OUTBOX_KEY = web.AppKey("email_outbox", EmailOutbox)
+
+
+def install_outbox(app: web.Application) -> None:
+    """Run the deliverer with the app (every app: without CRM_SMTP_HOST it gives code mails up, logged)."""
+    from assistant.server import DB_KEY, SETTINGS_KEY
+
+    settings = app[SETTINGS_KEY]
+    relay = SmtpSettings(host=settings.smtp_host, port=settings.smtp_port) if settings.smtp_host else None
+    if relay is None:
+        log.info("no SMTP relay (CRM_SMTP_HOST): one-time codes for the chat cannot be mailed")
+
+    async def start(app: web.Application) -> None:
+        outbox = EmailOutbox(app[DB_KEY], relay, from_addr=settings.mail_from)
+        app[OUTBOX_KEY] = outbox
+        outbox.start()
+        outbox.wake()  # rows left from before a restart
+
+    async def stop(app: web.Application) -> None:
+        outbox = app.get(OUTBOX_KEY)
+        if outbox is not None:
+            await outbox.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+
+
+__all__ = ["CHANNEL", "OUTBOX_KEY", "EmailOutbox", "Policy", "build_code_mail", "install_outbox"]

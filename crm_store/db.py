@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,36 @@ class Database:
             return True
         except (OperationalError, DBAPIError):
             return False
+
+    def reclaim_free_pages(self, tables: Iterable[str] = ()) -> list[str]:
+        """After an erasure has committed: make the deleted rows unreadable in the files, not just unlinked.
+
+        SQLite: the WAL is checkpointed into the main file and truncated, then VACUUM rewrites the file
+        without free pages or freed cell space (old row versions left by earlier updates included), then the
+        WAL of the VACUUM is checkpointed and truncated too. PostgreSQL: ``VACUUM`` of the touched tables on
+        an autocommit connection (it cannot run inside a transaction). Returns the steps done; a step that
+        cannot run now (another connection holds the SQLite file) raises, so the caller can report it and
+        the erasure command can be run again to finish it."""
+        done: list[str] = []
+        if self.is_sqlite:
+            with self._serial or nullcontext(), self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA secure_delete=ON")
+                for step in ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+                    row = raw.execute(step).fetchone()
+                    if step.startswith("PRAGMA") and row is not None and row[0]:
+                        raise OperationalError(step, {}, Exception("the database is busy"))
+                    done.append(step)
+            return done
+        known = {t.lower() for t in tables}
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for name in sorted(known):
+                if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                    continue  # table names come from our metadata; anything else is ignored
+                conn.execute(text(f'VACUUM "{name}"'))
+                done.append(f"VACUUM {name}")
+        return done
 
     def create_all(self) -> None:
         """Create or migrate the schema to the newest revision (Alembic)."""

@@ -131,7 +131,10 @@ def triage_cmd(
     classifier = load_or_train_classifier(model_dir, data_dir, embedder)
     router = Router.from_yaml(rules)
     db = _dry_run_store(db_url) if dry_run else open_store(db_url)
-    service = TriageService(db, classifier, routing=router, now=now)
+    from assistant.settings import Settings
+
+    authserv_id = Settings.from_env().mail_authserv_id or None  # whose Authentication-Results to believe
+    service = TriageService(db, classifier, routing=router, now=now, authserv_id=authserv_id)
     try:
         for path in files:
             for label, raw in iter_messages(path):

@@ -37,6 +37,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -384,9 +385,18 @@ def _anchor_body(db: str, head_id: int, head_hash: str, count: int, key_id: str)
     return json.dumps([db, head_id, head_hash, count, key_id], separators=(",", ":")).encode()
 
 
+# An fsync costs about 1 ms, paid after every commit on the request path. Each line is written at once (in the
+# page cache it is visible to every process and survives a crash of ours); the fsync runs at most every
+# ANCHOR_SYNC_SECONDS per process. An anchor must not get ahead of the database: SQLite runs with
+# synchronous=NORMAL, so after a power cut its last commits may be gone, and an anchor fsync'd on every commit
+# would then report a truncation that never happened. Lagging a moment only narrows what the anchor catches.
+ANCHOR_SYNC_SECONDS = 0.2
+_last_sync: dict[Path, float] = {}
+
+
 def write_anchor(url: URL, key: AuditKey, *, head_id: int, head_hash: str, count: int) -> None:
-    """Append the head after the commit: one line, ``flock``'d (several processes) and ``fsync``'d. The commit
-    has happened, so a failing anchor is logged, not raised."""
+    """Append the head after the commit: one line, ``flock``'d (several processes), ``fsync``'d (at most every
+    ANCHOR_SYNC_SECONDS). The commit has happened, so a failing anchor is logged, not raised."""
     db = database_label(url)
     line = {"at": utcnow().isoformat(timespec="seconds"), "db": db, "id": head_id, "hash": head_hash,
             "count": count, "key_id": key.key_id,
@@ -401,7 +411,10 @@ def write_anchor(url: URL, key: AuditKey, *, head_id: int, head_hash: str, count
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.write(fd, (text_line + "\n").encode())
-            os.fsync(fd)
+            now = time.monotonic()
+            if now - _last_sync.get(path, -ANCHOR_SYNC_SECONDS) >= ANCHOR_SYNC_SECONDS:
+                os.fsync(fd)
+                _last_sync[path] = now
         finally:
             os.close(fd)  # releases the lock
     except OSError:
@@ -459,22 +472,35 @@ class VerifyResult:
     notes: tuple[str, ...] = ()
 
 
-def _named_by_valid_redactions(session: Session, key: AuditKey) -> _IdSet:
-    """Ids that some later redact entry with a valid MAC names; the main walk re-checks those entries too."""
+def _redactions(session: Session, key: AuditKey) -> tuple[_IdSet, dict[int, _IdSet]]:
+    """Ids named by redact entries with a valid MAC and digest; and, to word the message, what each invalid
+    redact entry claims. The main walk re-checks the redact entries themselves too."""
     named = _IdSet()
+    claimed: dict[int, _IdSet] = {}
     rows = session.execute(select(AuditEntry).where(AuditEntry.action == REDACT_ACTION)).scalars()
     for e in rows:
-        if e.key_id != key.key_id or e.salt is None or not hmac.compare_digest(_mac_of(key, e, salted=True), e.hash):
-            continue
-        if payload_digest(key, e.salt, e.payload) != e.payload_digest:
-            continue
         ranges = _parse_redact_payload(e.payload, e.id)
-        if ranges:
+        valid = (
+            e.key_id == key.key_id
+            and e.salt is not None
+            and hmac.compare_digest(_mac_of(key, e, salted=True), e.hash)
+            and hmac.compare_digest(payload_digest(key, e.salt, e.payload), e.payload_digest)
+        )
+        if ranges and valid:
             named.add_ranges(ranges)
-    return named
+        elif ranges:
+            claimed.setdefault(e.id, _IdSet()).add_ranges(ranges)
+    return named, claimed
 
 
-def _check_entry(e: AuditEntry, key: AuditKey, prev: str, seq: int, named: _IdSet) -> str | None:
+def _invalid_claim(entry_id: int, claimed: dict[int, _IdSet]) -> str:
+    by = [rid for rid, ids in claimed.items() if entry_id in ids]
+    return f" (redact entry {by[0]} names it, but that entry was altered)" if by else ""
+
+
+def _check_entry(
+    e: AuditEntry, key: AuditKey, prev: str, seq: int, named: _IdSet, claimed: dict[int, _IdSet]
+) -> str | None:
     """Why this entry is bad, or None."""
     if e.key_id is None:
         return ("entry is not under the keyed chain (a forged row, or written before migration 0006 on a log "
@@ -489,7 +515,8 @@ def _check_entry(e: AuditEntry, key: AuditKey, prev: str, seq: int, named: _IdSe
     salted = e.salt is not None or is_named
     if not hmac.compare_digest(_mac_of(key, e, salted=salted), e.hash):
         if e.salt is None and hmac.compare_digest(_mac_of(key, e, salted=True), e.hash):
-            return "payload and salt were removed, but no redact entry names this entry (silent redaction)"
+            return ("payload and salt were removed, but no valid redact entry names this entry (silent "
+                    "redaction)" + _invalid_claim(e.id, claimed))
         return "entry was altered (MAC mismatch: edited, forged, or recomputed without the audit key)"
     if is_named:
         if e.payload is not None or e.salt is not None:
@@ -498,7 +525,7 @@ def _check_entry(e: AuditEntry, key: AuditKey, prev: str, seq: int, named: _IdSe
             return "the redacted flag was cleared on an entry a redact entry names"
         return None
     if e.redacted:
-        return "entry is marked redacted, but no redact entry names it"
+        return "entry is marked redacted, but no redact entry names it" + _invalid_claim(e.id, claimed)
     if e.salt is None:
         return None if e.payload is None else "a payload appeared on an entry written without one"
     if e.payload is None:
@@ -526,12 +553,12 @@ def verify(
             notes.append(f"{reading.unverifiable} anchor line(s) in {anchor} did not verify and were ignored")
         if anchored is None:
             notes.append(f"{anchor} holds no head for this database ({reading.other_databases} line(s) for others)")
-    named = _named_by_valid_redactions(session, key)
+    named, claimed = _redactions(session, key)
     prev, seq, last_id = GENESIS, 0, 0
     for rows in _batches(session, batch):
         for e in rows:
             seq += 1
-            why = _check_entry(e, key, prev, seq, named)
+            why = _check_entry(e, key, prev, seq, named, claimed)
             if why is not None:
                 return VerifyResult(False, seq - 1, e.id, why, tuple(notes))
             if anchored is not None and e.id == anchored.id and e.hash != anchored.hash:

@@ -1,47 +1,343 @@
 """Data-subject rights: access/portability (Art. 15/20), erasure (Art. 17) and consent (Art. 7/21).
 
+Export and erasure are driven by the column classification in ``crm_store/models/data_classes.py``: every
+table that holds people has a *locator* here (``LOCATORS``) that finds one person's own rows, and tables
+whose rows can merely mention the person (a Slack post, someone else's deal name, a staff chat about them)
+are searched for the person's identifiers (addresses, names, the subjects of their mails, Message-IDs).
+A unit test fails when a table with personal data has no locator, so a new table cannot be forgotten.
+
 Erasure anonymises the person and keeps the business aggregates: a deal keeps its amount, stage and
-organisation, a ticket its number, queue and status. The audit entries about the person lose their
-payloads (the hash chain stays verifiable) and the erasure itself is logged with ids only.
+organisation (HGB §257 / AO §147), a ticket its number, queue and status. Transcripts, outbox posts and
+idempotency keys about them are deleted, audit payloads about them are redacted (the chain stays
+verifiable) and the erasure itself is logged with ids and counts only. After the commit the caller frees the
+pages that held the deleted data (``Database.reclaim_free_pages``: SQLite checkpoint + VACUUM, PostgreSQL
+VACUUM of the touched tables).
 
     gdpr = GdprService(session, actor)
     request = gdpr.request_erasure(contact.id, via="chat")
-    gdpr.confirm_erasure(request.id)          # admin only; erases the contact
+    report = gdpr.confirm_erasure(request.id)          # admin only; erases the contact
 """
 
 from __future__ import annotations
 
+import html
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, false, func, or_, select, text
+from sqlalchemy.orm import Session
 
 from crm_store import serialize
 from crm_store.models import (
     Activity,
     AuditEntry,
+    Base,
     ConsentRecord,
     Contact,
+    ContactEmail,
+    ContactPhone,
     ContactRelationship,
+    Conversation,
+    ConversationEvent,
+    ConversationGrant,
     Deal,
     GdprRequest,
     NameToken,
+    ProcessedEvent,
     Task,
     Ticket,
     TicketMessage,
     utcnow,
 )
+from crm_store.models.data_classes import (
+    ERASED_NAME,
+    ERASED_TEXT,
+    PURPOSES,
+    REDACTED,
+    TABLES,
+    DataClass,
+    Erasure,
+    anonymised_values,
+    columns_of,
+    deletes_rows,
+    kept,
+    personal_columns,
+)
 from crm_store.services import audit
 from crm_store.services.base import STAFF, Service
 from crm_store.services.errors import NotFound, ValidationFailed
 
-ERASED_NAME = "Erased"
-REDACTED = "[redacted: personal data erased]"
+__all__ = ["ERASED_NAME", "LOCATORS", "REDACTED", "GdprService", "export_html", "record_of_processing"]
+
 MARKETING_PURPOSES: tuple[str, ...] = ("marketing", "newsletter")
 REQUEST_KINDS: tuple[str, ...] = ("access", "erasure", "objection")
+ERASED_DEAL_NAME = "Enquiry (contact erased)"  # a deal named after the person's mail subject
+MAIL_EVENT_SOURCE = "email"  # connectors/email/triage.py EVENT_SOURCE: keys are Message-IDs
+MIN_NAME = 4  # shorter name parts ("Li", "Ana") are not searched alone: they would hit other people
+ROLE_ADDRESSES = frozenset(
+    {
+        "office",
+        "contact",
+        "kontakt",
+        "support",
+        "service",
+        "hello",
+        "billing",
+        "vertrieb",
+        "buchhaltung",
+        "noreply",
+        "no-reply",
+        "invoice",
+        "invoices",
+        "rechnung",
+        "accounts",
+        "postmaster",
+    }
+)  # local parts that name a role, not a person: searched only as whole addresses
+MIN_TEXT = 12  # a subject shorter than this is too generic to search for in other rows
 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
+
+
+# --- who the person is, collected once before anything changes -------------------------------------------
+@dataclass
+class Subject:
+    """One person's rows and identifiers across the store (ids only, plus the strings to search for)."""
+
+    contact_id: int
+    addresses: list[str] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)  # strings whose occurrence elsewhere is about them
+    ticket_ids: list[int] = field(default_factory=list)
+    ticket_numbers: list[int] = field(default_factory=list)
+    deal_ids: list[int] = field(default_factory=list)
+    mail_deal_ids: list[int] = field(default_factory=list)  # deals triage named after their mail
+    message_row_ids: list[int] = field(default_factory=list)  # ticket messages they wrote or received
+    message_ids: list[str] = field(default_factory=list)  # RFC 5322 Message-IDs of those
+    grant_ids: list[int] = field(default_factory=list)
+    conversation_ids: list[int] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)  # processed_events about them
+    mention_ids: dict[str, list[int]] = field(default_factory=dict)  # table -> rows that mention them
+
+    @property
+    def speaker(self) -> str:
+        return f"customer:{self.contact_id}"
+
+    def variants(self) -> list[str]:
+        """Lower-cased search strings: as written, and as JSON stores them (``ü`` is ``\\u00fc`` there)."""
+        out: dict[str, None] = {}
+        for ident in self.identifiers:
+            low = ident.lower()
+            out[low] = None
+            escaped = json.dumps(low)[1:-1]
+            if escaped != low:
+                out[escaped] = None
+        return list(out)
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` without the person's identifiers: strings replaced, list entries equal to one dropped."""
+        if isinstance(value, str):
+            for ident in sorted(self.identifiers, key=len, reverse=True):
+                value = re.sub(re.escape(ident), ERASED_TEXT, value, flags=re.IGNORECASE)
+            return value
+        if isinstance(value, list):
+            wanted = {i.lower() for i in self.identifiers}
+            return [self.scrub(v) for v in value if not (isinstance(v, str) and v.lower() in wanted)]
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        return value
+
+    def mentions(self, value: Any) -> bool:
+        blob = json.dumps(value, ensure_ascii=False, default=str).lower()
+        return any(i.lower() in blob for i in self.identifiers)
+
+
+def _collect(session: Session, contact: Contact) -> Subject:
+    s, cid = session, contact.id
+    subj = Subject(cid)
+    subj.addresses = [e.address.lower() for e in contact.emails]
+    idents: list[str] = [*subj.addresses, *(p.number for p in contact.phones)]
+    for addr in subj.addresses:
+        local = addr.split("@", 1)[0]
+        if len(local) >= 6 and local not in ROLE_ADDRESSES and not _local_part_shared(s, cid, local):
+            idents.append(local)
+    if contact.erased_at is None:
+        first, last = contact.first_name.strip(), contact.last_name.strip()
+        if first and last:
+            idents.append(f"{first} {last}")
+            idents.append(f"{last}, {first}")
+        alone = last or first  # a name part alone only when nobody else in the store bears it
+        if len(alone) >= MIN_NAME and not _name_shared(s, cid, alone):
+            idents.append(alone)
+    tickets = s.execute(select(Ticket).where(Ticket.requester_contact_id == cid)).scalars().all()
+    subj.ticket_ids = [t.id for t in tickets]
+    subj.ticket_numbers = [t.number for t in tickets]
+    idents += [t.subject for t in tickets if len(t.subject) >= MIN_TEXT and t.subject != REDACTED]
+    mine = or_(
+        TicketMessage.ticket_id.in_(subj.ticket_ids) if subj.ticket_ids else false(),
+        TicketMessage.author_contact_id == cid,
+        func.lower(TicketMessage.author_address).in_(subj.addresses) if subj.addresses else false(),
+    )
+    for m in s.execute(select(TicketMessage).where(mine)).scalars():
+        subj.message_row_ids.append(m.id)
+        if m.direction == "inbound" and m.message_id:
+            subj.message_ids.append(m.message_id)
+    deals = s.execute(select(Deal).where(Deal.contact_id == cid)).scalars().all()
+    subj.deal_ids = [d.id for d in deals]
+    subj.event_ids, subj.mail_deal_ids, keys = _processed_events(s, subj)
+    idents += [d.name for d in deals if d.id in subj.mail_deal_ids and len(d.name) >= MIN_TEXT]
+    idents += [k.strip("<>") for k in [*subj.message_ids, *keys] if len(k.strip("<>")) >= 8]
+    subj.identifiers = list(dict.fromkeys(i for i in idents if i and i.strip()))
+    grant_where = or_(
+        ConversationGrant.contact_id == cid,
+        ConversationGrant.ticket_id.in_(subj.ticket_ids) if subj.ticket_ids else false(),
+    )
+    grants = s.execute(select(ConversationGrant).where(grant_where)).scalars().all()
+    subj.grant_ids = [g.id for g in grants]
+    keys_of_grants = {tuple(g.conversation.split(":", 1)) for g in grants if ":" in g.conversation}
+    conv_where = or_(
+        Conversation.speaker == subj.speaker,
+        Conversation.ticket_id.in_(subj.ticket_ids) if subj.ticket_ids else false(),
+        *(and_(Conversation.channel == ch, Conversation.sender_id == sid) for ch, sid in keys_of_grants),
+    )
+    subj.conversation_ids = list(s.execute(select(Conversation.id).where(conv_where)).scalars())
+    return subj
+
+
+def _local_part_shared(session: Session, contact_id: int, local: str) -> bool:
+    """True when another contact has an address with the same local part (``office@`` at another firm)."""
+    other = select(ContactEmail.id).where(
+        ContactEmail.contact_id != contact_id,
+        ContactEmail.address.startswith(f"{local}@", autoescape=True),
+    )
+    return session.execute(other.limit(1)).first() is not None
+
+
+def _name_shared(session: Session, contact_id: int, name: str) -> bool:
+    """True when another contact has ``name`` as first or last name (searching it would hit them)."""
+    low = name.lower()
+    other = select(Contact.id).where(
+        Contact.id != contact_id,
+        or_(func.lower(Contact.last_name) == low, func.lower(Contact.first_name) == low),
+    )
+    return session.execute(other.limit(1)).first() is not None
+
+
+def _processed_events(session: Session, subj: Subject) -> tuple[list[int], list[int], list[str]]:
+    """Idempotency rows about the person: their mails' Message-IDs, acks to their address, triage results
+    naming their deals or tickets. Returns (row ids, deals made from their mail, Message-IDs found)."""
+    ids: list[int] = []
+    mail_deals: list[int] = []
+    keys: list[str] = []
+    conds: list[ColumnElement[bool]] = []
+    if subj.message_ids:
+        conds.append(ProcessedEvent.key.in_(subj.message_ids))
+    for addr in subj.addresses:
+        conds.append(func.lower(ProcessedEvent.key).contains(addr, autoescape=True))
+    if subj.deal_ids or subj.ticket_numbers:
+        conds.append(ProcessedEvent.result.contains('"deal"') | ProcessedEvent.result.contains('"ticket"'))
+    if not conds:
+        return ids, mail_deals, keys
+    for row in session.execute(select(ProcessedEvent).where(or_(*conds))).scalars():
+        result = _json(row.result)
+        deal = result.get("deal") if isinstance(result, dict) else None
+        ticket = result.get("ticket") if isinstance(result, dict) else None
+        if deal in subj.deal_ids:
+            mail_deals.append(int(deal))
+        elif (
+            ticket is not None
+            and ticket not in subj.ticket_numbers
+            and row.key not in subj.message_ids
+            and not any(a in row.key.lower() for a in subj.addresses)
+        ):
+            continue  # someone else's mail
+        elif (
+            deal is not None
+            and ticket is None
+            and row.key not in subj.message_ids
+            and not any(a in row.key.lower() for a in subj.addresses)
+        ):
+            continue
+        ids.append(row.id)
+        if row.source == MAIL_EVENT_SOURCE:
+            keys.append(row.key)
+    return ids, mail_deals, keys
+
+
+def _json(value: str | None) -> Any:
+    try:
+        return json.loads(value) if value else None
+    except ValueError:
+        return None
+
+
+# --- where each table keeps a person's own rows (driven by data_classes.TABLES) -----------------------
+Locator = Callable[[Subject], ColumnElement[bool]]
+
+
+def _ids(column: Any, ids: list[int]) -> ColumnElement[bool]:
+    return column.in_(ids) if ids else false()
+
+
+LOCATORS: dict[str, Locator] = {
+    "contacts": lambda x: Contact.id == x.contact_id,
+    "contact_emails": lambda x: ContactEmail.contact_id == x.contact_id,
+    "contact_phones": lambda x: ContactPhone.contact_id == x.contact_id,
+    "contact_relationships": lambda x: or_(
+        ContactRelationship.contact_id == x.contact_id, ContactRelationship.related_contact_id == x.contact_id
+    ),
+    "name_tokens": lambda x: and_(NameToken.kind == "c", NameToken.ref_id == x.contact_id),
+    "activities": lambda x: Activity.contact_id == x.contact_id,
+    "tasks": lambda x: Task.contact_id == x.contact_id,
+    "deals": lambda x: Deal.contact_id == x.contact_id,
+    "tickets": lambda x: _ids(Ticket.id, x.ticket_ids),
+    "ticket_messages": lambda x: _ids(TicketMessage.id, x.message_row_ids),
+    "conversation_events": lambda x: _ids(ConversationEvent.conversation_id, x.conversation_ids),
+    "conversations": lambda x: _ids(Conversation.id, x.conversation_ids),
+    "conversation_grants": lambda x: _ids(ConversationGrant.id, x.grant_ids),
+    "consent_records": lambda x: ConsentRecord.contact_id == x.contact_id,
+    "gdpr_requests": lambda x: GdprRequest.contact_id == x.contact_id,
+    "audit_log": lambda x: false(),  # redacted through audit.redact_payloads, never edited here
+    "outbox_messages": lambda x: false(),  # only mentions
+    "processed_events": lambda x: _ids(ProcessedEvent.id, x.event_ids),
+}
+MODELS: dict[str, Any] = {m.class_.__table__.name: m.class_ for m in Base.registry.mappers}
+# children before parents, so that a cascade never runs ahead of the count
+ORDER: tuple[str, ...] = (
+    "conversation_events",
+    "conversations",
+    "conversation_grants",
+    "processed_events",
+    "outbox_messages",
+    "ticket_messages",
+    "tickets",
+    "activities",
+    "tasks",
+    "deals",
+    "contact_relationships",
+    "name_tokens",
+    "contact_emails",
+    "contact_phones",
+    "consent_records",
+    "gdpr_requests",
+    "contacts",
+    "audit_log",
+)
+# the audit entities of the person's own records, by table
+AUDIT_ENTITIES: dict[str, str] = {
+    "contacts": "contact",
+    "activities": "activity",
+    "tasks": "task",
+    "deals": "deal",
+    "tickets": "ticket",
+    "contact_relationships": "relationship",
+    "consent_records": "consent",
+    "conversation_grants": "conversation_grant",
+}
 
 
 class GdprService(Service):
@@ -61,52 +357,17 @@ class GdprService(Service):
             raise NotFound(f"contact {contact_id} does not exist")
         return contact
 
+    def _rows(self, table: str, subj: Subject, *order: Any) -> list[Any]:
+        model = MODELS[table]
+        stmt = select(model).where(LOCATORS[table](subj)).order_by(*(order or (model.id,)))
+        return list(self.session.execute(stmt).scalars())
+
     def export(self, contact_id: int) -> dict[str, Any]:
         """Everything stored about one person, as one JSON-ready document (Art. 15/20)."""
         self._check_self_or_staff(contact_id)
         contact = self._contact(contact_id)
-        s = self.session
-        activities = (
-            s.execute(
-                select(Activity)
-                .where(Activity.contact_id == contact_id)
-                .order_by(Activity.occurred_at, Activity.id)
-            )
-            .scalars()
-            .all()
-        )
-        tasks = s.execute(select(Task).where(Task.contact_id == contact_id).order_by(Task.id)).scalars().all()
-        deals = s.execute(select(Deal).where(Deal.contact_id == contact_id).order_by(Deal.id)).scalars().all()
-        tickets = (
-            s.execute(select(Ticket).where(Ticket.requester_contact_id == contact_id).order_by(Ticket.id))
-            .scalars()
-            .all()
-        )
-        relationships = (
-            s.execute(
-                select(ContactRelationship)
-                .where(ContactRelationship.contact_id == contact_id)
-                .order_by(ContactRelationship.id)
-            )
-            .scalars()
-            .all()
-        )
-        requests = (
-            s.execute(
-                select(GdprRequest).where(GdprRequest.contact_id == contact_id).order_by(GdprRequest.id)
-            )
-            .scalars()
-            .all()
-        )
-        audit_entries = (
-            s.execute(
-                select(AuditEntry)
-                .where(AuditEntry.entity == "contact", AuditEntry.entity_id == str(contact_id))
-                .order_by(AuditEntry.id)
-            )
-            .scalars()
-            .all()
-        )
+        subj = _collect(self.session, contact)
+        tickets = self._rows("tickets", subj)
         person = serialize.contact(contact)
         person["erased_at"] = _iso(contact.erased_at)
         document = {
@@ -122,37 +383,135 @@ class GdprService(Service):
             "relationships": [
                 {
                     "kind": r.kind,
+                    "contact_id": r.contact_id,
                     "organization_id": r.organization_id,
                     "related_contact_id": r.related_contact_id,
                     "note": r.note,
                 }
-                for r in relationships
+                for r in self._rows("contact_relationships", subj)
             ],
-            "activities": [serialize.activity(a) for a in activities],
-            "tasks": [serialize.task(t) for t in tasks],
-            "deals": [serialize.deal(d) for d in deals],
+            "activities": [
+                serialize.activity(a)
+                for a in self._rows("activities", subj, Activity.occurred_at, Activity.id)
+            ],
+            "tasks": [serialize.task(t) for t in self._rows("tasks", subj)],
+            "deals": [serialize.deal(d) for d in self._rows("deals", subj)],
             "tickets": [
                 {**serialize.ticket(t), "messages": [_message(m) for m in t.messages]} for t in tickets
             ],
+            "emails_received": self._emails_received(subj),
+            "conversations": self._transcripts(subj),
             "consent": self.consent_state(contact_id),
             "consent_history": self.consent_history(contact_id),
-            "gdpr_requests": [_request(r) for r in requests],
-            "audit": [
-                {
-                    "id": e.id,
-                    "at": e.at.isoformat(),
-                    "actor": e.actor,
-                    "action": e.action,
-                    "payload": e.payload,
-                    "redacted": e.redacted,
-                }
-                for e in audit_entries
-            ],
+            "gdpr_requests": [_request(r) for r in self._rows("gdpr_requests", subj)],
+            "audit": self._audit_about(subj),
         }
         self.audit("export", contact_id, {"sections": sorted(document)})
         return document
 
-    # --- erasure -------------------------------------------------------------------------------------
+    def _emails_received(self, subj: Subject) -> list[dict[str, Any]]:
+        """Mails as received: the inbound messages with the headers we keep; a sales mail keeps only its
+        subject (the deal's name) and Message-ID."""
+        out: list[dict[str, Any]] = []
+        for m in self._rows("ticket_messages", subj):
+            if m.channel != "email" or m.direction != "inbound":
+                continue
+            out.append(
+                {
+                    "received_at": _iso(m.created_at),
+                    "message_id": m.message_id,
+                    "in_reply_to": m.in_reply_to,
+                    "from": m.author_address,
+                    "to_cc": m.recipients or [],
+                    "ticket_id": m.ticket_id,
+                    "body": m.body,
+                }
+            )
+        deals = {d.id: d for d in self._rows("deals", subj)}
+        for ev in self._rows("processed_events", subj):
+            result = _json(ev.result)
+            deal = deals.get(result.get("deal")) if isinstance(result, dict) else None
+            if deal is not None and ev.source == MAIL_EVENT_SOURCE:
+                out.append(
+                    {
+                        "received_at": _iso(ev.processed_at),
+                        "message_id": ev.key,
+                        "subject": deal.name,
+                        "deal_id": deal.id,
+                        "body": None,
+                        "note": "a sales enquiry: only its subject is kept",
+                    }
+                )
+        return out
+
+    def _transcripts(self, subj: Subject) -> list[dict[str, Any]]:
+        """Chat transcripts on every channel: what the person and the assistant said, when."""
+        out = []
+        for conv in self._rows("conversations", subj):
+            events = self.session.execute(
+                select(ConversationEvent)
+                .where(ConversationEvent.conversation_id == conv.id)
+                .order_by(ConversationEvent.id)
+            ).scalars()
+            lines = []
+            for ev in events:
+                kind = ev.event.get("event")
+                if kind in ("user", "bot") and ev.event.get("text"):
+                    lines.append(
+                        {
+                            "at": _iso(ev.at),
+                            "from": "you" if kind == "user" else "assistant",
+                            "text": ev.event["text"],
+                        }
+                    )
+            out.append(
+                {
+                    "channel": conv.channel,
+                    "started_at": _iso(conv.created_at),
+                    "last_at": _iso(conv.updated_at),
+                    "ticket_id": conv.ticket_id,
+                    "messages": lines,
+                }
+            )
+        return out
+
+    def _audit_pairs(self, subj: Subject) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        for table, entity in AUDIT_ENTITIES.items():
+            model = MODELS[table]
+            ids = self.session.execute(select(model.id).where(LOCATORS[table](subj))).scalars()
+            pairs += [(entity, str(i)) for i in ids]
+        pairs += [("gdpr_request", str(r.id)) for r in self._rows("gdpr_requests", subj)]
+        return pairs
+
+    def _audit_about(self, subj: Subject) -> list[dict[str, Any]]:
+        """Who did what to the person's records, when; never other people's data (only their records)."""
+        pairs = self._audit_pairs(subj)
+        out: list[dict[str, Any]] = []
+        by_entity: dict[str, list[str]] = {}
+        for entity, eid in pairs:
+            by_entity.setdefault(entity, []).append(eid)
+        for entity, ids in by_entity.items():
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                rows = self.session.execute(
+                    select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_id.in_(chunk))
+                ).scalars()
+                out += [
+                    {
+                        "id": e.id,
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                        "action": e.action,
+                        "entity": e.entity,
+                        "entity_id": e.entity_id,
+                        "payload": e.payload,
+                        "redacted": e.redacted,
+                    }
+                    for e in rows
+                ]
+        return sorted(out, key=lambda e: e["id"])
+
+    # --- requests ------------------------------------------------------------------------------------
     def request(self, contact_id: int, kind: str, via: str = "chat", note: str | None = None) -> GdprRequest:
         self._check_self_or_staff(contact_id)
         if kind not in REQUEST_KINDS:
@@ -186,6 +545,8 @@ class GdprService(Service):
         )
 
     def confirm_erasure(self, request_id: int) -> GdprRequest:
+        """Erase the request's contact (admin only). The report is kept on ``request.erasure_report`` for
+        the caller (not stored: it is counts only, and the audit entry holds them)."""
         self.require_role("admin")
         req = self.get_or_404(GdprRequest, request_id, "GDPR request")
         if req.kind != "erasure" or req.status not in ("pending", "confirmed"):
@@ -194,9 +555,10 @@ class GdprService(Service):
             raise ValidationFailed("the request has no contact", "contact_id")
         req.status = "confirmed"
         req.decided_by_id = self.actor.id if self.actor.kind == "user" else None
-        self.erase(req.contact_id, request_id=req.id)
+        self.last_report = self.erase(req.contact_id, request_id=req.id)
         req.status = "done"
         req.completed_at = utcnow()
+        req.note = None  # the request is kept with ids only
         self.audit("update", req.id, {"status": "done"}, entity="gdpr_request")
         return req
 
@@ -209,72 +571,135 @@ class GdprService(Service):
         self.audit("update", req.id, {"status": "rejected"}, entity="gdpr_request")
         return req
 
-    def erase(self, contact_id: int, *, request_id: int | None = None) -> dict[str, int]:
-        """Anonymise one person; returns what was touched (counts only, no personal data)."""
+    # --- erasure -------------------------------------------------------------------------------------
+    last_report: dict[str, Any] | None = None
+
+    def erase(self, contact_id: int, *, request_id: int | None = None) -> dict[str, Any]:
+        """Anonymise one person everywhere ``data_classes`` says they can be; returns the erasure report
+        (counts per table, what is kept and why; no personal data). A contact that is already erased is
+        left alone (``already_erased``): the erasure is one transaction, so it either happened or not."""
         self.require_role("admin")
         contact = self._contact(contact_id)
         if contact.erased_at is not None:
-            raise ValidationFailed("this contact was already erased", "contact_id")
+            return {"contact_id": contact_id, "already_erased": True, "tables": {}, "kept": {}}
         s = self.session
-        counts = {
-            "emails": len(contact.emails),
-            "phones": len(contact.phones),
-            "activities": _redact_column(s, Activity, Activity.summary, Activity.contact_id == contact_id),
-            "tasks": _redact_column(s, Task, Task.title, Task.contact_id == contact_id),
-        }
-        contact.first_name = ERASED_NAME
-        contact.last_name = ERASED_NAME
-        contact.salutation = None
-        contact.job_title = None
-        contact.tags = []
-        contact.custom_fields = {}
-        contact.is_customer_login = False
+        if s.get_bind().dialect.name == "sqlite":
+            s.execute(text("PRAGMA secure_delete=ON"))  # deleted cells are zeroed, not just unlinked
+        subj = _collect(s, contact)
+        self._find_mentions(subj)
+        audit_pairs = self._audit_pairs(subj)  # before rows (and their ids) go
+        tables: dict[str, dict[str, Any]] = {}
+        for table in ORDER:
+            if table == "audit_log":
+                continue
+            own = self._erase_own(table, subj)
+            mentioned = self._erase_mentions(table, subj)
+            if own or mentioned:
+                tables[table] = {"rows": own, "mentions": mentioned, "does": _does(table)}
+        contact = self._contact(contact_id)
         contact.erased_at = utcnow()
-        contact.emails.clear()
-        contact.phones.clear()
-        s.execute(delete(NameToken).where(NameToken.kind == "c", NameToken.ref_id == contact_id))
-        rel_notes = (
-            s.execute(select(ContactRelationship).where(ContactRelationship.contact_id == contact_id))
-            .scalars()
-            .all()
-        )
-        for rel in rel_notes:
-            rel.note = None
-        ticket_ids = list(
-            s.execute(select(Ticket.id).where(Ticket.requester_contact_id == contact_id)).scalars()
-        )
-        for ticket in s.execute(select(Ticket).where(Ticket.id.in_(ticket_ids))).scalars():
-            ticket.subject = REDACTED
-            ticket.description = ""
-        counts["tickets"] = len(ticket_ids)
-        counts["ticket_messages"] = _redact_column(
-            s,
-            TicketMessage,
-            TicketMessage.body,
-            or_(TicketMessage.ticket_id.in_(ticket_ids), TicketMessage.author_contact_id == contact_id),
-        )
-        counts["audit_payloads"] = self._redact_audit(contact_id, ticket_ids)
-        payload: dict[str, Any] = {"contact_id": contact_id, "counts": counts}
+        contact.is_customer_login = False
+        redacted = self._redact_audit(audit_pairs, subj)
+        if redacted:
+            tables["audit_log"] = {"rows": redacted, "mentions": 0, "does": _does("audit_log")}
+        report = {
+            "contact_id": contact_id,
+            "already_erased": False,
+            "tables": tables,
+            "kept": {t: kept(t) for t in TABLES if kept(t) and TABLES[t].subject == "contact"},
+        }
+        payload: dict[str, Any] = {
+            "contact_id": contact_id,
+            "counts": {t: v["rows"] + v["mentions"] for t, v in tables.items()},
+        }
         if request_id is not None:
             payload["request_id"] = request_id
         self.audit("erase", contact_id, payload)
-        return counts
+        return report
 
-    def _redact_audit(self, contact_id: int, ticket_ids: list[int]) -> int:
+    def _erase_own(self, table: str, subj: Subject) -> int:
+        """Apply the classification to the person's own rows of ``table``: delete, anonymise or scrub."""
+        if table == "outbox_messages":
+            return 0
+        model, where = MODELS[table], LOCATORS[table](subj)
         s = self.session
-        n = audit.redact_payloads(s, "contact", contact_id, actor=self.actor)
-        related = {
-            "activity": select(Activity.id).where(Activity.contact_id == contact_id),
-            "task": select(Task.id).where(Task.contact_id == contact_id),
-            "relationship": select(ContactRelationship.id).where(
-                ContactRelationship.contact_id == contact_id
-            ),
-        }
-        for entity, ids in related.items():
-            for rid in s.execute(ids).scalars():
-                n += audit.redact_payloads(s, entity, rid, actor=self.actor)
-        for tid in ticket_ids:
-            n += audit.redact_payloads(s, "ticket", tid, actor=self.actor)
+        if table == "conversation_events":  # many rows, no relationships: one statement
+            n = s.execute(select(func.count()).select_from(model).where(where)).scalar_one()
+            s.execute(delete(model).where(where).execution_options(synchronize_session=False))
+            return int(n)
+        rows = list(s.execute(select(model).where(where)).scalars())
+        if deletes_rows(table):
+            for row in rows:
+                s.delete(row)
+            s.flush()
+            return len(rows)
+        values = anonymised_values(table)
+        scrubbed = [n for n, c in personal_columns(table).items() if c.erasure is Erasure.SCRUB]
+        for row in rows:
+            for name, value in values.items():
+                setattr(row, name, _fresh(value))
+            for name in scrubbed:
+                setattr(row, name, subj.scrub(getattr(row, name)))
+            if table == "deals" and row.id in subj.mail_deal_ids:
+                row.name = ERASED_DEAL_NAME
+        s.flush()
+        return len(rows)
+
+    def _find_mentions(self, subj: Subject) -> None:
+        """Rows of other records that carry the person's identifiers (computed before anything changes)."""
+        variants = subj.variants()
+        for table, info in TABLES.items():
+            if not info.mentions or not variants or table == "audit_log":
+                continue
+            model = MODELS[table]
+            cols = [getattr(model, n) for n in personal_columns(table)]
+            hit = or_(
+                *(func.lower(cast(c, Text)).contains(v, autoescape=True) for c in cols for v in variants)
+            )
+            own = LOCATORS[table](subj)
+            rows = self.session.execute(select(model).where(hit, ~own)).scalars()
+            subj.mention_ids[table] = [
+                r.id for r in rows if any(subj.mentions(getattr(r, c.key)) for c in cols)
+            ]
+
+    def _erase_mentions(self, table: str, subj: Subject) -> int:
+        ids = subj.mention_ids.get(table) or []
+        if not ids:
+            return 0
+        model = MODELS[table]
+        rows = list(self.session.execute(select(model).where(model.id.in_(ids))).scalars())
+        if TABLES[table].mentions == "delete":
+            for row in rows:
+                self.session.delete(row)
+        else:
+            for row in rows:
+                for name in personal_columns(table):
+                    setattr(row, name, subj.scrub(getattr(row, name)))
+        self.session.flush()
+        return len(rows)
+
+    def _redact_audit(self, pairs: Iterable[tuple[str, str]], subj: Subject) -> int:
+        """Audit payloads about the person (their records, and entries whose payload names them)."""
+        s = self.session
+        n = 0
+        wanted = set(pairs)
+        variants = subj.variants()
+        loose: list[int] = []
+        if variants:
+            hit = or_(
+                *(func.lower(cast(AuditEntry.payload, Text)).contains(v, autoescape=True) for v in variants)
+            )
+            for e in s.execute(select(AuditEntry).where(hit, AuditEntry.redacted.is_(False))).scalars():
+                if not subj.mentions(e.payload):
+                    continue
+                if e.entity_id is not None:
+                    wanted.add((e.entity, e.entity_id))
+                else:
+                    loose.append(e.id)
+        for entity, entity_id in sorted(wanted):
+            n += audit.redact_payloads(s, entity, entity_id, actor=self.actor)
+        if loose:
+            n += audit.redact_where(s, AuditEntry.id.in_(loose), actor=self.actor)
         return n
 
     # --- consent -------------------------------------------------------------------------------------
@@ -343,15 +768,35 @@ class GdprService(Service):
         return bool(self.consent_state(contact_id).get(purpose, {}).get("granted", False))
 
 
-def _redact_column(session: Any, model: Any, column: Any, where: Any) -> int:
-    rows = session.execute(select(model).where(where)).scalars().all()
-    for row in rows:
-        setattr(row, column.key, REDACTED)
-    return len(rows)
+def _fresh(value: Any) -> Any:
+    """A new list/dict per row (JSON columns must not share one mutable default)."""
+    return type(value)() if isinstance(value, list | dict) else value
+
+
+def _does(table: str) -> str:
+    """What erasure does with ``table``, in words, for the report."""
+    if table == "audit_log":
+        return "payloads redacted (audit.redact_payloads); the chain is kept"
+    parts = []
+    if deletes_rows(table):
+        parts.append("rows deleted")
+    anon = anonymised_values(table)
+    if anon:
+        parts.append("anonymised: " + ", ".join(anon))
+    scrub = [n for n, c in personal_columns(table).items() if c.erasure is Erasure.SCRUB]
+    if scrub:
+        parts.append("identifiers cut out of: " + ", ".join(scrub))
+    mentions = TABLES[table].mentions
+    if mentions:
+        parts.append(f"rows mentioning the person: {'deleted' if mentions == 'delete' else 'scrubbed'}")
+    return "; ".join(parts)
 
 
 def _message(m: TicketMessage) -> dict[str, Any]:
-    return {k: v for k, v in serialize.ticket_message(m).items() if k != "ticket_id"}
+    out = {k: v for k, v in serialize.ticket_message(m).items() if k != "ticket_id"}
+    out["author_address"] = m.author_address
+    out["recipients"] = m.recipients or []
+    return out
 
 
 def _request(r: GdprRequest) -> dict[str, Any]:
@@ -363,3 +808,156 @@ def _request(r: GdprRequest) -> dict[str, Any]:
         "requested_via": r.requested_via,
         "completed_at": _iso(r.completed_at),
     }
+
+
+# --- documents ---------------------------------------------------------------------------------------------
+_SECTION_TITLES: dict[str, str] = {
+    "contact": "Your contact record",
+    "emails": "E-mail addresses",
+    "phones": "Phone numbers",
+    "organization": "Organisation",
+    "relationships": "Relationships",
+    "activities": "Activities (calls, meetings, mails, notes)",
+    "tasks": "Tasks",
+    "deals": "Deals",
+    "tickets": "Support tickets and every message",
+    "emails_received": "E-mails as we received them",
+    "conversations": "Chat transcripts",
+    "consent": "Consent (current)",
+    "consent_history": "Consent history",
+    "gdpr_requests": "Your data-protection requests",
+    "audit": "Who did what with your data, and when",
+}
+
+
+def export_html(document: dict[str, Any]) -> str:
+    """A readable, self-contained HTML summary of an export (Art. 15); the JSON stays the portable copy."""
+    e = html.escape
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Your data</title>",
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.2rem .4rem;vertical-align:top;text-align:left}</style>"
+        "</head><body>",
+        f"<h1>Personal data held about you</h1><p>Generated {e(str(document.get('generated_at', '')))}</p>",
+    ]
+    for key, title in _SECTION_TITLES.items():
+        value = document.get(key)
+        out.append(f"<section id='{e(key)}'><h2>{e(title)}</h2>{_html_value(value)}</section>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _html_value(value: Any) -> str:
+    e = html.escape
+    if value is None or value == [] or value == {}:
+        return "<p><em>none</em></p>"
+    if isinstance(value, dict):
+        rows = "".join(f"<tr><th>{e(str(k))}</th><td>{_html_value(v)}</td></tr>" for k, v in value.items())
+        return f"<table>{rows}</table>"
+    if isinstance(value, list):
+        if all(isinstance(v, dict) for v in value):
+            keys = list(dict.fromkeys(k for v in value for k in v))
+            head = "".join(f"<th>{e(k)}</th>" for k in keys)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_html_value(v.get(k))}</td>" for k in keys) + "</tr>" for v in value
+            )
+            return f"<table><tr>{head}</tr>{body}</table>"
+        return "<ul>" + "".join(f"<li>{_html_value(v)}</li>" for v in value) + "</ul>"
+    return e(str(value))
+
+
+TOMS: tuple[str, ...] = (
+    "Access control: roles and per-record read/write policy (crm_store/policy.yml), enforced in the services "
+    "for every channel; customers see only their own records",
+    "Authentication: API tokens stored as SHA-256 hashes with expiry and revocation; customer tokens and "
+    "chat "
+    "speakers signed (HMAC, CRM_SECRET_KEY); Slack/Teams requests verified before parsing",
+    "Proof of identity before disclosure or erasure from a chat: one-time codes mailed to the address, "
+    "stored only as salted hashes, limited tries",
+    "Accountability: keyed, hash-chained audit log (HMAC with a key outside the database, salted payload "
+    "digests), anchored outside the database; `crm-assistant audit verify`",
+    "Data minimisation in logs: SQL parameters and driver messages hide values by default",
+    "Erasure reaches free pages: SQLite secure_delete, WAL checkpoint and VACUUM; PostgreSQL VACUUM of the "
+    "touched tables",
+    "Retention rules per data class with a dry run (`crm-assistant gdpr retention --dry-run`)",
+    "Transport: TLS at the reverse proxy; e-mail relayed through the configured SMTP host",
+)
+
+
+def record_of_processing(fmt: str = "md") -> str:
+    """The Art. 30 record of processing activities, generated from ``data_classes`` (``md`` or ``html``)."""
+    from crm_store.services.retention import RetentionPolicy
+
+    policy = RetentionPolicy()
+    lines = [
+        "# Record of processing activities (Art. 30 GDPR)",
+        "",
+        f"Generated {utcnow().date().isoformat()} from crm_store/models/data_classes.py.",
+        "Controller: the company operating this CRM (name, address and data-protection officer to be "
+        "filled in).",
+        "",
+    ]
+    for key, purpose in PURPOSES.items():
+        tables = [t for t, info in TABLES.items() if info.purpose == key]
+        categories = []
+        for t in tables:
+            for name, col in columns_of(t).items():
+                if col.data_class is not DataClass.NONE:
+                    line = f"`{t}.{name}` ({col.data_class.value}; erasure: {col.erasure.value}"
+                    line += f", {col.reason})" if col.reason else ")"
+                    categories.append(line)
+        lines += [
+            f"## {purpose.title}",
+            "",
+            f"- Purpose: {purpose.description}",
+            f"- Lawful basis: {purpose.lawful_basis}",
+            f"- Data subjects: {purpose.subjects}",
+            f"- Recipients / channels: {purpose.recipients}",
+            f"- Retention: {purpose.retention}",
+            f"- Tables: {', '.join(f'`{t}`' for t in tables) or '-'}",
+            "- Categories of data:" if categories else "- Categories of data: none",
+            *(f"  - {c}" for c in categories),
+            "",
+        ]
+    lines += ["## Retention rules (crm-assistant gdpr retention)", ""]
+    lines += [f"- {name}: {days} days" for name, days in vars(policy).items()]
+    lines += ["", "## Technical and organisational measures (Art. 32)", ""]
+    lines += [f"- {m}" for m in TOMS]
+    lines += [
+        "",
+        "Special categories (Art. 9): none are collected on purpose; free text that contains them is "
+        "erased with the text.",
+        "",
+    ]
+    markdown = "\n".join(lines)
+    if fmt == "md":
+        return markdown
+    return _markdown_html(markdown)
+
+
+def _markdown_html(markdown: str) -> str:
+    """The few markdown forms the record uses (headings, lists, code), as HTML."""
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Record of processing activities</title></head><body>"
+    ]
+    open_lists = 0
+    for raw in markdown.splitlines():
+        depth = (len(raw) - len(raw.lstrip(" "))) // 2 + 1 if raw.lstrip().startswith("- ") else 0
+        while open_lists > depth:
+            out.append("</ul>")
+            open_lists -= 1
+        while open_lists < depth:
+            out.append("<ul>")
+            open_lists += 1
+        body = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(raw.strip().removeprefix("- ")))
+        if raw.startswith("## "):
+            out.append(f"<h2>{body[3:]}</h2>")
+        elif raw.startswith("# "):
+            out.append(f"<h1>{body[2:]}</h1>")
+        elif depth:
+            out.append(f"<li>{body}</li>")
+        elif body:
+            out.append(f"<p>{body}</p>")
+    out += ["</ul>"] * open_lists + ["</body></html>"]
+    return "\n".join(out)

@@ -112,6 +112,11 @@ class UserService(Service):
             self.require_role("admin")
         if nulls := [FieldError(k, "must not be null") for k in NOT_NULL if k in values and values[k] is None]:
             raise ValidationFailed(nulls)
+        if self.actor.kind == "user" and self.actor.id == user_id and (
+            values.get("role", self.actor.role) != self.actor.role or values.get("is_active") is False
+        ):  # found by the API fuzzer: an admin locked themselves (and possibly the last admin) out
+            field_name = "role" if "role" in values and values["role"] != self.actor.role else "is_active"
+            raise ValidationFailed("you cannot demote or deactivate yourself; another admin can", field_name)
         _check_timezone(values.get("timezone"))
         user = self.get_or_404(User, user_id)
         self.ensure_exists(Team, values.get("team_id"), "team_id")

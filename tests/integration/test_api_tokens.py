@@ -258,3 +258,16 @@ def test_the_service_refuses_link_fields_even_for_the_system(db: Database) -> No
     with db.session() as s, pytest.raises(ValidationFailed) as err:
         CrmServices(s, Actor.system("test")).users.update(uid, {"slack_user_id": "U1", "name": "X"})
     assert err.value.field == "slack_user_id"
+
+
+async def test_an_admin_cannot_lock_themselves_out(db: Database, client: TestClient) -> None:
+    """Found by the API fuzzer: an admin's PATCH of their own user to a lower role or inactive locked every
+    later request out (and could remove the last admin). Another admin still can."""
+    me = new_user(db, "admin@x.example", "admin")
+    token = token_for(db, me)
+    for body, field in (({"role": "rep"}, "role"), ({"is_active": False}, "is_active")):
+        status, problem = await call(client, "PATCH", f"/api/v1/users/{me}", token, body)
+        assert status == 422 and problem["errors"][0]["field"] == field
+    assert (await call(client, "PATCH", f"/api/v1/users/{me}", token, {"role": "admin", "name": "Ada"}))[0] == 200
+    other = token_for(db, new_user(db, "second@x.example", "admin"))
+    assert (await call(client, "PATCH", f"/api/v1/users/{me}", other, {"role": "manager"}))[0] == 200

@@ -100,3 +100,22 @@ def test_demo_without_serving_prints_the_tokens(tmp_path: Path) -> None:
         if line.strip().startswith(("admin", "manager", "rep", "agent"))
     ]
     assert len(tokens) == 5 and all(t.startswith("crm_") for t in tokens)
+
+
+def test_retention_redacts_old_audit_payloads_and_the_chain_still_verifies(db: Database, system: Actor) -> None:
+    """Retention empties old audit payloads through the chain's own redaction (a chained ``redact`` entry),
+    not by flipping a flag behind the chain's back: ``audit verify`` passes afterwards."""
+    from datetime import UTC, datetime, timedelta
+
+    from crm_store.models import AuditEntry
+    from crm_store.services import audit
+    from crm_store.services.retention import RetentionService
+
+    _anna(db, system)
+    later = datetime.now(UTC) + timedelta(days=3650)
+    with db.session() as s:
+        report = RetentionService(s, Actor.system("retention")).apply(later, dry_run=False)
+    assert next(r for r in report.to_dict()["rules"] if r["rule"] == "audit_payloads")["count"] > 0
+    with db.session() as s:
+        assert audit.verify(s).ok
+        assert s.query(AuditEntry).filter(AuditEntry.action == "redact").count() >= 1

@@ -6,12 +6,24 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from assistant.cli.main import cli
 from crm_store.db import Database
-from crm_store.models import Activity, AuditEntry, Deal, GdprRequest, NameToken, Ticket
+from crm_store.models import (
+    Activity,
+    AuditEntry,
+    ContactRelationship,
+    Deal,
+    GdprRequest,
+    NameToken,
+    Ticket,
+    TicketMessage,
+)
 from crm_store.services import Actor, CrmServices
 from crm_store.services.audit import verify
 from crm_store.services.errors import NotFound, PermissionDenied
@@ -198,3 +210,63 @@ def test_unsubscribe_withdraws_marketing_and_keeps_the_history(db: Database, sys
         ]
         actions = s.execute(select(AuditEntry.action).where(AuditEntry.entity == "consent")).scalars().all()
         assert actions.count("withdraw_consent") == 2
+
+
+def test_erasure_reaches_mentions_related_notes_outcomes_and_is_idempotent(
+    db: Database, system: Actor
+) -> None:
+    """Where the old erasure left the person behind: a relationship note where they are the *related*
+    contact, ``activities.outcome``, a deal named after them, someone else's ticket that copied them in."""
+    p = _people(db, system)
+    with db.session() as s:
+        crm = CrmServices(s, system)
+        crm.contacts.relate(p.bob, "reports_to", related_contact_id=p.anna, note="reports to Anna Schmidt")
+        crm.activities.create(
+            {"type": "call", "contact_id": p.anna, "summary": "x", "outcome": "Anna agreed"}
+        )
+        named = crm.deals.create({"name": "Upsell for Anna Schmidt", "contact_id": p.bob}).id
+        bobs = CrmServices(s, Actor.customer(p.bob)).tickets.create(
+            {"subject": "Bob's printer", "description": "-"}
+        )
+        crm.tickets.add_message(
+            bobs.id, "I put anna@acme.example in copy", recipients=["anna@acme.example", "bob@acme.example"]
+        )
+    with db.session() as s:
+        report = CrmServices(s, system).gdpr.erase(p.anna)
+    assert report["kept"]["deals"]["amount"].startswith("HGB")
+    assert {"contact_relationships", "activities", "deals", "ticket_messages"} <= set(report["tables"])
+    with db.session() as s:
+        notes = s.execute(select(ContactRelationship.note)).scalars().all()
+        assert all(n is None or "Anna" not in n for n in notes)
+        assert all(
+            o is None
+            for o in s.execute(select(Activity.outcome).where(Activity.contact_id == p.anna)).scalars()
+        )
+        deal = s.get(Deal, named)
+        assert deal is not None and "Anna" not in deal.name and "Upsell for" in deal.name
+        assert s.get(Deal, p.deal).name == "Acme rollout"  # a business name without the person stays
+        msg = (
+            s.execute(
+                select(TicketMessage).where(TicketMessage.ticket_id == bobs.id).order_by(TicketMessage.id)
+            )
+            .scalars()
+            .all()[-1]
+        )
+        assert msg.recipients == ["bob@acme.example"] and "anna@" not in msg.body
+    with db.session() as s:
+        assert CrmServices(s, system).gdpr.erase(p.anna)["already_erased"] is True
+
+
+def test_record_of_processing_lists_every_personal_column(tmp_path: Path) -> None:
+    from crm_store.models.data_classes import COLUMNS
+
+    runner = CliRunner()
+    md = runner.invoke(cli, ["gdpr", "ropa"])
+    assert md.exit_code == 0 and md.output.startswith("# Record of processing activities (Art. 30 GDPR)")
+    for key, col in COLUMNS.items():
+        if col.is_personal:
+            assert f"`{key}`" in md.output, key
+    assert "Lawful basis" in md.output and "Technical and organisational measures" in md.output
+    page = runner.invoke(cli, ["gdpr", "ropa", "--format", "html"])
+    assert page.exit_code == 0 and "<h1>Record of processing activities" in page.output
+    assert "<code>ticket_messages.author_address</code>" in page.output

@@ -2,7 +2,15 @@
 
 from crm_store.models.activities import ACTIVITY_TYPES, TASK_STATUSES, Activity, Task
 from crm_store.models.base import Base, utcnow
-from crm_store.models.compliance import AuditEntry, ConsentRecord, Counter, GdprRequest, ProcessedEvent
+from crm_store.models.compliance import (
+    AuditEntry,
+    ConsentConfirmation,
+    ConsentRecord,
+    Counter,
+    GdprRequest,
+    LegalHold,
+    ProcessedEvent,
+)
 from crm_store.models.conversations import Conversation, ConversationEvent, ConversationGrant
 from crm_store.models.deals import DEFAULT_PROBABILITY, OPEN_STAGES, STAGES, Deal, DealStageChange
 from crm_store.models.outbox import OutboxMessage
@@ -41,6 +49,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "ConsentConfirmation",
     "ConsentRecord",
     "Contact",
     "ContactEmail",
@@ -54,6 +63,7 @@ __all__ = [
     "DealStageChange",
     "GdprRequest",
     "KnowledgeArticle",
+    "LegalHold",
     "NameToken",
     "Organization",
     "OutboxMessage",

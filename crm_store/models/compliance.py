@@ -24,6 +24,8 @@ class ConsentRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     source: Mapped[str] = mapped_column(String(60))  # web_form, chat, email, import, ...
     legal_basis: Mapped[str] = mapped_column(String(40), default="consent")  # Art. 6(1)(a)...
+    text_version: Mapped[str | None] = mapped_column(String(40))  # which consent wording the person saw
+    expires_at: Mapped[datetime | None]
 
 
 class GdprRequest(Base):
@@ -37,6 +39,10 @@ class GdprRequest(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     completed_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None]  # receipt + 1 month (Art. 12(3))
+    reminded_at: Mapped[datetime | None]
+    identity_verified_at: Mapped[datetime | None]
+    identity_method: Mapped[str | None] = mapped_column(String(20))  # customer_token / code / staff / mail
 
 
 class AuditEntry(Base):
@@ -85,3 +91,33 @@ class Counter(Base):
 
 
 
+
+
+class ConsentConfirmation(Base):
+    """A double opt-in in flight: the signed, single-use link mailed to the person; the consent record is
+    written only when it is followed before ``expires_at``."""
+
+    __tablename__ = "consent_confirmations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    text_version: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(60), default="web_form")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class LegalHold(Base):
+    """Retention and erasure skip what a legal hold covers (a contact or an organisation) until released."""
+
+    __tablename__ = "legal_holds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    released_at: Mapped[datetime | None]

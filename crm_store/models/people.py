@@ -42,6 +42,10 @@ class Contact(Base, TimestampMixin):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_customer_login: Mapped[bool] = mapped_column(default=False)
     erased_at: Mapped[datetime | None]
+    # Art. 18: processing restricted (stored, not used: no bot answers about them, no marketing, no exports
+    # but to them) and Art. 21: an objection to processing based on legitimate interest (profiling, marketing).
+    restricted_at: Mapped[datetime | None]
+    objected_at: Mapped[datetime | None]
 
     organization: Mapped[Organization | None] = relationship()
     emails: Mapped[list[ContactEmail]] = relationship(

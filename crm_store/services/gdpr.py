@@ -35,6 +35,7 @@ from crm_store.models import (
     Activity,
     AuditEntry,
     Base,
+    ConsentConfirmation,
     ConsentRecord,
     Contact,
     ContactEmail,
@@ -45,6 +46,7 @@ from crm_store.models import (
     ConversationGrant,
     Deal,
     GdprRequest,
+    LegalHold,
     NameToken,
     ProcessedEvent,
     Task,
@@ -301,6 +303,8 @@ LOCATORS: dict[str, Locator] = {
     "conversation_grants": lambda x: _ids(ConversationGrant.id, x.grant_ids),
     "consent_records": lambda x: ConsentRecord.contact_id == x.contact_id,
     "gdpr_requests": lambda x: GdprRequest.contact_id == x.contact_id,
+    "consent_confirmations": lambda x: ConsentConfirmation.contact_id == x.contact_id,
+    "legal_holds": lambda x: LegalHold.contact_id == x.contact_id,
     "audit_log": lambda x: false(),  # redacted through audit.redact_payloads, never edited here
     "outbox_messages": lambda x: false(),  # only mentions
     "processed_events": lambda x: _ids(ProcessedEvent.id, x.event_ids),

@@ -4,6 +4,11 @@ Only a logged-in customer, or an anonymous one who proved their address in this 
 one-time code mailed to it (actions/verification.py), sees or changes their data. An anonymous speaker who
 only names an address is asked for that code, with the same answer whether or not we know the address;
 writes (unsubscribe, an erasure request) then wait for a yes like every other write.
+
+Every request becomes a tracked ``GdprRequest`` (due one month after receipt) whose identity is verified by
+how the speaker proved it: ``customer_token`` when logged in, ``code`` when the address was proven here.
+An unsubscribe is a consent withdrawal (Art. 7(3)/21(3)), kept in the consent history; a wider objection or
+a restriction reaches us by mail or through staff (``crm-assistant gdpr``).
 """
 
 from __future__ import annotations
@@ -55,19 +60,22 @@ class _PrivacyAction(CrmAction):
             return self.for_proven(proven, int(proven.actor.id or 0))
         return start_verification(turn)  # asks for the address if needed, mails a code, then comes back here
 
-    def for_customer(self, turn: Turn, contact_id: int) -> list[EventType]:  # pragma: no cover - abstract
+    def for_customer(
+        self, turn: Turn, contact_id: int, identity: str = "customer_token"
+    ) -> list[EventType]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def for_proven(self, turn: Turn, contact_id: int) -> list[EventType]:
-        return self.for_customer(turn, contact_id)
+        return self.for_customer(turn, contact_id, "code")
 
 
 class ActionGdprAccess(_PrivacyAction):
     NAME = "action_gdpr_access"
 
-    def for_customer(self, turn: Turn, contact_id: int) -> list[EventType]:
-        with self.crm(turn) as crm:
-            export = crm.gdpr.export(contact_id)
+    def for_customer(self, turn: Turn, contact_id: int, identity: str = "customer_token") -> list[EventType]:
+        with self.crm(turn) as crm:  # a tracked access request, answered at once: the speaker is proven
+            request = crm.gdpr.request(contact_id, "access", via="chat", identity=identity)
+            export = crm.gdpr.export_request(request.id)
         turn.say(
             "utter_gdpr_access_summary",
             json_message={"type": "gdpr_export", "data": export},
@@ -79,11 +87,11 @@ class ActionGdprAccess(_PrivacyAction):
 class ActionGdprErasure(_PrivacyAction):
     NAME = "action_gdpr_erasure"
 
-    def for_customer(self, turn: Turn, contact_id: int) -> list[EventType]:
+    def for_customer(self, turn: Turn, contact_id: int, identity: str = "customer_token") -> list[EventType]:
         if not turn.confirmed:
             return turn.ask_confirmation("utter_confirm_gdpr_erasure")
         with self.crm(turn) as crm:
-            crm.gdpr.request_erasure(contact_id, via="chat")
+            crm.gdpr.request_erasure(contact_id, via="chat", identity=identity)
         turn.say("utter_gdpr_erasure_requested")
         return turn.done()
 
@@ -91,7 +99,7 @@ class ActionGdprErasure(_PrivacyAction):
 class ActionUnsubscribe(_PrivacyAction):
     NAME = "action_unsubscribe"
 
-    def for_customer(self, turn: Turn, contact_id: int) -> list[EventType]:
+    def for_customer(self, turn: Turn, contact_id: int, identity: str = "customer_token") -> list[EventType]:
         with self.crm(turn) as crm:
             crm.gdpr.withdraw_marketing(contact_id, source="chat")
         turn.say("utter_unsubscribed")

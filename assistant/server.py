@@ -26,6 +26,7 @@ from assistant.settings import Settings
 from connectors.rest_api import RestApi, install_health, problem_middleware
 from crm_store.db import Database
 from crm_store.services import grants
+from crm_store.services.retention import RetentionSchedule, load_policy
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ CONNECTOR_MODULES: tuple[str, ...] = (
     "connectors.slack",
     "connectors.teams",
     "connectors.email",
+    "connectors.consent_links",
 )
 
 
@@ -87,10 +89,36 @@ def build_app(
 
         app.on_cleanup.append(dispose)
     install_health(app, database)
+    install_retention_schedule(app)
     RestApi(database).install(app)
     for install in (*INSTALLERS, *(extra or ())):
         install(app)
     return app
+
+
+RETENTION_KEY = web.AppKey("retention_schedule", RetentionSchedule)
+
+
+def install_retention_schedule(app: web.Application) -> None:
+    """Run the retention rules daily (``CRM_RETENTION_SCHEDULE``: ``daily``/``off``); the task is held in
+    the app and stopped on shutdown. The first run is at the next 03:00 UTC, never at start-up."""
+    settings = app[SETTINGS_KEY]
+    if settings.retention_schedule == "off":
+        return
+    policy = load_policy(settings.retention_config)  # a broken file stops the start, not the night run
+
+    async def start(app: web.Application) -> None:
+        schedule = RetentionSchedule(app[DB_KEY], policy)
+        app[RETENTION_KEY] = schedule
+        schedule.start()
+
+    async def stop(app: web.Application) -> None:
+        schedule = app.get(RETENTION_KEY)
+        if schedule is not None:
+            await schedule.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
 
 
 def listening_urls(runner: web.AppRunner) -> list[str]:

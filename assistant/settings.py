@@ -68,6 +68,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed
     rasa_url: str = ""  # a real Rasa server as the dialogue engine (connectors/rasa_engine.py); empty: in-process
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
+    retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
+    retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -118,6 +120,8 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in env.get("CRM_TRUSTED_PROXIES", "").split(",") if p.strip()),
             rasa_url=env.get("CRM_RASA_URL", ""),
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
+            retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
+            retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 
@@ -146,6 +150,8 @@ class Settings:
             # the action server runs in another process: without a shared key it could verify no speaker
             raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
                                 "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
+        if self.retention_schedule not in ("daily", "off"):
+            raise SettingsError("CRM_RETENTION_SCHEDULE must be 'daily' or 'off'")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -363,6 +363,11 @@ def import_file(
 
 
 # --- exporting --------------------------------------------------------------------------------------
+# a bulk export leaves out erased people and people whose processing is restricted (Art. 18): their data
+# may only be stored, not handed on
+EXPORTABLE_CONTACT = (Contact.erased_at.is_(None), Contact.restricted_at.is_(None))
+
+
 def export_rows(session: Session, kind: str, *, batch: int = 1000) -> tuple[list[str], Iterator[list[str]]]:
     """Headers and rows in the import format, so an export imports again unchanged."""
     if kind == "contacts":
@@ -374,7 +379,7 @@ def export_rows(session: Session, kind: str, *, batch: int = 1000) -> tuple[list
 
 def count_records(session: Session, kind: str) -> int:
     if kind == "contacts":
-        return int(session.execute(select(func.count()).where(Contact.erased_at.is_(None))).scalar_one())
+        return int(session.execute(select(func.count()).where(*EXPORTABLE_CONTACT)).scalar_one())
     return int(session.execute(select(func.count()).select_from(Organization)).scalar_one())
 
 
@@ -389,7 +394,7 @@ def _contact_rows(session: Session, batch: int) -> Iterator[list[str]]:
                     selectinload(Contact.phones),
                     selectinload(Contact.organization),
                 )
-                .where(Contact.id > last, Contact.erased_at.is_(None))
+                .where(Contact.id > last, *EXPORTABLE_CONTACT)
                 .order_by(Contact.id)
                 .limit(batch)
             )

@@ -1,4 +1,5 @@
-"""Data commands: ``demo``, ``import``, ``export`` and ``gdpr export|erase|retention``."""
+"""Data commands: ``demo``, ``import``, ``export`` and ``gdpr export|erase|requests|verify-request|remind|
+restrict|object|retention``."""
 
 from __future__ import annotations
 
@@ -198,7 +199,7 @@ def _os_user() -> str | None:
 # --- GDPR ---------------------------------------------------------------------------------------------------
 @click.group()
 def gdpr() -> None:
-    """Data-subject rights: export, erasure, retention."""
+    """Data-subject rights: export, erasure, retention, legal holds."""
 
 
 def _with_contact(db_url: str | None, email: str, fn: Callable[[CrmServices, int], Any]) -> Any:
@@ -273,7 +274,8 @@ def gdpr_erase(
             if contact.erased_at is not None:
                 report = crm.gdpr.erase(cid)  # does nothing: says so
             else:
-                request = crm.gdpr.request_erasure(cid, via="cli")
+                # the operator at the console vouches for the requester (identity "staff")
+                request = crm.gdpr.request_erasure(cid, via="cli", identity="staff")
                 crm.gdpr.confirm_erasure(request.id)
                 assert crm.gdpr.last_report is not None
                 report, request_id = crm.gdpr.last_report, request.id
@@ -307,6 +309,94 @@ def gdpr_erase(
     click.echo(f"free pages: {', '.join(report['free_pages'])}")
 
 
+@gdpr.command("requests")
+@db_option
+@click.option("--due-within", "days", type=click.IntRange(0, 3650), default=None, metavar="DAYS",
+              help="Only open requests due within DAYS days (overdue ones included).")
+@click.option("--json", "as_json", is_flag=True, help="Print the requests as JSON.")
+def gdpr_requests(db_url: str | None, days: int | None, as_json: bool) -> None:
+    """List open data-subject requests by due date (receipt + one month), with their identity proof."""
+    from datetime import timedelta
+
+    from crm_store.services.gdpr import request_row
+
+    now = utcnow()
+    rows = _with_store(db_url, lambda crm: [
+        request_row(r) for r in crm.gdpr.open_requests(
+            due_within=timedelta(days=days) if days is not None else None, now=now)
+    ])
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no open GDPR requests")
+    for r in rows:
+        overdue = " OVERDUE" if r["due_at"] and r["due_at"] < now.isoformat() else ""
+        identity = f"verified ({r['identity_method']})" if r["identity_method"] else "identity NOT verified"
+        click.echo(f"#{r['id']:<5} {r['kind']:<13} contact {r['contact_id']}  via {r['requested_via']:<6} "
+                   f"due {(r['due_at'] or '-')[:10]}{overdue}  {identity}")
+
+
+@gdpr.command("verify-request")
+@db_option
+@click.argument("request_id", type=int)
+@click.option("--method", required=True, help="How the identity was proven: callback, id_document, in_person, "
+              "signed_letter, code, customer_token, staff.")
+@click.option("--note", default=None, help="What was checked (kept on the request, not in the audit log).")
+def gdpr_verify_request(db_url: str | None, request_id: int, method: str, note: str | None) -> None:
+    """Record that the requester's identity was proven; only then is anything disclosed or erased."""
+    _with_store(db_url, lambda crm: crm.gdpr.verify_request(request_id, method, note))
+    click.echo(f"request #{request_id}: identity verified ({method})")
+
+
+@gdpr.command("remind")
+@db_option
+@click.option("--slack-channel", envvar="SLACK_DIGEST_CHANNEL", default=None, metavar="CHANNEL",
+              help="Also post to this Slack channel through the outbox (default: $SLACK_DIGEST_CHANNEL).")
+@click.option("--now", "now_text", default=None, metavar="ISO8601", help="Reference time (default: now).")
+def gdpr_remind(db_url: str | None, slack_channel: str | None, now_text: str | None) -> None:
+    """Remind of open requests due within seven days (each once) and report overdue ones (every run)."""
+    now = _parse_now(now_text)
+    report = _with_store(db_url, lambda crm: crm.gdpr.remind(now, slack_channel=slack_channel or None))
+    for r in report["due"]:
+        click.echo(f"due soon: request #{r['id']} ({r['kind']}) due {r['due_at'][:10]}")
+    for r in report["overdue"]:
+        click.echo(f"OVERDUE: request #{r['id']} ({r['kind']}) was due {r['due_at'][:10]}")
+    if not report["due"] and not report["overdue"]:
+        click.echo("no GDPR request needs a reminder")
+
+
+@gdpr.command("restrict")
+@db_option
+@click.option("--contact-email", "email", required=True, help="Any e-mail address of the person.")
+@click.option("--lift", is_flag=True, help="End the restriction instead.")
+def gdpr_restrict(db_url: str | None, email: str, lift: bool) -> None:
+    """Restrict processing of one person (Art. 18): only stored, hidden from all but admins, no marketing."""
+    fn = (lambda crm, cid: crm.gdpr.lift_restriction(cid)) if lift else (lambda crm, cid: crm.gdpr.restrict(cid))
+    _with_contact(db_url, email, fn)
+    click.echo("restriction lifted" if lift else "processing restricted")
+
+
+@gdpr.command("object")
+@db_option
+@click.option("--contact-email", "email", required=True, help="Any e-mail address of the person.")
+def gdpr_object(db_url: str | None, email: str) -> None:
+    """Record an objection (Art. 21): marketing and profiling stop, the history is kept."""
+    _with_contact(db_url, email, lambda crm, cid: crm.gdpr.object(cid, source="cli"))
+    click.echo("objection recorded: no marketing, no profiling")
+
+
+def _with_store(db_url: str | None, fn: Callable[[CrmServices], Any]) -> Any:
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            return fn(CrmServices(session, CLI_ACTOR))
+    except CrmError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.dispose()
+
+
 @gdpr.command("ropa")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 def gdpr_ropa(fmt: str) -> None:
@@ -323,11 +413,18 @@ def gdpr_ropa(fmt: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def gdpr_retention(db_url: str | None, dry_run: bool, now_text: str | None, as_json: bool) -> None:
     """Apply the retention rules (delete or redact data past its retention period)."""
+    from assistant.settings import Settings
+    from crm_store.services.retention import RetentionService, load_policy
+
     now = _parse_now(now_text)
+    try:
+        policy = load_policy(Settings.from_env().retention_config)  # CRM_RETENTION_CONFIG or the defaults
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"CRM_RETENTION_CONFIG: {exc}") from exc
     store = open_store(db_url)
     try:
         with store.session() as session:
-            report = CrmServices(session, CLI_ACTOR).retention.apply(now, dry_run=dry_run)
+            report = RetentionService(session, CLI_ACTOR, policy).apply(now, dry_run=dry_run)
     finally:
         store.dispose()
     if as_json:
@@ -340,8 +437,85 @@ def gdpr_retention(db_url: str | None, dry_run: bool, now_text: str | None, as_j
     for r in report.rules:
         click.echo(
             f"  {r.name:<26} {r.action:<6} {r.count:>8}  older than {r.cutoff.date().isoformat()}"
-            f"  ({r.description})"
+            f"  ({r.description})" + (f"; {r.held} kept by legal hold" if r.held else "")
         )
+    if report.held:
+        click.echo(f"skipped {report.held} record(s) under legal hold (crm-assistant gdpr hold list)")
+
+
+@gdpr.group("hold")
+def gdpr_hold() -> None:
+    """Legal holds: retention and erasure skip a held contact (or every contact of a held organisation)."""
+
+
+def _hold_dict(h: Any) -> dict[str, Any]:
+    return {"id": h.id, "contact_id": h.contact_id, "organization_id": h.organization_id, "reason": h.reason,
+            "created_at": h.created_at.isoformat(),
+            "released_at": h.released_at.isoformat() if h.released_at else None}  # fmt: skip
+
+
+def _holds(db_url: str | None, fn: Callable[[CrmServices], Any]) -> Any:
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            return fn(CrmServices(session, CLI_ACTOR))
+    except CrmError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.dispose()
+
+
+@gdpr_hold.command("add")
+@db_option
+@click.option("--contact-email", "email", default=None, help="Any e-mail address of the person.")
+@click.option("--organization-id", "organization_id", type=int, default=None, help="Hold every contact of it.")
+@click.option("--reason", required=True, help="Why (case number, authority request); shown when erasure is refused.")
+def gdpr_hold_add(db_url: str | None, email: str | None, organization_id: int | None, reason: str) -> None:
+    """Place a legal hold on one contact or an organisation."""
+    if (email is None) == (organization_id is None):
+        raise click.UsageError("give --contact-email or --organization-id")
+
+    def add(crm: CrmServices) -> dict[str, Any]:
+        contact_id = None
+        if email is not None:
+            contact = crm.contacts.by_email(email)
+            if contact is None:
+                raise click.ClickException(f"no contact with e-mail {email.strip().lower()}")
+            contact_id = contact.id
+        hold = crm.retention.add_hold(reason=reason, contact_id=contact_id, organization_id=organization_id)
+        return _hold_dict(hold)
+
+    hold = _holds(db_url, add)
+    what = f"contact {hold['contact_id']}" if hold["contact_id"] else f"organization {hold['organization_id']}"
+    click.echo(f"legal hold {hold['id']} on {what}: {hold['reason']}")
+
+
+@gdpr_hold.command("release")
+@db_option
+@click.argument("hold_id", type=int)
+def gdpr_hold_release(db_url: str | None, hold_id: int) -> None:
+    """Release a legal hold; retention and erasure apply again."""
+    _holds(db_url, lambda crm: crm.retention.release_hold(hold_id))
+    click.echo(f"legal hold {hold_id} released")
+
+
+@gdpr_hold.command("list")
+@db_option
+@click.option("--all", "include_released", is_flag=True, help="Released holds too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the holds as JSON.")
+def gdpr_hold_list(db_url: str | None, include_released: bool, as_json: bool) -> None:
+    """The legal holds in force (with --all: released ones too)."""
+    holds = _holds(db_url, lambda crm: [_hold_dict(h) for h in
+                                        crm.retention.holds(include_released=include_released)])  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(holds, indent=2, ensure_ascii=False))
+        return
+    for h in holds:
+        what = f"contact {h['contact_id']}" if h["contact_id"] else f"organization {h['organization_id']}"
+        state = f"released {h['released_at']}" if h["released_at"] else "active"
+        click.echo(f"{h['id']:>5}  {what:<22} {state:<10} {h['reason']}")
+    if not holds:
+        click.echo("no legal holds")
 
 
 def _parse_now(text: str | None) -> datetime:

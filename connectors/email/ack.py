@@ -39,6 +39,20 @@ BODIES: dict[str, str] = {
         "und lassen [#{number}] im Betreff stehen.\n\nFreundliche Grüße\n{team}\n"
     ),
 }
+# added to the acknowledgement of a data-protection request: a mail's From: does not prove who wrote it
+IDENTITY_NOTES: dict[str, str] = {
+    "en": (
+        "\nYour data-protection request is recorded; we answer it within one month. Before we disclose or "
+        "erase any data we need to confirm that the request comes from you: open our web chat and repeat "
+        "it there (we send a one-time code to this address), or wait for our colleague to contact you.\n"
+    ),
+    "de": (
+        "\nIhre Datenschutz-Anfrage ist erfasst; wir beantworten sie innerhalb eines Monats. Bevor wir Daten "
+        "herausgeben oder löschen, müssen wir bestätigen, dass die Anfrage von Ihnen stammt: Öffnen Sie "
+        "unseren Web-Chat und stellen Sie sie dort erneut (wir senden einen Einmal-Code an diese Adresse), "
+        "oder warten Sie, bis unsere Kollegin oder unser Kollege Sie kontaktiert.\n"
+    ),
+}
 NO_ACK_QUEUES = frozenset({"auto_reply", "spam"})
 
 
@@ -92,7 +106,11 @@ def build_ack(result: TriageResult, settings: AckSettings) -> EmailMessage:
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     message["Content-Language"] = language
-    message.set_content(BODIES[language].format(number=result.ticket_number, team=settings.from_name))
+    body = BODIES[language].format(number=result.ticket_number, team=settings.from_name)
+    if result.gdpr_request_id is not None:
+        head, _, closing = body.rpartition("\n\n")  # the note goes before the greeting
+        body = f"{head}\n{IDENTITY_NOTES[language]}\n{closing}"
+    message.set_content(body)
     return message
 
 

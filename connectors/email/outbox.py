@@ -41,10 +41,12 @@ from crm_store.db import Database
 from crm_store.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_SECONDS = 10.0
 IDLE_POLL_SECONDS = 5.0  # how often an idle worker looks for rows other processes committed
 
 CHANNEL = "email"
 KIND_CODE = "verification_code"
+KIND_CONSENT = "consent_confirmation"  # double opt-in link (crm_store/services/consent.py)
 SCAN_LIMIT = 100
 ERROR_RETRY_SECONDS = 5.0
 _DIRTY = "crm_email_outbox_dirty"
@@ -68,6 +70,25 @@ BODIES: dict[str, str] = {
     ),
 }
 ABOUT: dict[str, str] = {"en": " (ticket #{number})", "de": " (Ticket #{number})"}
+CONSENT_SUBJECTS: dict[str, str] = {
+    "en": "Please confirm your subscription ({purpose})",
+    "de": "Bitte bestätigen Sie Ihre Anmeldung ({purpose})",
+}
+CONSENT_BODIES: dict[str, str] = {
+    "en": (
+        "Hello,\n\nplease confirm that we may send you e-mails for: {purpose}. Open this link and press "
+        "the button on the page:\n\n    {url}\n\nThe link is valid for 48 hours and can be used once. If you "
+        "did not ask for this, ignore this e-mail: without your confirmation nothing is sent.\n\n"
+        "Kind regards\n{team}\n"
+    ),
+    "de": (
+        "Guten Tag,\n\nbitte bestätigen Sie, dass wir Ihnen E-Mails zu folgendem Zweck senden dürfen: "
+        "{purpose}. Öffnen Sie diesen Link und drücken Sie die Schaltfläche auf der Seite:\n\n    {url}\n\n"
+        "Der Link ist 48 Stunden gültig und nur einmal verwendbar. Wenn Sie das nicht angefordert haben, "
+        "ignorieren Sie diese E-Mail: Ohne Ihre Bestätigung wird nichts gesendet.\n\n"
+        "Freundliche Grüße\n{team}\n"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -105,8 +126,25 @@ def build_code_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) 
     return message
 
 
+def build_consent_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
+    """The double opt-in mail with its single-use confirm link, in the person's language."""
+    lang = str(payload.get("language") or "en")
+    lang = lang if lang in CONSENT_SUBJECTS else "en"
+    purpose = str(payload.get("purpose") or "newsletter")
+    message = EmailMessage()
+    message["From"] = formataddr((from_name, from_addr))
+    message["To"] = str(payload["to"])
+    message["Subject"] = CONSENT_SUBJECTS[lang].format(purpose=purpose)
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid("optin", domain=from_addr.rsplit("@", 1)[-1] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = lang
+    message.set_content(CONSENT_BODIES[lang].format(purpose=purpose, url=payload["url"], team=from_name))
+    return message
+
+
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k != "code"}
+    return {k: v for k, v in payload.items() if k not in ("code", "url")}  # the secret in flight goes
 
 
 class EmailOutbox:
@@ -130,6 +168,7 @@ class EmailOutbox:
         self.policy = policy or Policy()
         self.clock = clock
         self._wake = asyncio.Event()
+        self._stopping = False
         self._idle = asyncio.Event()
         self._wanted = 0
         self._task: asyncio.Task[None] | None = None
@@ -140,6 +179,7 @@ class EmailOutbox:
         if self._task is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         event.listen(Session, "after_flush", self._note_flush)
         event.listen(Session, "after_commit", self._note_commit)
         event.listen(Session, "after_soft_rollback", self._note_rollback)
@@ -153,9 +193,13 @@ class EmailOutbox:
                          ("after_soft_rollback", self._note_rollback)):  # fmt: skip
             with contextlib.suppress(Exception):
                 event.remove(Session, name, fn)
+        self._stopping = True  # the loop ends at its next turn even if a cancel were lost
+        self._wake.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
+        if not task.done():  # pragma: no cover - a send stuck beyond its own timeouts
+            log.warning("e-mail outbox did not stop within %ss", STOP_TIMEOUT_SECONDS)
 
     def wake(self) -> None:
         """New rows were committed: deliver now."""
@@ -186,7 +230,7 @@ class EmailOutbox:
 
     # -- the loop -------------------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             wanted = self._wanted
             try:
@@ -198,8 +242,11 @@ class EmailOutbox:
                 self._idle.set()
             # Rows committed by another process (a separate action server with a real Rasa) do not wake
             # this one: when idle, look again every IDLE_POLL_SECONDS.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that arrives as
+            # the wake-up does, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_SECONDS if wait is None else wait)
+                async with asyncio.timeout(IDLE_POLL_SECONDS if wait is None else wait):
+                    await self._wake.wait()
 
     async def deliver_due(self) -> float | None:
         """Send every due row; seconds until the next one is due, or None when nothing is pending."""
@@ -250,7 +297,8 @@ class EmailOutbox:
 
     async def _send(self, payload: dict[str, Any]) -> tuple[str | None, bool]:
         """(error, retry): (None, False) when the relay accepted the mail."""
-        if payload.get("kind") != KIND_CODE or not payload.get("to") or not payload.get("code"):
+        secret = {KIND_CODE: "code", KIND_CONSENT: "url"}.get(str(payload.get("kind")))
+        if secret is None or not payload.get("to") or not payload.get(secret):
             return "unknown_payload", False
         expires = _parse_time(payload.get("expires_at"))
         if expires is not None and expires <= self.clock():
@@ -259,7 +307,8 @@ class EmailOutbox:
             log.warning("a one-time code for the chat could not be sent: no SMTP relay (set CRM_SMTP_HOST)")
             log.debug("undelivered one-time code %s for %s", payload.get("code"), payload.get("to"))
             return "no_smtp_relay", False
-        message = build_code_mail(payload, from_addr=self.from_addr, from_name=self.from_name)
+        build = build_consent_mail if secret == "url" else build_code_mail
+        message = build(payload, from_addr=self.from_addr, from_name=self.from_name)
         relay = self.relay
         try:
             await aiosmtplib.send(
@@ -338,4 +387,5 @@ def install_outbox(app: web.Application) -> None:
     app.on_shutdown.append(stop)
 
 
-__all__ = ["CHANNEL", "OUTBOX_KEY", "EmailOutbox", "Policy", "build_code_mail", "install_outbox"]
+__all__ = ["CHANNEL", "OUTBOX_KEY", "EmailOutbox", "Policy", "build_code_mail", "build_consent_mail",
+           "install_outbox"]

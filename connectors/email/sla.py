@@ -317,8 +317,9 @@ class SlaEscalator:
             except Exception:
                 log.exception("SLA escalation pass failed; retrying in %.0f s", self.retry_delay)
                 wait = self.retry_delay
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can lose a cancel
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
 
 __all__ = [

@@ -72,6 +72,13 @@ ERASURE = re.compile(r"\b(?:delete|erase|remove|forget)\b|lösch|entfern|vergess
 OBJECTION = re.compile(
     r"unsubscribe|newsletter|marketing|opt[- ]?out|abmeld|austragen|widersp|art\.?\s*21", re.IGNORECASE
 )
+# Art. 18 (checked first: "restrict it instead of deleting it" is a restriction) and Art. 16, EN/DE; German
+# "schränken Sie ... ein" is a separable verb
+RESTRICTION = re.compile(
+    r"\brestrict|\beinschränk|\beinzuschränk|\bschränken\b[^.?!\n]{0,60}\bein\b|\bsperrung\b|art\.?\s*18\b",
+    re.IGNORECASE,
+)
+RECTIFICATION = re.compile(r"\brectif|\bberichtig|art\.?\s*16\b", re.IGNORECASE)
 MAX_RAW_CHARS = 100_000
 MAX_RECIPIENTS = 50  # To/Cc addresses kept per message (they make participants of the thread)
 AUTH_FAILED = "auth_failed"  # TriageResult.flags: SPF/DKIM/DMARC failed; never acknowledged
@@ -394,6 +401,8 @@ class TriageService:
             assignment.assignee_id,
         )
         if label.queue == "privacy" and contact is not None and not broken and not decision.auth_failed:
+            # tracked and due in a month, but NOT verified: a From: proves nothing, so nothing is disclosed
+            # or erased until the person proves who they are (chat code, or an admin's verify-request)
             request = crm.gdpr.request(
                 contact.id, _gdpr_kind(mail), via="email", note=f"ticket #{ticket.number}"
             )
@@ -551,9 +560,14 @@ def _begin_outer(session: Session) -> None:
 
 
 def _gdpr_kind(mail: ParsedMail) -> str:
+    """Which right a privacy mail invokes (an agent reads the ticket and may correct it)."""
     text = f"{mail.subject}\n{mail.new_text or mail.text}"
+    if RESTRICTION.search(text):
+        return "restriction"
     if ERASURE.search(text):
         return "erasure"
+    if RECTIFICATION.search(text):
+        return "rectification"
     if OBJECTION.search(text):
         return "objection"
     return "access"

@@ -268,8 +268,9 @@ class SlackOutbox:
                 wait = ERROR_RETRY_SECONDS
             if wait is None and wanted == self._wanted:
                 self._idle.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can lose a cancel
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def deliver_due(self) -> float | None:
         """Send every target's oldest message that is due; seconds until the next one is due, or None."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm_store.services.activities import ActivityService, TaskService
 from crm_store.services.actor import Actor
+from crm_store.services.consent import ConsentService
 from crm_store.services.contacts import ContactService, OrganizationService
 from crm_store.services.deals import DealService
 from crm_store.services.gdpr import GdprService
@@ -79,6 +80,11 @@ class CrmServices:
     def grants(self) -> GrantService:
         """What an anonymous chat proved (a code sent to the address, a ticket it opened): crm_store/services/grants.py."""
         return GrantService(self.session, self.actor)
+
+    @cached_property
+    def consent(self) -> ConsentService:
+        """Append-only consent history, double opt-in, one-click withdrawal: crm_store/services/consent.py."""
+        return ConsentService(self.session, self.actor)
 
     @cached_property
     def retention(self) -> RetentionService:

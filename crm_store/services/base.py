@@ -76,6 +76,7 @@ class Service:
     entity: str = ""
     owner_attr: ClassVar[str | None] = "owner_id"
     customer_attr: ClassVar[str | None] = None
+    restricted_attr: ClassVar[str | None] = None  # set: records with it set are Art. 18 restricted
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session = session
@@ -133,17 +134,33 @@ class Service:
             return self._own_clause(model)
         return false()
 
+    def hides_restricted(self) -> bool:
+        """Whether Art. 18 restricted records are hidden from this actor: the one place that decides
+        (policy.yml ``restricted``); lists, searches, single reads and writes all follow it."""
+        return self.restricted_attr is not None and not policy().sees_restricted(self.actor, self.resource)
+
+    def restriction_clause(self, model: type[Any]) -> ColumnElement[bool]:
+        """Only unrestricted records, unless the actor may see restricted ones."""
+        if not self.hides_restricted():
+            return true()
+        return getattr(model, str(self.restricted_attr)).is_(None)  # type: ignore[no-any-return]
+
     def scoped(self, stmt: Select[Any], model: type[Any], op: Op = "read") -> Select[Any]:
         """``stmt`` restricted to the records the actor may ``op`` (PermissionDenied for none)."""
         scope = self.require(op)
+        if self.hides_restricted():
+            stmt = stmt.where(self.restriction_clause(model))
         return stmt if scope == "all" else stmt.where(self.scope_clause(model, scope))
 
     def in_scope(self, obj: Any, scope: Scope) -> bool:
-        """Whether one loaded record is inside ``scope`` (the same rule as ``scope_clause``, in SQL)."""
-        if scope == "all":
-            return True
+        """Whether one loaded record is inside ``scope`` (the same rule as ``scope_clause``, in SQL) and,
+        for an actor that may not see them, not restricted."""
         if scope == "none":
             return False
+        if self.hides_restricted() and getattr(obj, str(self.restricted_attr), None) is not None:
+            return False
+        if scope == "all":
+            return True
         model = type(obj)
         pk = model.id
         stmt = select(pk).where(pk == obj.id, self.scope_clause(model, scope))
@@ -160,7 +177,7 @@ class Service:
     def check_write(self, obj: Any, op: Op = "update", *, detail: str | None = None) -> None:
         """A record outside the write scope: 404 when it is also unreadable, else 403."""
         scope = self.require(op)
-        if scope == "all" or self.in_scope(obj, scope):
+        if self.in_scope(obj, scope):  # "all" too, unless the record is restricted and hidden from the actor
             return
         if self.actor.kind == "customer" or not self.in_scope(obj, self.scope("read")):
             raise NotFound(f"{self.entity} {obj.id} does not exist")

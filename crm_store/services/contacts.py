@@ -83,6 +83,7 @@ class OrganizationService(Service):
 class ContactService(Service):
     entity = "contact"
     customer_attr = "id"  # a customer's own contact is the one they are
+    restricted_attr = "restricted_at"  # Art. 18: hidden from all but admins and the person (policy.yml)
 
     def _load(self) -> Any:
         return select(Contact).options(*LOAD_OPTIONS)
@@ -217,10 +218,11 @@ class ContactService(Service):
         self.require_staff()
         scope = self.read_scope()
         matches = search.find_contacts(self.session, query, limit=limit)
-        if scope != "all" and matches:
+        if (scope != "all" or self.hides_restricted()) and matches:
             allowed = set(self.session.execute(
                 select(Contact.id).where(Contact.id.in_([m.id for m in matches]),
-                                         self.scope_clause(Contact, scope))).scalars())
+                                         self.scope_clause(Contact, scope),
+                                         self.restriction_clause(Contact))).scalars())
             matches = [m for m in matches if m.id in allowed]
         self.audit_read("search", {"q": query}, len(matches))
         return matches

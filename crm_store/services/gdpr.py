@@ -20,11 +20,14 @@ VACUUM of the touched tables).
 
 from __future__ import annotations
 
+import calendar
 import html
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, cast, delete, false, func, or_, select, text
@@ -48,6 +51,7 @@ from crm_store.models import (
     GdprRequest,
     LegalHold,
     NameToken,
+    OutboxMessage,
     ProcessedEvent,
     Task,
     Ticket,
@@ -70,12 +74,36 @@ from crm_store.models.data_classes import (
 )
 from crm_store.services import audit
 from crm_store.services.base import STAFF, Service
-from crm_store.services.errors import NotFound, ValidationFailed
+from crm_store.services.errors import NotFound, PermissionDenied, ValidationFailed
 
-__all__ = ["ERASED_NAME", "LOCATORS", "REDACTED", "GdprService", "export_html", "record_of_processing"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ERASED_NAME",
+    "LOCATORS",
+    "REDACTED",
+    "GdprService",
+    "due_date",
+    "export_html",
+    "record_of_processing",
+    "request_row",
+]
 
 MARKETING_PURPOSES: tuple[str, ...] = ("marketing", "newsletter")
-REQUEST_KINDS: tuple[str, ...] = ("access", "erasure", "objection")
+REQUEST_KINDS: tuple[str, ...] = ("access", "erasure", "restriction", "objection", "rectification")
+OPEN_STATUSES: tuple[str, ...] = ("pending", "confirmed")
+# how a requester's identity was proven. A mail's From: is none of these (anyone can write any From:).
+IDENTITY_METHODS: tuple[str, ...] = (
+    "customer_token",  # a signed customer token (logged in to the web chat)
+    "code",  # a one-time code mailed to the address, typed into the chat (crm_store/services/grants.py)
+    "callback",  # staff called the person back on a number we already had
+    "id_document",  # staff checked an identity document
+    "in_person",
+    "signed_letter",
+    "staff",  # the operator of the CLI acts on a request they verified themselves
+)
+REMIND_WITHIN = timedelta(days=7)
+OBJECTION_PURPOSES: tuple[str, ...] = (*MARKETING_PURPOSES, "profiling")  # Art. 21(2)/(3): stop at once
 ERASED_DEAL_NAME = "Enquiry (contact erased)"  # a deal named after the person's mail subject
 MAIL_EVENT_SOURCE = "email"  # connectors/email/triage.py EVENT_SOURCE: keys are Message-IDs
 MIN_NAME = 4  # shorter name parts ("Li", "Ana") are not searched alone: they would hit other people
@@ -104,6 +132,13 @@ MIN_TEXT = 12  # a subject shorter than this is too generic to search for in oth
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
+
+
+def due_date(received: datetime) -> datetime:
+    """Receipt + one calendar month (Art. 12(3)): the same day of the next month, or its last day when the
+    next month is shorter (31 January -> 28/29 February, 31 March -> 30 April)."""
+    year, month = (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
+    return received.replace(year=year, month=month, day=min(received.day, calendar.monthrange(year, month)[1]))
 
 
 # --- who the person is, collected once before anything changes -------------------------------------------
@@ -327,6 +362,7 @@ ORDER: tuple[str, ...] = (
     "contact_emails",
     "contact_phones",
     "consent_records",
+    "consent_confirmations",
     "gdpr_requests",
     "contacts",
     "audit_log",
@@ -516,29 +552,95 @@ class GdprService(Service):
         return sorted(out, key=lambda e: e["id"])
 
     # --- requests ------------------------------------------------------------------------------------
-    def request(self, contact_id: int, kind: str, via: str = "chat", note: str | None = None) -> GdprRequest:
+    def request(
+        self,
+        contact_id: int,
+        kind: str,
+        via: str = "chat",
+        note: str | None = None,
+        *,
+        identity: str | None = None,
+    ) -> GdprRequest:
+        """Record a data-subject request, due one calendar month after receipt (Art. 12(3)).
+
+        Its identity is verified only when it is proven: a customer actor *is* proven (a signed customer
+        token, or a code mailed to the address and typed into this chat; ``identity`` names which), and an
+        admin or the CLI operator may vouch with one of ``IDENTITY_METHODS``. A request by mail (the system
+        actor of triage, ``identity`` None) is not verified: From: proves nothing. Nothing is disclosed or
+        erased for an unverified request (``verify_request`` first)."""
         self._check_self_or_staff(contact_id)
         if kind not in REQUEST_KINDS:
             raise ValidationFailed(f"unknown request kind; one of {', '.join(REQUEST_KINDS)}", "kind")
         contact = self._contact(contact_id)
         if contact.erased_at is not None:
             raise ValidationFailed("this contact was already erased", "contact_id")
+        method: str | None = None
+        if self.actor.kind == "customer":
+            method = identity if identity in ("customer_token", "code") else "customer_token"
+        elif identity is not None:
+            if not self.actor.is_admin:
+                raise PermissionDenied("only an admin may vouch for a requester's identity")
+            method = self._method(identity)
+        now = utcnow()
         req = GdprRequest(
-            kind=kind, contact_id=contact_id, status="pending", requested_via=via[:20], note=note
+            kind=kind,
+            contact_id=contact_id,
+            status="pending",
+            requested_via=via[:20],
+            note=note,
+            requested_at=now,
+            due_at=due_date(now),
+            identity_verified_at=now if method else None,
+            identity_method=method,
         )
         self.session.add(req)
         self.session.flush()
         self.audit(
             "create",
             req.id,
-            {"kind": kind, "contact_id": contact_id, "via": req.requested_via},
+            {"kind": kind, "contact_id": contact_id, "via": req.requested_via, "identity": method},
             entity="gdpr_request",
         )
         return req
 
-    def request_erasure(self, contact_id: int, via: str = "chat") -> GdprRequest:
+    def request_erasure(self, contact_id: int, via: str = "chat", *, identity: str | None = None) -> GdprRequest:
         """Record an Art. 17 request; an admin confirms it before anything is erased."""
-        return self.request(contact_id, "erasure", via)
+        return self.request(contact_id, "erasure", via, identity=identity)
+
+    @staticmethod
+    def _method(method: str) -> str:
+        if method not in IDENTITY_METHODS:
+            raise ValidationFailed(f"unknown identity method; one of {', '.join(IDENTITY_METHODS)}", "method")
+        return method
+
+    def verify_request(self, request_id: int, method: str, note: str | None = None) -> GdprRequest:
+        """An admin records how the requester's identity was proven (a call-back, an ID document, ...).
+        The note says what was checked; it is kept on the request, the audit entry holds ids only."""
+        self.require_role("admin")
+        req = self._open_request(request_id)
+        req.identity_method = self._method(method)
+        req.identity_verified_at = utcnow()
+        req.decided_by_id = self.actor.id if self.actor.kind == "user" else None
+        if note:
+            req.note = f"{req.note}\n{note}" if req.note else note
+        self.audit("verify", req.id, {"method": req.identity_method}, entity="gdpr_request")
+        return req
+
+    def _open_request(self, request_id: int) -> GdprRequest:
+        req = self.get_or_404(GdprRequest, request_id, "GDPR request")
+        if req.status not in OPEN_STATUSES:
+            raise ValidationFailed(f"request {request_id} is {req.status}, not open", "status")
+        return req
+
+    @staticmethod
+    def _require_verified(req: GdprRequest) -> None:
+        """Nothing is disclosed or erased on an unproven request (a forged From: asks for someone)."""
+        if req.identity_verified_at is None:
+            raise ValidationFailed(
+                f"request {req.id}: the requester's identity is not verified; verify it first "
+                "(crm-assistant gdpr verify-request ID --method M)",
+                "identity",
+            )
 
     def pending_requests(self) -> list[GdprRequest]:
         self.require_role("admin", "manager")
@@ -548,15 +650,98 @@ class GdprService(Service):
             ).scalars()
         )
 
+    def open_requests(self, *, due_within: timedelta | None = None, now: datetime | None = None) -> list[GdprRequest]:
+        """Open requests by due date (the oldest first); with ``due_within``, those due before now + it
+        (overdue ones included)."""
+        self.require_role("admin", "manager")
+        stmt = select(GdprRequest).where(GdprRequest.status.in_(OPEN_STATUSES))
+        if due_within is not None:
+            stmt = stmt.where(GdprRequest.due_at <= (now or utcnow()) + due_within)
+        return list(self.session.execute(stmt.order_by(GdprRequest.due_at, GdprRequest.id)).scalars())
+
+    def export_request(self, request_id: int) -> dict[str, Any]:
+        """Fulfil an access request (Art. 15/20): the export of its contact, only when the requester's
+        identity is verified; the request is then done."""
+        req = self._open_request(request_id)
+        if req.kind != "access" or req.contact_id is None:
+            raise ValidationFailed(f"request {request_id} is not an access request", "kind")
+        self._check_self_or_staff(req.contact_id)
+        self._require_verified(req)
+        document = self.export(req.contact_id)
+        self._done(req)
+        return document
+
+    def complete_request(self, request_id: int) -> GdprRequest:
+        """Carry out a verified restriction or objection request (admin), or close a rectification one that
+        staff handled; access and erasure have their own (``export_request``, ``confirm_erasure``)."""
+        self.require_role("admin")
+        req = self._open_request(request_id)
+        self._require_verified(req)
+        if req.contact_id is None:
+            raise ValidationFailed("the request has no contact", "contact_id")
+        if req.kind == "restriction":
+            self.restrict(req.contact_id)
+        elif req.kind == "objection":
+            self.object(req.contact_id, source=f"gdpr_request:{req.id}")
+        elif req.kind != "rectification":
+            raise ValidationFailed(f"request {request_id} is an {req.kind} request", "kind")
+        self._done(req)
+        return req
+
+    def _done(self, req: GdprRequest) -> None:
+        req.status = "done"
+        req.completed_at = utcnow()
+        self.audit("update", req.id, {"status": "done"}, entity="gdpr_request")
+
+    def remind(
+        self, now: datetime | None = None, *, slack_channel: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """For a scheduler and ``crm-assistant gdpr remind``: open requests due within seven days that were
+        not reminded yet (each once; ``reminded_at`` is set), and every open request past its due date.
+        With ``slack_channel`` one Slack post goes to the outbox in this transaction; it and the log name
+        request ids, kinds and dates only, never the person."""
+        self.require_role("admin")
+        now = now or utcnow()
+        open_ = self.open_requests(due_within=REMIND_WITHIN, now=now)
+        overdue = [r for r in open_ if r.due_at is not None and r.due_at < now]
+        due = [r for r in open_ if r not in overdue and r.reminded_at is None]
+        for r in due:
+            r.reminded_at = now
+        report = {"due": [_due(r) for r in due], "overdue": [_due(r) for r in overdue]}
+        if due or overdue:
+            lines = [f"GDPR request #{r['id']} ({r['kind']}) due {r['due_at'][:10]}" for r in report["due"]]
+            lines += [f"OVERDUE: GDPR request #{r['id']} ({r['kind']}) was due {r['due_at'][:10]}"
+                      for r in report["overdue"]]
+            log.warning("GDPR requests: %s", "; ".join(lines))
+            if slack_channel:
+                text_ = "Data-protection requests need an answer:\n" + "\n".join(f"• {line}" for line in lines)
+                self.session.add(
+                    OutboxMessage(
+                        channel="slack",
+                        target=slack_channel[:200],
+                        payload={"method": "chat.postMessage", "args": {"channel": slack_channel, "text": text_}},
+                        next_attempt_at=now,
+                    )
+                )
+            self.audit(
+                "remind",
+                None,
+                {"due": [r["id"] for r in report["due"]], "overdue": [r["id"] for r in report["overdue"]]},
+                entity="gdpr_request",
+            )
+        return report
+
     def confirm_erasure(self, request_id: int) -> GdprRequest:
-        """Erase the request's contact (admin only). The report is kept on ``request.erasure_report`` for
-        the caller (not stored: it is counts only, and the audit entry holds them)."""
+        """Erase the request's contact (admin only), once the requester's identity is verified. The report
+        is kept on ``request.erasure_report`` for the caller (not stored: it is counts only, and the audit
+        entry holds them)."""
         self.require_role("admin")
         req = self.get_or_404(GdprRequest, request_id, "GDPR request")
         if req.kind != "erasure" or req.status not in ("pending", "confirmed"):
             raise ValidationFailed(f"request {request_id} is not a pending erasure request", "status")
         if req.contact_id is None:
             raise ValidationFailed("the request has no contact", "contact_id")
+        self._require_verified(req)
         req.status = "confirmed"
         req.decided_by_id = self.actor.id if self.actor.kind == "user" else None
         self.last_report = self.erase(req.contact_id, request_id=req.id)
@@ -565,6 +750,44 @@ class GdprService(Service):
         req.note = None  # the request is kept with ids only
         self.audit("update", req.id, {"status": "done"}, entity="gdpr_request")
         return req
+
+    # --- restriction (Art. 18) and objection (Art. 21) -------------------------------------------------
+    def restrict(self, contact_id: int) -> Contact:
+        """Restrict processing (Art. 18): the contact is only stored. It disappears from lists, searches,
+        chat lookups and bulk exports for everybody but admins and the person (policy.yml ``restricted``),
+        and gets no marketing (``has_consent``). Idempotent."""
+        self.require_role("admin")
+        contact = self._contact(contact_id)
+        if contact.restricted_at is None:
+            contact.restricted_at = utcnow()
+            self.audit("restrict", contact_id, {"restricted": True})
+        return contact
+
+    def lift_restriction(self, contact_id: int) -> Contact:
+        """End a restriction (Art. 18(3): the person is told before; the caller does that)."""
+        self.require_role("admin")
+        contact = self._contact(contact_id)
+        if contact.restricted_at is not None:
+            contact.restricted_at = None
+            self.audit("lift_restriction", contact_id, {"restricted": False})
+        return contact
+
+    def object(self, contact_id: int, *, source: str = "objection") -> Contact:
+        """Record an objection (Art. 21): direct marketing and profiling stop at once (withdrawn consent
+        records, kept in the history) and ``has_consent`` stays false for them even if a later record
+        grants one, until staff clear ``objected_at``. The person themselves or an admin may object."""
+        if self.actor.kind != "customer":
+            self.require_role("admin")
+        self._check_self_or_staff(contact_id)
+        contact = self._contact(contact_id)
+        state = self.consent_state(contact_id)
+        for purpose in OBJECTION_PURPOSES:
+            if state.get(purpose, {}).get("granted", True):
+                self.record_consent(contact_id, purpose, False, source)
+        if contact.objected_at is None:
+            contact.objected_at = utcnow()
+            self.audit("object", contact_id, {"purposes": list(OBJECTION_PURPOSES)})
+        return contact
 
     def reject_request(self, request_id: int, note: str) -> GdprRequest:
         self.require_role("admin")
@@ -584,6 +807,14 @@ class GdprService(Service):
         left alone (``already_erased``): the erasure is one transaction, so it either happened or not."""
         self.require_role("admin")
         contact = self._contact(contact_id)
+        from crm_store.services.retention import active_hold  # legal hold: erasure is refused, with reason
+
+        hold = active_hold(self.session, contact)
+        if hold is not None:
+            raise ValidationFailed(
+                f"contact {contact_id} is under legal hold {hold.id} ({hold.reason}); release it first",
+                "legal_hold",
+            )
         if contact.erased_at is not None:
             return {"contact_id": contact_id, "already_erased": True, "tables": {}, "kept": {}}
         s = self.session
@@ -706,7 +937,13 @@ class GdprService(Service):
             n += audit.redact_where(s, AuditEntry.id.in_(loose), actor=self.actor)
         return n
 
-    # --- consent -------------------------------------------------------------------------------------
+    # --- consent: delegated to crm_store/services/consent.py (one rule, one history) ------------------
+    @property
+    def _consent(self) -> Any:
+        from crm_store.services.consent import ConsentService
+
+        return ConsentService(self.session, self.actor)
+
     def record_consent(
         self,
         contact_id: int,
@@ -717,59 +954,23 @@ class GdprService(Service):
         channel: str = "email",
         legal_basis: str = "consent",
     ) -> ConsentRecord:
-        self._check_self_or_staff(contact_id)
-        if not purpose.strip():
-            raise ValidationFailed("a consent needs a purpose", "purpose")
-        contact = self._contact(contact_id)
-        if contact.erased_at is not None and granted:
-            raise ValidationFailed("this contact was erased", "contact_id")
-        rec = ConsentRecord(
-            contact_id=contact_id,
-            purpose=purpose.strip()[:40],
-            granted=granted,
-            source=source[:60],
-            channel=channel[:20],
-            legal_basis=legal_basis[:40],
-            recorded_at=utcnow(),
+        return self._consent.record(  # type: ignore[no-any-return]
+            contact_id, purpose, granted, source, channel=channel, legal_basis=legal_basis
         )
-        self.session.add(rec)
-        self.session.flush()
-        self.audit(
-            "grant_consent" if granted else "withdraw_consent",
-            rec.id,
-            {"contact_id": contact_id, "purpose": rec.purpose, "channel": rec.channel, "source": rec.source},
-            entity="consent",
-        )
-        return rec
 
     def withdraw_marketing(self, contact_id: int, source: str) -> list[ConsentRecord]:
         """Unsubscribe (Art. 21): every marketing purpose becomes withdrawn; the history is kept."""
-        state = self.consent_state(contact_id)
-        purposes = list(dict.fromkeys([*MARKETING_PURPOSES, *(p for p in state if p in MARKETING_PURPOSES)]))
-        return [
-            self.record_consent(contact_id, p, False, source)
-            for p in purposes
-            if state.get(p, {}).get("granted", True)
-        ]
+        return self._consent.withdraw_marketing(contact_id, source)  # type: ignore[no-any-return]
 
     def consent_history(self, contact_id: int) -> list[dict[str, Any]]:
-        self._check_self_or_staff(contact_id)
-        rows = self.session.execute(
-            select(ConsentRecord)
-            .where(ConsentRecord.contact_id == contact_id)
-            .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-        ).scalars()
-        return [serialize.consent(r) for r in rows]
+        return self._consent.history(contact_id)  # type: ignore[no-any-return]
 
     def consent_state(self, contact_id: int) -> dict[str, dict[str, Any]]:
-        """The latest record per purpose: {"marketing": {"granted": False, ...}, ...}."""
-        state: dict[str, dict[str, Any]] = {}
-        for rec in self.consent_history(contact_id):
-            state[rec["purpose"]] = {k: v for k, v in rec.items() if k not in ("id", "purpose")}
-        return state
+        """The current record per purpose: {"marketing": {"granted": False, ...}, ...}."""
+        return self._consent.state(contact_id)  # type: ignore[no-any-return]
 
     def has_consent(self, contact_id: int, purpose: str) -> bool:
-        return bool(self.consent_state(contact_id).get(purpose, {}).get("granted", False))
+        return self._consent.has_consent(contact_id, purpose)  # type: ignore[no-any-return]
 
 
 def _fresh(value: Any) -> Any:
@@ -803,6 +1004,11 @@ def _message(m: TicketMessage) -> dict[str, Any]:
     return out
 
 
+def request_row(r: GdprRequest) -> dict[str, Any]:
+    """A request for staff listings (ids and dates; the note stays in the store)."""
+    return {**_request(r), "contact_id": r.contact_id, "reminded_at": _iso(r.reminded_at)}
+
+
 def _request(r: GdprRequest) -> dict[str, Any]:
     return {
         "id": r.id,
@@ -810,7 +1016,21 @@ def _request(r: GdprRequest) -> dict[str, Any]:
         "status": r.status,
         "requested_at": _iso(r.requested_at),
         "requested_via": r.requested_via,
+        "due_at": _iso(r.due_at),
+        "identity_verified_at": _iso(r.identity_verified_at),
+        "identity_method": r.identity_method,
         "completed_at": _iso(r.completed_at),
+    }
+
+
+def _due(r: GdprRequest) -> dict[str, Any]:
+    """A request in a reminder: ids, kind and dates only."""
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "contact_id": r.contact_id,
+        "due_at": _iso(r.due_at),
+        "verified": r.identity_verified_at is not None,
     }
 
 

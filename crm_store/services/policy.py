@@ -48,7 +48,7 @@ ENTITY_RESOURCE = {
     "knowledge_article": "knowledge",
     "user": "users",
 }
-_RULE_KEYS = {*OPS, "fields", "max_page", "notes"}
+_RULE_KEYS = {*OPS, "fields", "max_page", "notes", "restricted"}
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,10 @@ class Rule:
     fields: frozenset[str] | None = None  # None: every field
     max_page: int | None = None
     notes: bool = False
+    restricted: bool = False  # contacts: sees contacts under an Art. 18 restriction (others: hidden)
 
 
-ALL = Rule(scopes=dict.fromkeys(OPS, "all"), notes=True)
+ALL = Rule(scopes=dict.fromkeys(OPS, "all"), notes=True, restricted=True)
 NOTHING = Rule()
 
 
@@ -86,7 +87,13 @@ def _parse_rule(where: str, raw: Any) -> Rule:
     max_page = raw.get("max_page")
     if max_page is not None and (not isinstance(max_page, int) or max_page < 1):
         raise PolicyError(f"{where}.max_page: a positive integer")
-    return Rule(scopes=scopes, fields=fields, max_page=max_page, notes=bool(raw.get("notes", False)))
+    return Rule(
+        scopes=scopes,
+        fields=fields,
+        max_page=max_page,
+        notes=bool(raw.get("notes", False)),
+        restricted=bool(raw.get("restricted", False)),
+    )
 
 
 class Policy:
@@ -143,6 +150,10 @@ class Policy:
 
     def notes(self, actor: Actor) -> bool:
         return self.rule(actor, "ticket_messages").notes
+
+    def sees_restricted(self, actor: Actor, resource: str) -> bool:
+        """Whether the actor may see records of people whose processing is restricted (Art. 18)."""
+        return self.rule(actor, resource).restricted
 
     def operation(self, name: str) -> tuple[str, Op] | None:
         """What a REST operation (``contacts.list``) is in the policy: (resource, op), None if unlisted."""

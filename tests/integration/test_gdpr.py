@@ -164,7 +164,7 @@ def test_audit_chain_survives_erasure_and_the_entry_holds_no_personal_data(
     p = _people(db, system)
     with db.session() as s:
         gdpr = CrmServices(s, system).gdpr
-        gdpr.confirm_erasure(gdpr.request_erasure(p.anna, via="email").id)
+        gdpr.confirm_erasure(gdpr.request_erasure(p.anna, via="email", identity="callback").id)
     with db.session() as s:
         assert verify(s).ok
         erase = s.execute(select(AuditEntry).where(AuditEntry.action == "erase")).scalar_one()

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, false, func, select, true
 from sqlalchemy.orm import Session
 
 from crm_store import serialize
-from crm_store.models import Base, User
+from crm_store.models import Base, Contact, User
 from crm_store.services import audit
 from crm_store.services.actor import Actor
 from crm_store.services.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -89,6 +89,20 @@ class Service:
 
     def require_staff(self) -> None:
         self.require_role(*STAFF)
+
+    def require_self_or_staff(self, contact_id: int) -> None:
+        """A customer acts only on their own contact (anything else does not exist for them); staff may."""
+        if self.actor.kind == "customer":
+            if self.actor.id != contact_id:
+                raise NotFound(f"contact {contact_id} does not exist")
+            return
+        self.require_role(*STAFF)
+
+    def contact_or_404(self, contact_id: int) -> Contact:
+        contact = self.session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} does not exist")
+        return contact
 
     # --- the access policy ---------------------------------------------------------------------------
     @property

@@ -38,8 +38,8 @@ from crm_store import serialize
 from crm_store.models import ConsentConfirmation, ConsentRecord, Contact, OutboxMessage, utcnow
 from crm_store.services import audit
 from crm_store.services.actor import Actor
-from crm_store.services.base import STAFF, Service
-from crm_store.services.errors import NotFound, ValidationFailed
+from crm_store.services.base import Service
+from crm_store.services.errors import ValidationFailed
 
 MARKETING_PURPOSES: tuple[str, ...] = ("marketing", "newsletter")
 OBJECTION_PURPOSES: tuple[str, ...] = (*MARKETING_PURPOSES, "profiling")  # as gdpr.py: Art. 21(2)/(3)
@@ -147,18 +147,6 @@ class ConsentService(Service):
     entity = "consent"
 
     # --- the history -----------------------------------------------------------------------------------
-    def _check_self_or_staff(self, contact_id: int) -> None:
-        if self.actor.kind == "customer":
-            if self.actor.id != contact_id:
-                raise NotFound(f"contact {contact_id} does not exist")
-            return
-        self.require_role(*STAFF)
-
-    def _contact(self, contact_id: int) -> Contact:
-        contact = self.session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"contact {contact_id} does not exist")
-        return contact
 
     def record(
         self,
@@ -173,7 +161,7 @@ class ConsentService(Service):
         expires_at: datetime | None = None,
     ) -> ConsentRecord:
         """Append one record (the only way a consent changes)."""
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         return self._append(contact_id, purpose, granted, source, channel=channel, legal_basis=legal_basis,
                             text_version=text_version, expires_at=expires_at, actor=self.actor)
 
@@ -182,7 +170,7 @@ class ConsentService(Service):
                 ) -> ConsentRecord:
         if not purpose.strip():
             raise ValidationFailed("a consent needs a purpose", "purpose")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.erased_at is not None and granted:
             raise ValidationFailed("this contact was erased", "contact_id")
         rec = ConsentRecord(
@@ -206,7 +194,7 @@ class ConsentService(Service):
         return rec
 
     def history(self, contact_id: int) -> list[dict[str, Any]]:
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         rows = self.session.execute(
             select(ConsentRecord)
             .where(ConsentRecord.contact_id == contact_id)
@@ -238,7 +226,7 @@ class ConsentService(Service):
     def has_consent(self, contact_id: int, purpose: str, channel: str | None = None) -> bool:
         """A current, unexpired grant, and neither a restriction (Art. 18) nor, for direct marketing and
         profiling, an objection (Art. 21) on the contact: those win over any later record."""
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.restricted_at is not None:
             return False
         if contact.objected_at is not None and purpose in OBJECTION_PURPOSES:
@@ -252,7 +240,7 @@ class ConsentService(Service):
                  ) -> list[ConsentRecord]:
         """One call: every channel of ``purpose`` that is granted now becomes withdrawn (``channel`` given:
         that one). Nothing granted: nothing is written."""
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         return self._withdraw(contact_id, purpose, source, channel=channel, actor=self.actor)
 
     def _withdraw(self, contact_id: int, purpose: str, source: str, *, channel: str | None, actor: Actor
@@ -274,7 +262,7 @@ class ConsentService(Service):
     def withdraw_marketing(self, contact_id: int, source: str) -> list[ConsentRecord]:
         """Unsubscribe (Art. 21): every marketing purpose becomes withdrawn; the history is kept. A purpose
         never asked for gets a withdrawn record too, so the objection itself is on file."""
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         current = self._current_unchecked(contact_id)
         out: list[ConsentRecord] = []
         for purpose in MARKETING_PURPOSES:
@@ -301,10 +289,10 @@ class ConsentService(Service):
     ) -> OptIn:
         """Store a confirmation (token hashed, 48 h) and queue the mail with its link; nothing is granted
         until the person confirms."""
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         if not PURPOSE_RE.match(purpose):
             raise ValidationFailed("a purpose is a short lower-case name such as 'newsletter'", "purpose")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.erased_at is not None:
             raise ValidationFailed("this contact was erased", "contact_id")
         address = contact.email

@@ -73,8 +73,8 @@ from crm_store.models.data_classes import (
     personal_columns,
 )
 from crm_store.services import audit
-from crm_store.services.base import STAFF, Service
-from crm_store.services.errors import NotFound, PermissionDenied, ValidationFailed
+from crm_store.services.base import Service
+from crm_store.services.errors import PermissionDenied, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -384,18 +384,6 @@ class GdprService(Service):
     entity = "contact"
 
     # --- access --------------------------------------------------------------------------------------
-    def _check_self_or_staff(self, contact_id: int) -> None:
-        if self.actor.kind == "customer":
-            if self.actor.id != contact_id:
-                raise NotFound(f"contact {contact_id} does not exist")
-            return
-        self.require_role(*STAFF)
-
-    def _contact(self, contact_id: int) -> Contact:
-        contact = self.session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"contact {contact_id} does not exist")
-        return contact
 
     def _rows(self, table: str, subj: Subject, *order: Any) -> list[Any]:
         model = MODELS[table]
@@ -404,8 +392,8 @@ class GdprService(Service):
 
     def export(self, contact_id: int) -> dict[str, Any]:
         """Everything stored about one person, as one JSON-ready document (Art. 15/20)."""
-        self._check_self_or_staff(contact_id)
-        contact = self._contact(contact_id)
+        self.require_self_or_staff(contact_id)
+        contact = self.contact_or_404(contact_id)
         subj = _collect(self.session, contact)
         tickets = self._rows("tickets", subj)
         person = serialize.contact(contact)
@@ -568,10 +556,10 @@ class GdprService(Service):
         admin or the CLI operator may vouch with one of ``IDENTITY_METHODS``. A request by mail (the system
         actor of triage, ``identity`` None) is not verified: From: proves nothing. Nothing is disclosed or
         erased for an unverified request (``verify_request`` first)."""
-        self._check_self_or_staff(contact_id)
+        self.require_self_or_staff(contact_id)
         if kind not in REQUEST_KINDS:
             raise ValidationFailed(f"unknown request kind; one of {', '.join(REQUEST_KINDS)}", "kind")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.erased_at is not None:
             raise ValidationFailed("this contact was already erased", "contact_id")
         method: str | None = None
@@ -665,7 +653,7 @@ class GdprService(Service):
         req = self._open_request(request_id)
         if req.kind != "access" or req.contact_id is None:
             raise ValidationFailed(f"request {request_id} is not an access request", "kind")
-        self._check_self_or_staff(req.contact_id)
+        self.require_self_or_staff(req.contact_id)
         self._require_verified(req)
         document = self.export(req.contact_id)
         self._done(req)
@@ -757,7 +745,7 @@ class GdprService(Service):
         chat lookups and bulk exports for everybody but admins and the person (policy.yml ``restricted``),
         and gets no marketing (``has_consent``). Idempotent."""
         self.require_role("admin")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.restricted_at is None:
             contact.restricted_at = utcnow()
             self.audit("restrict", contact_id, {"restricted": True})
@@ -766,7 +754,7 @@ class GdprService(Service):
     def lift_restriction(self, contact_id: int) -> Contact:
         """End a restriction (Art. 18(3): the person is told before; the caller does that)."""
         self.require_role("admin")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         if contact.restricted_at is not None:
             contact.restricted_at = None
             self.audit("lift_restriction", contact_id, {"restricted": False})
@@ -778,8 +766,8 @@ class GdprService(Service):
         grants one, until staff clear ``objected_at``. The person themselves or an admin may object."""
         if self.actor.kind != "customer":
             self.require_role("admin")
-        self._check_self_or_staff(contact_id)
-        contact = self._contact(contact_id)
+        self.require_self_or_staff(contact_id)
+        contact = self.contact_or_404(contact_id)
         state = self.consent_state(contact_id)
         for purpose in OBJECTION_PURPOSES:
             if state.get(purpose, {}).get("granted", True):
@@ -806,7 +794,7 @@ class GdprService(Service):
         (counts per table, what is kept and why; no personal data). A contact that is already erased is
         left alone (``already_erased``): the erasure is one transaction, so it either happened or not."""
         self.require_role("admin")
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         from crm_store.services.retention import active_hold  # legal hold: erasure is refused, with reason
 
         hold = active_hold(self.session, contact)
@@ -831,7 +819,7 @@ class GdprService(Service):
             mentioned = self._erase_mentions(table, subj)
             if own or mentioned:
                 tables[table] = {"rows": own, "mentions": mentioned, "does": _does(table)}
-        contact = self._contact(contact_id)
+        contact = self.contact_or_404(contact_id)
         contact.erased_at = utcnow()
         contact.is_customer_login = False
         redacted = self._redact_audit(audit_pairs, subj)

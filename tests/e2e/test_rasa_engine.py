@@ -336,6 +336,28 @@ async def test_a_customer_reports_an_issue_through_rasa_and_gets_a_ticket(
 
 
 @pytest.mark.slow
+async def test_attack_a_ticket_number_and_address_through_rasa_reveal_nothing(
+    engine: RasaEngine, store: tuple[Database, dict[str, Actor]]
+) -> None:
+    """Through the real Rasa engine too: the conversation that opened a ticket may ask for its status (its
+    sealed conversation key holds the grant); another anonymous conversation with the number and the address
+    gets only the 'if it belongs to that address, we sent a code' answer, never the subject."""
+    db, actors = store
+    owner = RasaChat(engine, actors["anonymous"])
+    await owner('/report_issue{"email": "owner@y.example"}')
+    await owner("The invoice PDF shows the wrong VAT number since the update")
+    await owner("/affirm")
+    with db.session() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.subject.contains("wrong VAT"))).one()
+        number, subject = ticket.number, ticket.subject
+    status = await owner(f'/ticket_status{{"ticket_id": "{number}"}}')
+    assert f"#{number}" in status and "wrong VAT" in status, owner.replies
+    stranger = RasaChat(engine, actors["anonymous"])
+    answer = await stranger(f'/ticket_status{{"ticket_id": "{number}", "email": "owner@y.example"}}')
+    assert "sent a code" in answer and subject not in answer and "wrong VAT" not in answer, stranger.replies
+
+
+@pytest.mark.slow
 async def test_the_web_chat_talks_to_rasa_when_crm_rasa_url_is_set(
     aiohttp_client: Any, rasa_server: str, store: tuple[Database, dict[str, Actor]]
 ) -> None:

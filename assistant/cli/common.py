@@ -22,7 +22,7 @@ def db_option(func: F) -> F:
 def open_store(db_url: str | None, *, migrate: bool = True) -> Database:
     db = Database(db_url or default_database_url())
     if not db.ping():
-        raise click.ClickException(f"cannot reach the database at {_redact(db.url)}")
+        raise click.ClickException(f"cannot reach the database at {redact_url(db.url)}")
     if migrate:
         try:
             db.create_all()
@@ -31,7 +31,7 @@ def open_store(db_url: str | None, *, migrate: bool = True) -> Database:
     return db
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "assistant.cli.triage_cmds",
     "assistant.cli.chat_cmds",
     "assistant.cli.actions_cmds",
+    "assistant.cli.doctor_cmds",
 )
 
 

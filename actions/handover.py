@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.base import DomainDict, Turn
+from actions.forms import ticket_number
 from actions.identity import (
     SYSTEM,
     acting_as,
@@ -29,7 +30,7 @@ from actions.identity import (
     is_staff,
 )
 from actions.store_access import StoreAccess
-from actions.tickets import OPEN_STATUSES, TicketAction, channel_of, ticket_number
+from actions.tickets import OPEN_STATUSES, TicketAction, channel_of
 from assistant.parsing import parse_payload
 from crm_store.db import Database
 from crm_store.models import Conversation, ConversationEvent, Ticket, User

@@ -25,6 +25,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.base import CrmAction, DomainDict, Turn, speaker
+from actions.forms import answer_to, rejected_this_turn, ticket_number
 from actions.identity import (
     SYSTEM,
     acting_as,
@@ -194,12 +195,6 @@ def queue_of(text: str) -> str:
     return "technical"
 
 
-def ticket_number(value: Any) -> int | None:
-    """``"#1042"``, ``"1042"``, ``"ticket 1042"`` -> 1042."""
-    match = re.search(r"\d{1,9}", str(value or ""))
-    return int(match.group(0)) if match else None
-
-
 def overlap(a: str, b: str) -> float:
     wa, wb = content_words(a), content_words(b)
     if len(wa) < 2 or len(wb) < 2:
@@ -224,16 +219,6 @@ def same_problem(text: str, tickets: Sequence[Ticket], embedder: Any) -> Ticket 
 
 
 # --- forms --------------------------------------------------------------------------------------------
-def rejected_this_turn(tracker: Tracker, slot: str) -> bool:
-    """Did the form's validator just refuse a value for ``slot`` (it set the slot back to None)?"""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "slot" and event.get("name") == slot and event.get("value") is None:
-            return True
-    return False
-
-
 def finish_form(form: str | None) -> list[EventType]:
     submit = FORM_SUBMITS.get(form or "")
     return [ActiveLoop(None), *([FollowupAction(submit)] if submit else [])]
@@ -366,11 +351,7 @@ class ValidateUpdateTicketForm(_DescriptionForm):
 
     @staticmethod
     def _answer(tracker: Tracker, slot: str) -> dict[str, Any]:
-        """The answer to our question for ``slot`` (the domain maps free text to it only in other forms)."""
-        _, text = _latest(tracker)
-        if tracker.get_slot("requested_slot") != slot or tracker.get_slot(slot) or not text:
-            return {}
-        return {slot: text}
+        return answer_to(tracker, slot)
 
 
 class ActionAskEmail(Action):

@@ -14,7 +14,6 @@ The rules live in ``crm_store/services/grants.py``; this module only talks.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.base import DomainDict, Turn, conversation_of, speaker
+from actions.forms import answer_to, latest_text, rejected_this_turn, ticket_number
 from actions.identity import customer, find_email, is_anonymous
 from actions.store_access import StoreAccess
 from crm_store.models import Ticket
@@ -44,14 +44,9 @@ CONTINUABLE = TICKET_ACTIONS | PRIVACY_ACTIONS
 ANONYMOUS = Actor.customer(None)
 
 
-def _number(value: Any) -> int | None:
-    match = re.search(r"\d{1,9}", str(value or ""))
-    return int(match.group(0)) if match else None
-
-
 def ticket_in_question(tracker: Tracker) -> int | None:
     """The ticket the request is about: the one named, else the one this conversation last talked about."""
-    return _number(tracker.get_slot("ticket_id")) or _number(tracker.get_slot("last_ticket_number"))
+    return ticket_number(tracker.get_slot("ticket_id")) or ticket_number(tracker.get_slot("last_ticket_number"))
 
 
 class Proof:
@@ -100,19 +95,6 @@ def start_verification(turn: Turn, *, ticket: int | None = None) -> list[EventTy
     return [*events, FollowupAction(FORM)]
 
 
-def _latest_text(tracker: Tracker) -> str:
-    return str((tracker.latest_message or {}).get("text") or "").strip()
-
-
-def _rejected_this_turn(tracker: Tracker, slot: str) -> bool:
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "slot" and event.get("name") == slot and event.get("value") is None:
-            return True
-    return False
-
-
 class ValidateVerifyCodeForm(FormValidationAction):
     """Collects the ticket number and address when missing, then checks the code typed."""
 
@@ -143,21 +125,12 @@ class ValidateVerifyCodeForm(FormValidationAction):
 
     @staticmethod
     def _answer(tracker: Tracker, slot: str) -> dict[str, Any]:
-        """Free text answering our question for ``slot`` (the domain maps free text only in other forms)."""
-        text = _latest_text(tracker)
-        if (
-            tracker.get_slot("requested_slot") != slot
-            or tracker.get_slot(slot)
-            or not text
-            or text.startswith("/")
-        ):
-            return {}
-        return {slot: text}
+        return answer_to(tracker, slot, payloads=False)
 
     async def validate_ticket_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = _number(value)
+        number = ticket_number(value)
         return {"ticket_id": str(number) if number is not None else None}
 
     async def validate_email(
@@ -228,8 +201,8 @@ class ActionAskVerificationCode(Action):
         if not pending:  # expired, or too many wrong tries: start again later
             dispatcher.utter_message(response="utter_code_expired")
             return [ActiveLoop(None), AllSlotsReset()]
-        typed = find_code(_latest_text(tracker)) or find_code(tracker.get_slot(SLOT_CODE))
-        wrong = _rejected_this_turn(tracker, SLOT_CODE) and typed is not None
+        typed = find_code(latest_text(tracker)) or find_code(tracker.get_slot(SLOT_CODE))
+        wrong = rejected_this_turn(tracker, SLOT_CODE) and typed is not None
         dispatcher.utter_message(response="utter_code_wrong" if wrong else "utter_code_expected")
         return []
 

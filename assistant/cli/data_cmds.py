@@ -202,19 +202,25 @@ def gdpr() -> None:
     """Data-subject rights: export, erasure, retention, legal holds."""
 
 
-def _with_contact(db_url: str | None, email: str, fn: Callable[[CrmServices, int], Any]) -> Any:
+def _with_store(db_url: str | None, fn: Callable[[CrmServices], Any]) -> Any:
     store = open_store(db_url)
     try:
         with store.session() as session:
-            crm = CrmServices(session, CLI_ACTOR)
-            contact = crm.contacts.by_email(email)
-            if contact is None:
-                raise click.ClickException(f"no contact with e-mail {email.strip().lower()}")
-            return fn(crm, contact.id)
+            return fn(CrmServices(session, CLI_ACTOR))
     except CrmError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
         store.dispose()
+
+
+def _with_contact(db_url: str | None, email: str, fn: Callable[[CrmServices, int], Any]) -> Any:
+    def work(crm: CrmServices) -> Any:
+        contact = crm.contacts.by_email(email)
+        if contact is None:
+            raise click.ClickException(f"no contact with e-mail {email.strip().lower()}")
+        return fn(crm, contact.id)
+
+    return _with_store(db_url, work)
 
 
 @gdpr.command("export")
@@ -386,17 +392,6 @@ def gdpr_object(db_url: str | None, email: str) -> None:
     click.echo("objection recorded: no marketing, no profiling")
 
 
-def _with_store(db_url: str | None, fn: Callable[[CrmServices], Any]) -> Any:
-    store = open_store(db_url)
-    try:
-        with store.session() as session:
-            return fn(CrmServices(session, CLI_ACTOR))
-    except CrmError as exc:
-        raise click.ClickException(exc.detail) from exc
-    finally:
-        store.dispose()
-
-
 @gdpr.command("ropa")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 def gdpr_ropa(fmt: str) -> None:
@@ -454,17 +449,6 @@ def _hold_dict(h: Any) -> dict[str, Any]:
             "released_at": h.released_at.isoformat() if h.released_at else None}  # fmt: skip
 
 
-def _holds(db_url: str | None, fn: Callable[[CrmServices], Any]) -> Any:
-    store = open_store(db_url)
-    try:
-        with store.session() as session:
-            return fn(CrmServices(session, CLI_ACTOR))
-    except CrmError as exc:
-        raise click.ClickException(exc.detail) from exc
-    finally:
-        store.dispose()
-
-
 @gdpr_hold.command("add")
 @db_option
 @click.option("--contact-email", "email", default=None, help="Any e-mail address of the person.")
@@ -485,7 +469,7 @@ def gdpr_hold_add(db_url: str | None, email: str | None, organization_id: int | 
         hold = crm.retention.add_hold(reason=reason, contact_id=contact_id, organization_id=organization_id)
         return _hold_dict(hold)
 
-    hold = _holds(db_url, add)
+    hold = _with_store(db_url, add)
     what = f"contact {hold['contact_id']}" if hold["contact_id"] else f"organization {hold['organization_id']}"
     click.echo(f"legal hold {hold['id']} on {what}: {hold['reason']}")
 
@@ -495,7 +479,7 @@ def gdpr_hold_add(db_url: str | None, email: str | None, organization_id: int | 
 @click.argument("hold_id", type=int)
 def gdpr_hold_release(db_url: str | None, hold_id: int) -> None:
     """Release a legal hold; retention and erasure apply again."""
-    _holds(db_url, lambda crm: crm.retention.release_hold(hold_id))
+    _with_store(db_url, lambda crm: crm.retention.release_hold(hold_id))
     click.echo(f"legal hold {hold_id} released")
 
 
@@ -505,7 +489,7 @@ def gdpr_hold_release(db_url: str | None, hold_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the holds as JSON.")
 def gdpr_hold_list(db_url: str | None, include_released: bool, as_json: bool) -> None:
     """The legal holds in force (with --all: released ones too)."""
-    holds = _holds(db_url, lambda crm: [_hold_dict(h) for h in
+    holds = _with_store(db_url, lambda crm: [_hold_dict(h) for h in
                                         crm.retention.holds(include_released=include_released)])  # fmt: skip
     if as_json:
         click.echo(json.dumps(holds, indent=2, ensure_ascii=False))

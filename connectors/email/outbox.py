@@ -33,12 +33,14 @@ from typing import Any
 
 import aiosmtplib
 from aiohttp import web
-from sqlalchemy import event, select, update
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from connectors.email.ack import SmtpSettings
+from crm_store import outbox as outbox_rows
 from crm_store.db import Database
 from crm_store.models import OutboxMessage, utcnow
+from crm_store.outbox import Pending
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_SECONDS = 10.0
@@ -96,14 +98,6 @@ class Policy:
     backoff: float = 2.0  # seconds before the first retry; doubled per attempt
     max_backoff: float = 120.0
     lease: float = 120.0  # a claimed row is not picked up again for this long
-
-
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    attempts: int
-    due: datetime
-    payload: dict[str, Any]
 
 
 def build_code_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
@@ -266,34 +260,11 @@ class EmailOutbox:
             wait = 0.0
         return wait
 
-    def _pending(self) -> list[_Row]:
-        with self.db.session() as session:
-            found = session.execute(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.channel == CHANNEL,
-                    OutboxMessage.sent_at.is_(None),
-                    OutboxMessage.next_attempt_at.is_not(None),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(SCAN_LIMIT)
-            ).scalars()
-            return [_Row(r.id, r.attempts, r.next_attempt_at, dict(r.payload or {}))
-                    for r in found if r.next_attempt_at is not None]  # fmt: skip
+    def _pending(self) -> list[Pending]:
+        return outbox_rows.pending(self.db, CHANNEL, limit=SCAN_LIMIT)
 
-    def _claim(self, row: _Row, now: datetime) -> bool:
-        with self.db.session() as session:
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.attempts == row.attempts,
-                    OutboxMessage.sent_at.is_(None),
-                )
-                .values(attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=self.policy.lease))
-                .execution_options(synchronize_session=False)
-            )
-            return bool(getattr(result, "rowcount", 0) == 1)
+    def _claim(self, row: Pending, now: datetime) -> bool:
+        return outbox_rows.claim(self.db, row, now, lease_seconds=self.policy.lease)
 
     async def _send(self, payload: dict[str, Any]) -> tuple[str | None, bool]:
         """(error, retry): (None, False) when the relay accepted the mail."""
@@ -323,7 +294,7 @@ class EmailOutbox:
             return type(exc).__name__, True
         return None, False
 
-    def _record(self, row: _Row, error: str | None, retry: bool) -> None:
+    def _record(self, row: Pending, error: str | None, retry: bool) -> None:
         now = self.clock()
         attempts = row.attempts + 1
         with self.db.session() as session:

@@ -33,12 +33,14 @@ from urllib.parse import urlsplit
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.slack import wording
+from crm_store import outbox as outbox_rows
 from crm_store.db import Database
 from crm_store.models import OutboxMessage, utcnow
+from crm_store.outbox import Pending
 
 log = logging.getLogger(__name__)
 
@@ -188,15 +190,6 @@ def respond(*, url: str, body: dict[str, Any], target: str, notify: Notify | Non
 
 
 # --- delivery ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Head:
-    id: int
-    target: str
-    attempts: int
-    due: datetime
-    payload: dict[str, Any]
-
-
 class SlackOutbox:
     """The background worker. ``start()`` on startup, ``stop()`` on shutdown; pending rows survive."""
 
@@ -294,44 +287,17 @@ class SlackOutbox:
             worked = True
         return 0.0 if worked else wait
 
-    def _heads(self) -> list[_Head]:
-        with self.db.session() as session:
-            rows = session.execute(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.channel == CHANNEL,
-                    OutboxMessage.sent_at.is_(None),
-                    OutboxMessage.next_attempt_at.is_not(None),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(SCAN_LIMIT)
-            ).scalars()
-            heads: dict[str, _Head] = {}
-            for row in rows:
-                if row.target not in heads and row.next_attempt_at is not None:
-                    heads[row.target] = _Head(
-                        row.id, row.target, row.attempts, row.next_attempt_at, row.payload
-                    )
-            return list(heads.values())
+    def _heads(self) -> list[Pending]:
+        """The oldest pending message of each target: a channel's messages go out in order."""
+        heads: dict[str, Pending] = {}
+        for row in outbox_rows.pending(self.db, CHANNEL, limit=SCAN_LIMIT):
+            heads.setdefault(row.target, row)
+        return list(heads.values())
 
-    def _claim(self, head: _Head, now: datetime) -> bool:
-        with self.db.session() as session:
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == head.id,
-                    OutboxMessage.attempts == head.attempts,
-                    OutboxMessage.sent_at.is_(None),
-                )
-                .values(
-                    attempts=head.attempts + 1,
-                    next_attempt_at=now + timedelta(seconds=self.policy.lease),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            return bool(getattr(result, "rowcount", 0) == 1)
+    def _claim(self, head: Pending, now: datetime) -> bool:
+        return outbox_rows.claim(self.db, head, now, lease_seconds=self.policy.lease)
 
-    def _record(self, head: _Head, outcome: Outcome) -> None:
+    def _record(self, head: Pending, outcome: Outcome) -> None:
         now = self.clock()
         attempts = head.attempts + 1
         with self.db.session() as session:
@@ -364,7 +330,7 @@ class SlackOutbox:
             log.error("slack outbox message %s failed for good: %s (ref %s)", head.id, row.last_error, ref)
             session.add_all(self._notice(head, outcome.error or "unknown", ref))
 
-    def _notice(self, head: _Head, error: str, ref: str) -> list[OutboxMessage]:
+    def _notice(self, head: Pending, error: str, ref: str) -> list[OutboxMessage]:
         """Tell the user that a message meant for them could not be delivered (never recursively)."""
         raw = head.payload.get("notify")
         if not isinstance(raw, dict) or not raw.get("user"):

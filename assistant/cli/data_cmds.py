@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 from tqdm import tqdm
 
 from assistant.cli.common import db_option, open_store
 from crm_store.db import Database
+from crm_store.gdpr_requests import free_owed_pages, free_pages
 from crm_store.importer import (
     FORMATS,
     KINDS,
@@ -26,7 +26,6 @@ from crm_store.importer import (
     write_table,
 )
 from crm_store.models import Contact, utcnow
-from crm_store.models.data_classes import TABLES
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import CrmError
 
@@ -286,14 +285,11 @@ def gdpr_erase(
                 assert crm.gdpr.last_report is not None
                 report, request_id = crm.gdpr.last_report, request.id
         # the tables this run touched; a second run (finishing an interrupted one) does every table of people
-        tables = list(report["tables"]) or [
-            t for t, i in TABLES.items() if i.subject in ("contact", "mentions")
-        ]
-        try:
-            report["free_pages"] = store.reclaim_free_pages(tables)
-        except (OperationalError, DBAPIError) as exc:
-            report["free_pages"] = [f"not done ({type(exc).__name__}); run this command again with "
-                                    f"--contact-id {cid}"]
+        # and every erasure whose free-page step is still owed
+        if request_id is not None:
+            report["free_pages"] = free_pages(store, list(report["tables"]), [request_id])
+        else:
+            report["free_pages"] = free_owed_pages(store) or free_pages(store, [], [])
     except CrmError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
@@ -353,6 +349,24 @@ def gdpr_verify_request(db_url: str | None, request_id: int, method: str, note: 
     """Record that the requester's identity was proven; only then is anything disclosed or erased."""
     _with_store(db_url, lambda crm: crm.gdpr.verify_request(request_id, method, note))
     click.echo(f"request #{request_id}: identity verified ({method})")
+
+
+@gdpr.command("complete")
+@db_option
+@click.argument("request_id", type=int)
+def gdpr_complete(db_url: str | None, request_id: int) -> None:
+    """Carry out a verified request (as the REST API's /gdpr/requests/ID/complete): access prints the
+    export, erasure erases and frees pages, restriction and objection take effect."""
+    from crm_store.gdpr_requests import carry_out
+
+    store = open_store(db_url)
+    try:
+        result = carry_out(store, CLI_ACTOR, request_id)
+    except CrmError as exc:
+        raise click.ClickException(exc.detail) from exc
+    finally:
+        store.dispose()
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
 
 
 @gdpr.command("remind")

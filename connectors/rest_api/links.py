@@ -14,26 +14,20 @@ The code proves the CRM side (the bearer token); typing ``link <code>`` to the b
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.rest_api.auth import actor_for_token, bearer_token
+from connectors.rest_api.auth import bearer_token
 from connectors.rest_api.inputs import parse_id, parse_query, read_json_object
 from connectors.rest_api.openapi import STATIC_OPERATIONS
+from connectors.rest_api.plain_routes import PREFIX, StoreRoutes, describe, json_response, parse_body
 from connectors.rest_api.problems import ProblemError, invalid_body
 from crm_store.db import Database
 from crm_store.services import CrmServices
-from crm_store.services.base import parse_input
-from crm_store.services.errors import FieldError, ValidationFailed
+from crm_store.services.errors import FieldError
 from crm_store.services.links import serialize_link
-
-T = TypeVar("T")
-PREFIX = "/api/v1"
 
 
 class CodeIn(BaseModel):
@@ -56,21 +50,7 @@ class LinksQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
-def _json(data: Any, *, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
-
-
-def _parse(schema: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return parse_input(schema, data)
-    except ValidationFailed as exc:
-        raise ProblemError(invalid_body(exc.errors)) from None
-
-
-class LinkRoutes:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
+class LinkRoutes(StoreRoutes):
     def install(self, app: web.Application) -> None:
         app.router.add_post(f"{PREFIX}/me/link-code", self.link_code, name="me.link_code")
         app.router.add_get(f"{PREFIX}/me/links", self.my_links, name="me.links")
@@ -82,18 +62,9 @@ class LinkRoutes:
         app.router.add_delete(f"{PREFIX}/users/{{id:\\d+}}/links/{{channel}}", self.unlink,
                               name="users.unlink")
 
-    async def _in_store(self, request: web.Request, work: Callable[[CrmServices], T]) -> T:
-        token = bearer_token(request)
-
-        def run() -> T:
-            with self.db.session() as session:
-                return work(CrmServices(session, actor_for_token(session, token)))
-
-        return await asyncio.to_thread(run)
-
     async def link_code(self, request: web.Request) -> web.Response:
         bearer_token(request)
-        inp: CodeIn = _parse(CodeIn, await read_json_object(request))
+        inp: CodeIn = parse_body(CodeIn, await read_json_object(request))
 
         def work(crm: CrmServices) -> dict[str, Any]:
             code, expires_at = crm.links.issue_code(inp.channel)
@@ -104,11 +75,11 @@ class LinkRoutes:
                 "send": f"link {code}",
             }
 
-        return _json(await self._in_store(request, work), status=201)
+        return json_response(await self.in_store(request, work), status=201)
 
     async def my_links(self, request: web.Request) -> web.Response:
         bearer_token(request)
-        return _json(await self._in_store(request, lambda crm: crm.links.links_of(int(crm.actor.id or 0))))
+        return json_response(await self.in_store(request, lambda crm: crm.links.links_of(int(crm.actor.id or 0))))
 
     async def list_links(self, request: web.Request) -> web.Response:
         bearer_token(request)
@@ -119,24 +90,24 @@ class LinkRoutes:
                                   limit=query.limit, offset=query.offset)
             return {"items": [serialize_link(link) for link in page.items], "total": page.total}
 
-        return _json(await self._in_store(request, work))
+        return json_response(await self.in_store(request, work))
 
     async def approve(self, request: web.Request) -> web.Response:
         link_id = parse_id(request.match_info["id"], "account link")
         bearer_token(request)
         raw = await read_json_object(request) if (await request.read()).strip() else {}  # body optional
-        inp: ApproveIn = _parse(ApproveIn, raw)
+        inp: ApproveIn = parse_body(ApproveIn, raw)
 
         def work(crm: CrmServices) -> dict[str, Any]:
             crm.links.approve(link_id, inp.user_id)
             return serialize_link(crm.links.get(link_id))
 
-        return _json(await self._in_store(request, work))
+        return json_response(await self.in_store(request, work))
 
     async def reject(self, request: web.Request) -> web.Response:
         link_id = parse_id(request.match_info["id"], "account link")
         bearer_token(request)
-        return _json(await self._in_store(request, lambda crm: serialize_link(crm.links.reject(link_id))))
+        return json_response(await self.in_store(request, lambda crm: serialize_link(crm.links.reject(link_id))))
 
     async def unlink(self, request: web.Request) -> web.Response:
         user_id = parse_id(request.match_info["id"], "user")
@@ -144,45 +115,15 @@ class LinkRoutes:
         if channel not in ("slack", "teams"):
             raise ProblemError(invalid_body([FieldError("channel", "must be slack or teams")]))
         bearer_token(request)
-        await self._in_store(request, lambda crm: crm.links.unlink(user_id, channel) and None)
+        await self.in_store(request, lambda crm: crm.links.unlink(user_id, channel) and None)
         return web.Response(status=204)
 
 
 # --- the OpenAPI description (the document lists every /api/v1 route; these register themselves) -----------
-_PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-def _operation(op_id: str, summary: str, ok: str, *, body: type[BaseModel] | None = None,
-               path: tuple[str, ...] = (), query: type[BaseModel] | None = None,
-               errors: tuple[str, ...] = ("401", "403", "404", "409", "422")) -> dict[str, Any]:
-    params: list[dict[str, Any]] = []
-    if "id" in path:
-        params.append({"name": "id", "in": "path", "required": True,
-                       "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}})
-    if "channel" in path:
-        params.append({"name": "channel", "in": "path", "required": True,
-                       "schema": {"type": "string", "enum": ["slack", "teams"]}})
-    if query is not None:
-        for name, prop in query.model_json_schema()["properties"].items():
-            params.append({"name": name, "in": "query", "required": False, "schema": prop})
-    operation: dict[str, Any] = {
-        "operationId": op_id,
-        "summary": summary,
-        "tags": ["account links"],
-        "responses": {
-            ok: {"description": summary, **_OBJECT} if ok != "204" else {"description": "Done"},
-            **{code: {"description": "Problem", **_PROBLEM} for code in ("400", *errors)},
-        },
-    }
-    if params:
-        operation["parameters"] = params
-    if body is not None:
-        operation["requestBody"] = {
-            "required": op_id != "account_links.approve",
-            "content": {"application/json": {"schema": body.model_json_schema()}},
-        }
-    return operation
+def _operation(op_id: str, summary: str, ok: str, **kw: Any) -> dict[str, Any]:
+    return describe(op_id, summary, ok, tag="account links", body_required=op_id != "account_links.approve", **kw)
 
 
 OPERATIONS: dict[str, dict[str, Any]] = {

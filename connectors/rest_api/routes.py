@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import hdrs, web
 
 from connectors.rest_api.auth import actor_for_token, bearer_token
+from connectors.rest_api.gdpr_requests import install_gdpr_requests
 from connectors.rest_api.inputs import nulls_refused, parse_id, parse_query, read_json_object
 from connectors.rest_api.links import install_links
 from connectors.rest_api.openapi import openapi_handler
@@ -100,6 +101,7 @@ class RestApi:
             app.router.add_route(op.method, path, self._handler(op), name=op.name)
         app.router.add_get(OPENAPI_PATH, openapi_handler(self.operations), name="openapi")
         install_links(app, self.db)  # /me/link-code, /account-links: Slack/Teams account linking
+        install_gdpr_requests(app, self.db)  # /gdpr/requests: the data-subject request queue
 
     # --- one transaction per request, off the event loop --------------------------------------------
     async def _in_store(self, request: web.Request, work: Callable[[CrmServices], T]) -> T:

@@ -43,6 +43,8 @@ class GdprRequest(Base):
     reminded_at: Mapped[datetime | None]
     identity_verified_at: Mapped[datetime | None]
     identity_method: Mapped[str | None] = mapped_column(String(20))  # customer_token / code / staff / mail
+    # an erasure's free-page step (SQLite VACUUM, PostgreSQL VACUUM) done; None while it is still owed
+    pages_freed_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

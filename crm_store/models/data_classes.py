@@ -429,6 +429,7 @@ COLUMNS: dict[str, Column] = {
     "gdpr_requests.reminded_at": NONE,
     "gdpr_requests.identity_verified_at": NONE,
     "gdpr_requests.identity_method": NONE,
+    "gdpr_requests.pages_freed_at": NONE,
     "gdpr_requests.note": _anon(None),
     "audit_log.id": NONE,
     "audit_log.at": NONE,

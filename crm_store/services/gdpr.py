@@ -614,6 +614,21 @@ class GdprService(Service):
         self.audit("verify", req.id, {"method": req.identity_method}, entity="gdpr_request")
         return req
 
+    def get_request(self, request_id: int) -> GdprRequest:
+        """One request, for staff who work the queue (admins and managers)."""
+        self.require_role("admin", "manager")
+        return self.get_or_404(GdprRequest, request_id, "GDPR request")
+
+    def list_requests(self, *, open_only: bool = True, limit: int = 50, offset: int = 0) -> tuple[list[GdprRequest], int]:
+        """Requests by due date, the oldest first (open ones only unless ``open_only`` is false)."""
+        self.require_role("admin", "manager")
+        where = [GdprRequest.status.in_(OPEN_STATUSES)] if open_only else []
+        total = self.session.execute(select(func.count()).select_from(GdprRequest).where(*where)).scalar_one()
+        rows = self.session.execute(
+            select(GdprRequest).where(*where).order_by(GdprRequest.due_at, GdprRequest.id).limit(limit).offset(offset)
+        ).scalars()
+        return list(rows), int(total)
+
     def _open_request(self, request_id: int) -> GdprRequest:
         req = self.get_or_404(GdprRequest, request_id, "GDPR request")
         if req.status not in OPEN_STATUSES:
@@ -653,6 +668,8 @@ class GdprService(Service):
         req = self._open_request(request_id)
         if req.kind != "access" or req.contact_id is None:
             raise ValidationFailed(f"request {request_id} is not an access request", "kind")
+        if self.actor.kind != "customer":  # the person themselves, or the admin (DPO) who answers for them
+            self.require_role("admin")
         self.require_self_or_staff(req.contact_id)
         self._require_verified(req)
         document = self.export(req.contact_id)
@@ -994,7 +1011,12 @@ def _message(m: TicketMessage) -> dict[str, Any]:
 
 def request_row(r: GdprRequest) -> dict[str, Any]:
     """A request for staff listings (ids and dates; the note stays in the store)."""
-    return {**_request(r), "contact_id": r.contact_id, "reminded_at": _iso(r.reminded_at)}
+    return {
+        **_request(r),
+        "contact_id": r.contact_id,
+        "reminded_at": _iso(r.reminded_at),
+        "pages_freed_at": _iso(r.pages_freed_at),
+    }
 
 
 def _request(r: GdprRequest) -> dict[str, Any]:

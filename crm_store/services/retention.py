@@ -406,4 +406,7 @@ class RetentionSchedule:
                 self.clock(), dry_run=False
             )
         log.info("retention: changed %s record(s), %s kept by legal holds", report.total, report.held)
+        from crm_store.gdpr_requests import free_owed_pages  # after the commit: an autocommit step
+
+        free_owed_pages(self.db)  # erasures whose free-page step could not run at the time
         return report

@@ -7,8 +7,11 @@ writes (unsubscribe, an erasure request) then wait for a yes like every other wr
 
 Every request becomes a tracked ``GdprRequest`` (due one month after receipt) whose identity is verified by
 how the speaker proved it: ``customer_token`` when logged in, ``code`` when the address was proven here.
-An unsubscribe is a consent withdrawal (Art. 7(3)/21(3)), kept in the consent history; a wider objection or
-a restriction reaches us by mail or through staff (``crm-assistant gdpr``).
+An unsubscribe is a consent withdrawal (Art. 7(3)/21(3)), kept in the consent history. A message that names
+a restriction of processing (Art. 18) or an objection (Art. 21) — ``nlu.privacy_request`` tells them from the
+intent they were classified as — becomes that request instead: an objection takes effect at once (marketing
+and profiling stop), a restriction is recorded for an administrator to apply. The right asked for is kept in
+the ``privacy_right`` slot while the speaker proves their address and confirms.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import CrmAction, Turn
 from actions.identity import is_logged_in, is_staff
 from actions.verification import Proof, start_verification
+from nlu.privacy_request import requested_right
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -53,12 +57,27 @@ class _PrivacyAction(CrmAction):
         if is_staff(turn.actor):  # staff are not data subjects here; they use `crm-assistant gdpr`
             turn.say("utter_not_allowed")
             return turn.done()
+        right = turn.slot("privacy_right") or requested_right(turn.text)
+        remember = [SlotSet("privacy_right", right)] if right and not turn.slot("privacy_right") else []
         if is_logged_in(turn.actor):
-            return self.for_customer(turn, int(turn.actor.id or 0))
+            return remember + self._route(turn, int(turn.actor.id or 0), right, "customer_token")
         proven = self.proof.as_proven(turn)
         if is_logged_in(proven.actor):  # proved the address in this chat; a write still waits for a yes
-            return self.for_proven(proven, int(proven.actor.id or 0))
-        return start_verification(turn)  # asks for the address if needed, mails a code, then comes back here
+            return remember + self._route(proven, int(proven.actor.id or 0), right, None)
+        return remember + start_verification(turn)  # asks for the address, mails a code, comes back here
+
+    def _route(self, turn: Turn, contact_id: int, right: str | None, identity: str | None) -> list[EventType]:
+        if right is None:
+            return self.for_customer(turn, contact_id, identity) if identity else self.for_proven(turn, contact_id)
+        if not turn.confirmed:
+            return turn.ask_confirmation(f"utter_confirm_gdpr_{right}")
+        with self.crm(turn) as crm:
+            if right == "objection":  # Art. 21(3): honoured at once
+                crm.gdpr.objection_request(contact_id, via="chat", identity=identity or "code")
+            else:
+                crm.gdpr.request(contact_id, "restriction", via="chat", identity=identity or "code")
+        turn.say(f"utter_gdpr_{right}_recorded")
+        return turn.done()
 
     def for_customer(
         self, turn: Turn, contact_id: int, identity: str = "customer_token"

@@ -794,6 +794,16 @@ class GdprService(Service):
             self.audit("object", contact_id, {"purposes": list(OBJECTION_PURPOSES)})
         return contact
 
+    def objection_request(self, contact_id: int, via: str = "chat", *, identity: str | None = None) -> GdprRequest:
+        """An objection to direct marketing and profiling (Art. 21(2)/(3)) is honoured at once, without a
+        balancing test: when the person is proven (a customer actor, or an admin vouching) it takes effect
+        now and the tracked request is done; an unproven one (by mail) waits for ``verify_request``."""
+        req = self.request(contact_id, "objection", via, identity=identity)
+        if req.identity_verified_at is not None:
+            self.object(contact_id, source=f"gdpr_request:{req.id}")
+            self._done(req)
+        return req
+
     def reject_request(self, request_id: int, note: str) -> GdprRequest:
         self.require_role("admin")
         req = self.get_or_404(GdprRequest, request_id, "GDPR request")

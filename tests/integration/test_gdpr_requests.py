@@ -230,6 +230,65 @@ async def test_chat_requests_with_proof_are_verified_by_how_it_was_proven(db: Da
     ]
 
 
+# --- chat: restriction (Art. 18) and objection (Art. 21) named in a privacy message -------------------
+RIGHTS_SCRIPT = {
+    **SCRIPT,
+    "Bitte schränken Sie die Verarbeitung meiner Daten ein": ("gdpr_access", []),
+    "I object to you using my data for marketing and profiling": ("unsubscribe", []),
+    "Please restrict the processing of my data, my e-mail is anna@braun-design.de": (
+        "gdpr_erasure", [{"entity": "email", "value": "anna@braun-design.de"}]),
+}
+
+
+async def test_chat_restriction_and_objection_become_their_own_requests(db: Database) -> None:
+    """The intent classifier files "restrict" under access and "object" under unsubscribe; the privacy
+    actions see the right named and record that request: the objection takes effect at once, the
+    restriction waits for an admin. German customers are addressed with "Sie"."""
+    anna = _anna(db)
+    assistant = build_assistant(db, ScriptNLU(RIGHTS_SCRIPT))
+
+    async def say(actor: Actor, sender: str, text: str) -> str:
+        replies = await assistant.handle(IncomingMessage("web", sender, text, actor))
+        return " ".join(str(r.get("text") or "") for r in replies)
+
+    de = Actor.customer(anna, language="de")
+    asked = await say(de, "r1", "Bitte schränken Sie die Verarbeitung meiner Daten ein")
+    assert "einschränken" in asked and " du " not in f" {asked} "
+    assert "Einschränkung" in await say(de, "r1", "/affirm")
+    en = Actor.customer(anna, language="en")
+    assert "object" in await say(en, "o1", "I object to you using my data for marketing and profiling")
+    assert "in effect" in await say(en, "o1", "/affirm")
+    with db.session() as s:
+        rows = [(r.kind, r.status, r.identity_method)
+                for r in s.execute(select(GdprRequest).order_by(GdprRequest.id)).scalars()]
+        contact = s.get(Contact, anna)
+        assert contact is not None and contact.objected_at is not None and contact.restricted_at is None
+        gdpr = CrmServices(s, SYSTEM).gdpr
+        assert not gdpr.has_consent(anna, "newsletter") and not gdpr.has_consent(anna, "marketing")
+    assert rows == [("restriction", "pending", "customer_token"), ("objection", "done", "customer_token")]
+
+
+async def test_anonymous_restriction_needs_the_mailed_code_and_remembers_the_right(db: Database) -> None:
+    """Attack: restricting someone else's processing by naming their address; after the code the
+    assistant still knows it was a restriction (not an erasure) and waits for the yes."""
+    anna = _anna(db)
+    assistant = build_assistant(db, ScriptNLU(RIGHTS_SCRIPT))
+    anonymous = Actor.customer(None, language="en")
+
+    async def say(text: str) -> str:
+        replies = await assistant.handle(IncomingMessage("web", "anon-r", text, anonymous))
+        return " ".join(str(r.get("text") or "") for r in replies)
+
+    assert "code" in await say("Please restrict the processing of my data, my e-mail is anna@braun-design.de")
+    with db.session() as s:
+        assert s.execute(select(GdprRequest)).first() is None
+    assert "restrict" in await say(mailed_code(db, "anna@braun-design.de"))
+    assert "recorded" in await say("/affirm")
+    with db.session() as s:
+        req = s.execute(select(GdprRequest)).scalar_one()
+        assert (req.kind, req.status, req.identity_method, req.contact_id) == ("restriction", "pending", "code", anna)
+
+
 # --- reminders -------------------------------------------------------------------------------------
 def test_reminder_picks_requests_due_within_a_week_once_and_reports_overdue_ones(db: Database) -> None:
     anna = _anna(db)

@@ -8,15 +8,23 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, select, text
 
+from assistant.server import build_app
+from assistant.settings import Settings
 from crm_store.db import Database
 from crm_store.gdpr_requests import free_owed_pages
 from crm_store.migrate import upgrade
 from crm_store.models import Contact, GdprRequest
 from crm_store.services import Actor, CrmServices
 from crm_store.services.gdpr import due_date
-from tests.integration.test_rest_api import Api, api, issue_token  # noqa: F401  (fixture)
+from tests.integration.test_rest_api import MAX_BODY, AClient, Api, issue_token
 
 MARKER = "Zebrafink-7Q3"
+
+
+@pytest.fixture
+async def api(db: Database, aiohttp_client: AClient) -> Api:
+    app = build_app(Settings(database_url=db.url, max_body_bytes=MAX_BODY), db=db)
+    return Api(await aiohttp_client(app), db, issue_token(db, email="dpo@x.example", role="admin"))
 
 
 def _person(db: Database) -> int:
@@ -54,7 +62,7 @@ async def test_staff_record_verify_and_erase_over_rest(api: Api) -> None:
         assert s.get(GdprRequest, req["id"]).pages_freed_at is not None  # type: ignore[union-attr]
         dumped = " ".join(str(r) for r in s.execute(text("SELECT summary FROM activities")).all())
         assert MARKER not in dumped
-    status, again, _ = await api.call("POST", f"/api/v1/gdpr/requests/{req['id']}/complete")
+    status, _, _ = await api.call("POST", f"/api/v1/gdpr/requests/{req['id']}/complete")
     assert status == 422  # done is done: nothing runs twice
 
 

@@ -480,8 +480,9 @@ async def test_openapi_describes_every_route(api: Api) -> None:
         if r.resource.canonical.startswith("/api/v1/")
         or r.resource.canonical in ("/health", "/api/openapi.json")
     ]
-    # CRUD of 7 resources, a ticket's messages, 6 account-link routes (connectors/rest_api/links.py), health, openapi
-    assert len(described) == 7 * 5 + 1 + 6 + 2
+    # CRUD of 7 resources, a ticket's messages, 6 account-link routes (connectors/rest_api/links.py),
+    # 6 GDPR request routes (connectors/rest_api/gdpr_requests.py), health, openapi
+    assert len(described) == 7 * 5 + 1 + 6 + 6 + 2
     for route in described:
         operation = doc["paths"][route.resource.canonical][route.method.lower()]
         assert operation["responses"], route

@@ -132,10 +132,9 @@ class TicketService(Service):
             ticket.solved_at = utcnow()
         if status in ("new", "open", "pending"):
             ticket.solved_at = None
-        if "priority" in values and values["priority"] != ticket.priority:
-            ticket.priority = values["priority"]
-            self._apply_sla(ticket, ticket.created_at)
-        diff = changes(ticket, values)
+        diff = changes(ticket, values)  # first: the audit sees every changed field, priority included
+        if "priority" in diff:
+            self._apply_sla(ticket, ticket.created_at)  # a new priority moves the SLA due times
         if diff:
             self.audit("update", ticket.id, {"changes": {k: [str(a), str(b)] for k, (a, b) in diff.items()}})
         return ticket

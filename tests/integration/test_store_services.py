@@ -153,6 +153,24 @@ def test_solved_ticket_reopens_on_customer_message_and_message_id_once(db: Datab
             tickets.add_message(tid, "again", message_id="<a@x>")
 
 
+def test_a_priority_change_is_audited_and_moves_the_sla(db: Database, system: Actor) -> None:
+    """Before, the priority was set before the audit's diff was taken, so the change left no trace."""
+    with db.session() as s:
+        crm = CrmServices(s, system)
+        c = crm.contacts.create({"last_name": "P", "email": "p@p.example"})
+        t = crm.tickets.create({"subject": "Slow", "requester_contact_id": c.id, "priority": "normal"})
+        due_before = t.resolution_due_at
+        crm.tickets.update(t.id, {"priority": "urgent"})
+        assert t.priority == "urgent" and t.resolution_due_at != due_before
+        tid = t.id
+    with db.session() as s:
+        entry = s.execute(
+            select(AuditEntry).where(AuditEntry.entity == "ticket", AuditEntry.entity_id == str(tid),
+                                     AuditEntry.action == "update")
+        ).scalars().all()[-1]
+        assert entry.payload == {"changes": {"priority": ["normal", "urgent"]}}
+
+
 def test_every_write_is_audited_and_tampering_is_detected(db: Database, system: Actor) -> None:
     with db.session() as s:
         crm = CrmServices(s, system)

@@ -12,7 +12,8 @@ from rasa_sdk.forms import FormValidationAction
 
 from actions.base import CrmAction, DomainDict, Turn
 from actions.labels import label
-from actions.resolve import choice_buttons, resolve_contact
+from actions.resolve import offer, resolve_contact
+from nlu.note_text import follow_up_title, note_content
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -64,13 +65,13 @@ class ActionLogActivity(CrmAction):
 
     def act(self, turn: Turn) -> list[EventType]:
         kind = normalise_activity_type(turn.slot("activity_type")) or "note"
-        summary = str(turn.slot("summary") or turn.text)
+        summary = note_content(str(turn.slot("summary") or turn.text), turn.lang)
         due = turn.due_at(turn.slot("time"))
         with self.crm(turn) as crm:
             res = resolve_contact(crm, turn, name=turn.slot("who") or turn.slot("person"),
                                   organization=turn.slot("organization"))
             if res.choices:
-                return turn.offer_choices("utter_which_contact", choice_buttons(res.choices), name=turn.slot("who"))
+                return offer(turn, res, turn.slot("who"))
             if res.unknown and not turn.confirmed:
                 return turn.ask_confirmation("utter_confirm_new_contact_activity", name=res.unknown,
                                              activity=label(kind, turn.lang))
@@ -91,7 +92,8 @@ class ActionLogActivity(CrmAction):
                                               "summary": summary, "channel": "chat"})
             task_id = None
             if due is not None:
-                task = crm.tasks.create({"title": _task_title(summary, turn.lang), "due_at": due,
+                named = crm.contacts.get(contact_id).full_name if contact_id else res.label
+                task = crm.tasks.create({"title": follow_up_title(summary, named, turn.lang), "due_at": due,
                                          "contact_id": contact_id, "organization_id": org_id})
                 task.activity_id = activity.id
                 task_id = task.id
@@ -100,12 +102,6 @@ class ActionLogActivity(CrmAction):
         else:
             turn.say("utter_logged_activity", activity=label(kind, turn.lang))
         return turn.done(SlotSet("last_contact_id", contact_id))
-
-
-def _task_title(summary: str, lang: str) -> str:
-    prefix = "Nachfassen" if lang == "de" else "Follow up"
-    text = summary.strip()
-    return f"{prefix}: {text[:180]}" if text else prefix
 
 
 def actions(deps: ActionDeps) -> list[Action]:

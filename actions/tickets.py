@@ -313,7 +313,8 @@ class ValidateTicketStatusForm(_DescriptionForm):
             if asked is None and self.granted(tracker, ticket_number(tracker.get_slot("last_ticket_number"))):
                 return []
             return ["ticket_id"] if self.granted(tracker, asked) else ["ticket_id", "email"]
-        return ["ticket_id"] if is_staff(actor) else []
+        # staff name the ticket, unless this conversation just talked about one ("my ticket", "it")
+        return ["ticket_id"] if is_staff(actor) and not tracker.get_slot("last_ticket_number") else []
 
 
 class ValidateUpdateTicketForm(_DescriptionForm):
@@ -444,6 +445,7 @@ class TicketAction(CrmAction):
                 return self._locate_anonymous(turn, asked or remembered)
             with self.crm(turn) as crm:
                 if asked is not None or is_staff(actor):
+                    asked = asked if asked is not None else remembered
                     if asked is None:
                         return Located(problem="need_number")
                     return Located(actor=actor, number=crm.tickets.by_number(asked).number)
@@ -561,7 +563,7 @@ class ActionTicketStatus(TicketAction):
 
     def run_turn(self, turn: Turn) -> list[EventType]:
         asked = ticket_number(turn.slot("ticket_id"))
-        if is_logged_in(turn.actor) and asked is None:
+        if is_logged_in(turn.actor) and asked is None and not turn.slot("last_ticket_number"):
             with self.crm(turn) as crm:
                 mine = list(crm.tickets.list(open_only=True, limit=20).items)
                 if len(mine) == 1:

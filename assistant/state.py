@@ -8,7 +8,9 @@ from typing import Any
 
 MAX_EVENTS_IN_STATE = 60
 # Slots that survive from one request to the next; the rest belong to a single request.
-PERSISTENT_SLOTS = frozenset({"language", "last_contact_id", "last_ticket_number", "email"})
+# The last_* slots are what "it", "her", "my ticket", "that deal" refer to for the rest of the conversation.
+PERSISTENT_SLOTS = frozenset({"language", "last_contact_id", "last_ticket_number", "last_deal_id",
+                              "last_organization_id", "email"})
 
 
 @dataclass

@@ -56,7 +56,11 @@ class ValidateLogActivityForm(FormValidationAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         events = await super().run(dispatcher, tracker, domain)
         if not tracker.get_slot("summary"):  # the first sentence of the request is the activity's summary
-            events.append(SlotSet("summary", (tracker.latest_message or {}).get("text")))
+            text = str((tracker.latest_message or {}).get("text") or "")
+            events.append(SlotSet("summary", text))
+            kind = normalise_activity_type(text)  # "Emailed Hannah ...": the verb says which kind
+            if kind and not tracker.get_slot("activity_type") and not text.startswith("/"):
+                events.append(SlotSet("activity_type", kind))
         return events
 
 

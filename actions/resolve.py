@@ -32,8 +32,12 @@ class Resolution:
     partial: bool = False  # the choices only partly match the name: offer "create a new contact" too
 
 
-def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organization: str | None = None) -> Resolution:
-    """A button choice wins, then a pronoun refers to the last contact, then a name/org search."""
+def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organization: str | None = None,
+                    strict: bool = True) -> Resolution:
+    """A button choice wins, then a pronoun refers to the last contact, then a name/org search.
+
+    ``strict=False`` (look-ups, which answer with the full name) uses a unique first-name or surname match;
+    writes never do."""
     chosen = turn.slot("contact_id")
     if chosen == NEW_CONTACT:
         return Resolution(unknown=name or organization)
@@ -62,6 +66,9 @@ def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organizat
                 sure = maybe  # "Anna at Acme": the company makes a first name specific
             if not sure and len(surname) == 1 and len(maybe) == 1:
                 sure = surname  # "Frau Koch" when there is one Koch
+            partial_name = [m for m, grade in graded if grade in ("first_only", "surname_only")]
+            if not sure and not strict and len(maybe) == 1 and partial_name:
+                sure = partial_name  # "Bob's number?" with one Bob: the answer names him in full
             if sure:
                 best = sure[0].score
                 close = [m for m in sure if best - m.score <= AMBIGUITY_GAP]
@@ -93,10 +100,10 @@ def choice_buttons(matches: list[Match], *, new_name: str | None = None, lang: s
     return buttons
 
 
-def offer(turn: Turn, res: Resolution, name: str | None) -> list[EventType]:
+def offer(turn: Turn, res: Resolution, name: str | None, *, may_create: bool = True) -> list[EventType]:
     """Ask which contact is meant: several good matches, or partial ones next to "create a new contact"."""
     choices = res.choices or []
-    if res.partial:
+    if res.partial and may_create:
         return turn.offer_choices("utter_which_contact_partial", choice_buttons(choices, new_name=res.unknown,
                                                                               lang=turn.lang), name=res.unknown)
     return turn.offer_choices("utter_which_contact", choice_buttons(choices), name=name)

@@ -563,7 +563,7 @@ class ActionTicketStatus(TicketAction):
 
     def run_turn(self, turn: Turn) -> list[EventType]:
         asked = ticket_number(turn.slot("ticket_id"))
-        if is_logged_in(turn.actor) and asked is None and not turn.slot("last_ticket_number"):
+        if is_logged_in(turn.actor) and asked is None:  # their open tickets (the one just opened among them)
             with self.crm(turn) as crm:
                 mine = list(crm.tickets.list(open_only=True, limit=20).items)
                 if len(mine) == 1:

@@ -32,7 +32,7 @@ FALLBACK_THRESHOLD = 0.45
 FORM_FRIENDLY = frozenset({"choose", "affirm", "deny", "out_of_scope", "nlu_fallback", "thank"})
 # Above this confidence another intent is "clearly something else" and leaves the form, unless the message
 # carries the slot asked for as an entity (an address, a ticket number, a name).
-INTERRUPT_CONFIDENCE = 0.7
+INTERRUPT_CONFIDENCE = 0.6
 # Intents that are natural free-text answers to a question for this slot rather than a new request
 # (a problem description often reads like a question or a report; an address or a number never does).
 FREE_TEXT_ANSWERS: dict[str, frozenset[str]] = {

@@ -3,6 +3,7 @@
     name_match("Hannah Koch", "Hannah Koch")      -> "exact"
     name_match("Juergen Mueller", "Jürgen Müller") -> "exact"   (spelling variants fold together)
     name_match("Hannah Koh", "Hannah Koch")       -> "near"    (a typo in one part)
+    name_match("Emailed Hannah Koch", "Hannah Koch") -> "near" (the full name, a stray word before it)
     name_match("Hannah Weber", "Hannah Becker")   -> "other_surname"
     name_match("Hannah", "Hannah Koch")           -> "first_only"
     name_match("Koch", "Hannah Koch")             -> "surname_only"
@@ -38,6 +39,8 @@ def name_match(asked: str, full_name: str) -> str:
         return "other"
     if want == have:
         return "exact"
+    if len(want) > len(have) >= 2 and want[-len(have):] == have:
+        return "near"  # "Emailed Hannah Becker": a word before the full name was read as part of it
     if len(want) == 1:
         if want[0] == have[-1]:
             return "surname_only"

@@ -57,7 +57,7 @@ def note_content(text: str, lang: str = "en") -> str:
         match = pattern.match(original) or (_COMMAND_EN if lang == "de" else _COMMAND_DE).match(original)
         rest = original[match.end():].strip() if match else original
     rest = _LOG_WORDS.sub("", rest).strip(" ,;:-–—")
-    if len(rest.split()) < 2:  # only the command was said: keep it whole rather than lose it
+    if rest == original or len(rest.split()) < 2:  # nothing to strip, or only the command: keep it whole
         return original
     return rest[0].upper() + rest[1:]
 

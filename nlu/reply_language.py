@@ -34,7 +34,9 @@ def clear_language(text: str) -> str | None:
         return None  # a name, a company, "ok": nothing to go by
     detected = detect_language(text)
     other = "de" if detected == "en" else "en"
-    if detected in ANSWERED and (len(words) >= 3 or votes.get(detected, 0) > votes.get(other, 0)):
+    # lingua's guess counts only with the language's own small words in the text ("blorp zibble frobnicate"
+    # is nobody's language), and not when the other language has more of them
+    if detected in ANSWERED and votes.get(detected, 0) >= 1 and votes.get(detected, 0) >= votes.get(other, 0):
         return detected
     return None
 

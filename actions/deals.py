@@ -188,7 +188,9 @@ class ValidateUpdateDealForm(FormValidationAction):
         events: list[EventType] = [SlotSet("deal_change", change or None)]
         last = tracker.get_slot("last_deal_id")
         if last and not tracker.get_slot("deal_id") and refers_to_last_deal(free_text(tracker)):
-            events.append(SlotSet("deal_id", last))  # "move that deal to negotiation": the one just talked about
+            events.append(
+                SlotSet("deal_id", last)
+            )  # "move that deal to negotiation": the one just talked about
             events.append(SlotSet("organization", "-"))
         elif tracker.get_slot("deal_id") and not tracker.get_slot("organization"):
             events.append(SlotSet("organization", "-"))  # a chosen deal needs no company name

@@ -69,7 +69,9 @@ class ActionResumePending(Action):
     def bind_registry(self, registry: dict[str, Action]) -> None:
         self.registry = registry
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         listen = FollowupAction("action_listen")
         pending = tracker.get_slot("pending_action")
         action = self.registry.get(str(pending or ""))
@@ -89,7 +91,7 @@ class ActionResumePending(Action):
 
 
 class ActionResumeForm(Action):
-    """"Yes" to "shall we go on with ...?" after a question interrupted a form: the form continues with what it
+    """ "Yes" to "shall we go on with ...?" after a question interrupted a form: the form continues with what it
     had collected (the engine keeps that in the ``resume`` slot when it answers the detour)."""
 
     NAME = "action_resume_form"
@@ -97,7 +99,9 @@ class ActionResumeForm(Action):
     def name(self) -> str:
         return self.NAME
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         saved = tracker.get_slot("resume") or {}
         form = saved.get("form") if isinstance(saved, dict) else None
         cleared: list[EventType] = [SlotSet("resume", None), SlotSet("pending_action", None)]
@@ -116,5 +120,10 @@ def intent_of(tracker: Tracker) -> str:
 
 
 def actions(deps: ActionDeps) -> list[Action]:
-    return [ActionHelp(deps.store), ActionGreet(deps.store), ActionCancel(deps.store), ActionResumePending(),
-            ActionResumeForm()]
+    return [
+        ActionHelp(deps.store),
+        ActionGreet(deps.store),
+        ActionCancel(deps.store),
+        ActionResumePending(),
+        ActionResumeForm(),
+    ]

@@ -32,8 +32,9 @@ class Resolution:
     partial: bool = False  # the choices only partly match the name: offer "create a new contact" too
 
 
-def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organization: str | None = None,
-                    strict: bool = True) -> Resolution:
+def resolve_contact(
+    crm: CrmServices, turn: Turn, *, name: str | None, organization: str | None = None, strict: bool = True
+) -> Resolution:
     """A button choice wins, then a pronoun refers to the last contact, then a name/org search.
 
     ``strict=False`` (look-ups, which answer with the full name) uses a unique first-name or surname match;
@@ -43,14 +44,18 @@ def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organizat
         return Resolution(unknown=name or organization)
     if chosen not in (None, ""):
         c = crm.contacts.get(int(chosen))
-        return Resolution(contact_id=c.id, organization_id=c.organization_id, label=_label(c.full_name, c.organization))
+        return Resolution(
+            contact_id=c.id, organization_id=c.organization_id, label=_label(c.full_name, c.organization)
+        )
     chosen_org = turn.slot("organization_id")
     if chosen_org not in (None, "") and not name:
         o = crm.organizations.get(int(chosen_org))
         return Resolution(organization_id=o.id, label=o.name)
     if name and name.strip().lower() in PRONOUNS and turn.slot("last_contact_id"):
         c = crm.contacts.get(int(turn.slot("last_contact_id")))
-        return Resolution(contact_id=c.id, organization_id=c.organization_id, label=_label(c.full_name, c.organization))
+        return Resolution(
+            contact_id=c.id, organization_id=c.organization_id, label=_label(c.full_name, c.organization)
+        )
     if name:
         matches = crm.contacts.lookup(name, limit=8)
         if organization and matches:
@@ -75,8 +80,11 @@ def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organizat
                 if len(close) > 1:
                     return Resolution(choices=close)
                 c = crm.contacts.get(close[0].id)
-                return Resolution(contact_id=c.id, organization_id=c.organization_id,
-                                  label=_label(c.full_name, c.organization))
+                return Resolution(
+                    contact_id=c.id,
+                    organization_id=c.organization_id,
+                    label=_label(c.full_name, c.organization),
+                )
             if maybe:
                 return Resolution(choices=maybe[:5], unknown=name, partial=True)
         orgs = crm.organizations.list(q=name, limit=3).items
@@ -91,9 +99,16 @@ def resolve_contact(crm: CrmServices, turn: Turn, *, name: str | None, organizat
     return Resolution()
 
 
-def choice_buttons(matches: list[Match], *, new_name: str | None = None, lang: str = "en") -> list[dict[str, str]]:
-    buttons = [{"title": f"{m.name}, {m.organization}" if m.organization else m.name,
-                "payload": f'/choose{{"contact_id": {m.id}}}'} for m in matches]
+def choice_buttons(
+    matches: list[Match], *, new_name: str | None = None, lang: str = "en"
+) -> list[dict[str, str]]:
+    buttons = [
+        {
+            "title": f"{m.name}, {m.organization}" if m.organization else m.name,
+            "payload": f'/choose{{"contact_id": {m.id}}}',
+        }
+        for m in matches
+    ]
     if new_name:
         title = f"{new_name} neu anlegen" if lang == "de" else f"New contact: {new_name}"
         buttons.append({"title": title, "payload": f'/choose{{"contact_id": "{NEW_CONTACT}"}}'})
@@ -104,12 +119,14 @@ def offer(turn: Turn, res: Resolution, name: str | None, *, may_create: bool = T
     """Ask which contact is meant: several good matches, or partial ones next to "create a new contact"."""
     choices = res.choices or []
     if res.partial and may_create:
-        return turn.offer_choices("utter_which_contact_partial", choice_buttons(choices, new_name=res.unknown,
-                                                                              lang=turn.lang), name=res.unknown)
+        return turn.offer_choices(
+            "utter_which_contact_partial",
+            choice_buttons(choices, new_name=res.unknown, lang=turn.lang),
+            name=res.unknown,
+        )
     return turn.offer_choices("utter_which_contact", choice_buttons(choices), name=name)
 
 
 def _label(name: str, org: object | None) -> str:
     org_name = getattr(org, "name", None)
     return f"{name} ({org_name})" if org_name else name
-

@@ -127,8 +127,11 @@ class ActionCreateTask(CrmAction):
         title = str(turn.slot("task_title") or "").strip()
         due = turn.due_at(turn.slot("time"))
         person, org_name = turn.slot("person"), turn.slot("organization")
-        if not person and not turn.slot("contact_id") and turn.slot("last_contact_id") and (
-            set(message_words(turn.text)) & POSSESSIVES
+        if (
+            not person
+            and not turn.slot("contact_id")
+            and turn.slot("last_contact_id")
+            and (set(message_words(turn.text)) & POSSESSIVES)
         ):
             person = "her"  # "remind me to send her the contract": the contact just talked about
         back_ref = [SlotSet("contact_id", turn.slot("last_contact_id"))] if person == "her" else []
@@ -149,9 +152,12 @@ class ActionCreateTask(CrmAction):
                 link_text = f" ({link})" if link else ""
                 if new_contact:
                     link_text = f" ({new_contact}: {'neuer Kontakt' if turn.lang == 'de' else 'new contact'})"
-                return [*turn.ask_confirmation(
-                    "utter_confirm_create_task", title=title, due=turn.fmt_date(due), link=link_text
-                ), *back_ref]
+                return [
+                    *turn.ask_confirmation(
+                        "utter_confirm_create_task", title=title, due=turn.fmt_date(due), link=link_text
+                    ),
+                    *back_ref,
+                ]
             if new_contact:
                 first, _, last = new_contact.strip().rpartition(" ")
                 contact_id = crm.contacts.create(

@@ -336,7 +336,9 @@ class ValidateUpdateTicketForm(_DescriptionForm):
     ) -> list[str]:
         if not is_anonymous(speaker(tracker)) or self.proof.contact(tracker) is not None:
             return domain_slots
-        known = ticket_number(tracker.get_slot("ticket_id")) or ticket_number(tracker.get_slot("last_ticket_number"))
+        known = ticket_number(tracker.get_slot("ticket_id")) or ticket_number(
+            tracker.get_slot("last_ticket_number")
+        )
         extra = [] if tracker.get_slot("last_ticket_number") else ["ticket_id"]
         return [*domain_slots, *extra, *([] if self.granted(tracker, known) else ["email"])]
 
@@ -411,7 +413,9 @@ class Located:
     actor: Actor | None = None
     number: int | None = None
     choices: list[Ticket] = field(default_factory=list)
-    problem: str | None = None  # not_found / none_open / need_number / verify (an anonymous speaker must prove)
+    problem: str | None = (
+        None  # not_found / none_open / need_number / verify (an anonymous speaker must prove)
+    )
     asked: int | None = None
 
 
@@ -512,12 +516,16 @@ class ActionReportIssue(TicketAction):
             turn.say("utter_ask_email")
             return turn.done()
         if not turn.confirmed:  # nothing is written (not even the contact) before a yes
-            summary = {"subject": subject_of(description), "priority": label(priority_of(
-                description, turn.slot("priority")), turn.lang)}
+            summary = {
+                "subject": subject_of(description),
+                "priority": label(priority_of(description, turn.slot("priority")), turn.lang),
+            }
             if is_anonymous(actor):
                 return turn.ask_confirmation("utter_confirm_report_issue_anonymous", email=email, **summary)
             return turn.ask_confirmation("utter_confirm_report_issue", **summary)
-        if is_anonymous(actor) and email is not None:  # (an anonymous report without an address returned above)
+        if (
+            is_anonymous(actor) and email is not None
+        ):  # (an anonymous report without an address returned above)
             with acting_as(self.store, SYSTEM) as system:
                 actor = customer(find_or_create_contact(system, email, language=turn.lang), turn.lang)
         with acting_as(self.store, actor) as crm:
@@ -615,8 +623,12 @@ class ActionUpdateTicket(TicketAction):
                 return turn.done()
             if not turn.confirmed:
                 return [
-                    *turn.ask_confirmation("utter_confirm_update_ticket", number=ticket.number,
-                                           subject=ticket.subject, addition=subject_of(addition, 200)),
+                    *turn.ask_confirmation(
+                        "utter_confirm_update_ticket",
+                        number=ticket.number,
+                        subject=ticket.subject,
+                        addition=subject_of(addition, 200),
+                    ),
                     SlotSet("ticket_id", str(ticket.number)),
                 ]
             reopened = ticket.status == "solved"

@@ -45,11 +45,25 @@ FREE_TEXT_ANSWERS: dict[str, frozenset[str]] = {
 # Actions that only answer: afterwards the interrupted form is offered again.
 ANSWER_ONLY = frozenset({"action_faq", "action_help", "utter_out_of_scope"})
 RESUME_ACTION = "action_resume_form"
-CUSTOMER_ACTIONS = frozenset({
-    "action_report_issue", "action_ticket_status", "action_update_ticket", "action_close_ticket",
-    "action_request_human", "action_faq", "action_gdpr_access", "action_gdpr_erasure", "action_unsubscribe",
-    "report_issue_form", "ticket_status_form", "update_ticket_form", "action_help", "action_greet", "action_cancel",
-})
+CUSTOMER_ACTIONS = frozenset(
+    {
+        "action_report_issue",
+        "action_ticket_status",
+        "action_update_ticket",
+        "action_close_ticket",
+        "action_request_human",
+        "action_faq",
+        "action_gdpr_access",
+        "action_gdpr_erasure",
+        "action_unsubscribe",
+        "report_issue_form",
+        "ticket_status_form",
+        "update_ticket_form",
+        "action_help",
+        "action_greet",
+        "action_cancel",
+    }
+)
 
 
 @dataclass
@@ -60,8 +74,14 @@ class TurnOutput:
 
 
 class DialogueEngine:
-    def __init__(self, domain: Domain, policy: RulePolicy, runner: InProcessActionRunner, *,
-                 fallback_threshold: float = FALLBACK_THRESHOLD) -> None:
+    def __init__(
+        self,
+        domain: Domain,
+        policy: RulePolicy,
+        runner: InProcessActionRunner,
+        *,
+        fallback_threshold: float = FALLBACK_THRESHOLD,
+    ) -> None:
         self.domain = domain
         self.policy = policy
         self.runner = runner
@@ -72,15 +92,26 @@ class DialogueEngine:
     def handle(self, state: ConversationState, message: dict[str, Any]) -> TurnOutput:
         out = TurnOutput()
         state.latest_message = message
-        state.record({"event": "user", "text": message.get("text"), "parse_data": _parse_data(message),
-                      "metadata": {k: v for k, v in (message.get("metadata") or {}).items()
-                                   if k not in ("speaker", "speaker_seal")}})
+        state.record(
+            {
+                "event": "user",
+                "text": message.get("text"),
+                "parse_data": _parse_data(message),
+                "metadata": {
+                    k: v
+                    for k, v in (message.get("metadata") or {}).items()
+                    if k not in ("speaker", "speaker_seal")
+                },
+            }
+        )
         intent = (message.get("intent") or {}).get("name") or "nlu_fallback"
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         speaker = (message.get("metadata") or {}).get("speaker") or {}
 
         if state.paused:
-            self._run(state, "action_handover_relay", out) if self.runner.has("action_handover_relay") else None
+            self._run(state, "action_handover_relay", out) if self.runner.has(
+                "action_handover_relay"
+            ) else None
             return out
         if intent == "cancel":
             self._reset_request(state)
@@ -111,10 +142,20 @@ class DialogueEngine:
             interrupted = self._paused_form(state)
             self._reset_request(state)  # a new request interrupts the form
 
-        if confidence < self.fallback_threshold and intent not in ("affirm", "deny", "greet", "goodbye", "thank"):
+        if confidence < self.fallback_threshold and intent not in (
+            "affirm",
+            "deny",
+            "greet",
+            "goodbye",
+            "thank",
+        ):
             intent = "nlu_fallback"
         action = self.policy.action_for(intent) or self.policy.action_for("nlu_fallback") or "utter_default"
-        if speaker.get("kind") != "user" and not action.startswith("utter_") and action not in CUSTOMER_ACTIONS:
+        if (
+            speaker.get("kind") != "user"
+            and not action.startswith("utter_")
+            and action not in CUSTOMER_ACTIONS
+        ):
             self._utter(state, "utter_not_allowed", out)
             return out
         self._reset_request(state, keep_events=True)
@@ -124,16 +165,22 @@ class DialogueEngine:
             self._form_step(state, action, out)
         else:
             self._run(state, action, out)
-        if interrupted and action in ANSWER_ONLY and self.runner.has(RESUME_ACTION) and not state.active_loop \
-                and not state.slots.get("pending_action"):
+        if (
+            interrupted
+            and action in ANSWER_ONLY
+            and self.runner.has(RESUME_ACTION)
+            and not state.active_loop
+            and not state.slots.get("pending_action")
+        ):
             state.set_slot("resume", interrupted)
             state.set_slot("pending_action", RESUME_ACTION)
             self._utter(state, "utter_offer_resume", out)
         return out
 
     # --- forms -----------------------------------------------------------------------------------
-    def _stays_in_form(self, state: ConversationState, message: dict[str, Any], intent: str,
-                       confidence: float) -> bool:
+    def _stays_in_form(
+        self, state: ConversationState, message: dict[str, Any], intent: str, confidence: float
+    ) -> bool:
         """Does this message answer the form (or is too unclear to be anything else)?"""
         form = state.active_loop or ""
         if intent in FORM_FRIENDLY or self.policy.action_for(intent) == form:
@@ -141,26 +188,35 @@ class DialogueEngine:
         if self._answers_requested_slot(state, message, free_text=False):
             return True  # the message carries what was asked (an address, a number, a name)
         requested = str(state.slots.get("requested_slot") or "")
-        if intent in FREE_TEXT_ANSWERS.get(requested, frozenset()) and self._answers_requested_slot(state, message):
+        if intent in FREE_TEXT_ANSWERS.get(requested, frozenset()) and self._answers_requested_slot(
+            state, message
+        ):
             return True
         return confidence < INTERRUPT_CONFIDENCE
 
-    def _answers_requested_slot(self, state: ConversationState, message: dict[str, Any], *,
-                                free_text: bool = True) -> bool:
+    def _answers_requested_slot(
+        self, state: ConversationState, message: dict[str, Any], *, free_text: bool = True
+    ) -> bool:
         requested = state.slots.get("requested_slot")
-        return bool(requested) and requested in extract_slots(self.domain, state, message, free_text=free_text)
+        return bool(requested) and requested in extract_slots(
+            self.domain, state, message, free_text=free_text
+        )
 
     def _paused_form(self, state: ConversationState) -> dict[str, Any] | None:
         """The interrupted form and what it had collected, to offer it again after an answer-only detour."""
         form = state.active_loop
         if not form:
             return None
-        kept = {name: state.slots.get(name) for name in self.domain.forms.get(form, [])
-                if state.slots.get(name) not in (None, "", [])}
+        kept = {
+            name: state.slots.get(name)
+            for name in self.domain.forms.get(form, [])
+            if state.slots.get(name) not in (None, "", [])
+        }
         return {"form": form, "slots": kept}
 
-    def _form_step(self, state: ConversationState, form: str, out: TurnOutput, *,
-                   asked_before: str | None = None) -> None:
+    def _form_step(
+        self, state: ConversationState, form: str, out: TurnOutput, *, asked_before: str | None = None
+    ) -> None:
         validator = f"validate_{form}"
         if self.runner.has(validator):
             self._run(state, validator, out, follow=False)
@@ -177,7 +233,9 @@ class DialogueEngine:
         if explicit:
             missing = requested_override
         else:
-            missing = next((s for s in self.domain.forms.get(form, []) if state.slots.get(s) in (None, "", [])), None)
+            missing = next(
+                (s for s in self.domain.forms.get(form, []) if state.slots.get(s) in (None, "", [])), None
+            )
         if missing:
             state.set_slot("requested_slot", missing)
             if self.runner.has(f"action_ask_{missing}"):
@@ -196,7 +254,9 @@ class DialogueEngine:
         speaker = ((state.latest_message.get("metadata") or {}).get("speaker") or {}).get("kind")
         self._utter(state, "utter_form_way_out_staff" if speaker == "user" else "utter_form_way_out", out)
 
-    def _fill_slots(self, state: ConversationState, message: dict[str, Any], *, only_entities: bool = False) -> None:
+    def _fill_slots(
+        self, state: ConversationState, message: dict[str, Any], *, only_entities: bool = False
+    ) -> None:
         for name, value in extract_slots(self.domain, state, message).items():
             if only_entities and name in ("description",):
                 continue
@@ -229,7 +289,13 @@ class DialogueEngine:
         out.actions.append(name)
         state.latest_action_name = name
         state.record({"event": "action", "name": name})
-        state.record({"event": "bot", "text": rendered.get("text"), "data": {k: v for k, v in rendered.items() if k != "text"}})
+        state.record(
+            {
+                "event": "bot",
+                "text": rendered.get("text"),
+                "data": {k: v for k, v in rendered.items() if k != "text"},
+            }
+        )
 
     def _run(self, state: ConversationState, name: str, out: TurnOutput, *, follow: bool = True) -> None:
         chain = [name]
@@ -263,9 +329,24 @@ class DialogueEngine:
         msg: dict[str, Any] = {}
         name = response.get("response") or response.get("template")
         if name:
-            kwargs = {k: v for k, v in response.items()
-                      if k not in ("response", "template", "text", "buttons", "image", "custom", "elements",
-                                   "attachment", "json_message", "quick_replies") and v is not None}
+            kwargs = {
+                k: v
+                for k, v in response.items()
+                if k
+                not in (
+                    "response",
+                    "template",
+                    "text",
+                    "buttons",
+                    "image",
+                    "custom",
+                    "elements",
+                    "attachment",
+                    "json_message",
+                    "quick_replies",
+                )
+                and v is not None
+            }
             rendered = self.domain.render(name, state.slots, **kwargs)
             if rendered:
                 msg.update(rendered)
@@ -279,7 +360,9 @@ class DialogueEngine:
             msg["custom"] = response.get("custom") or response.get("json_message")
         if not msg:
             return []
-        state.record({"event": "bot", "text": msg.get("text"), "data": {k: v for k, v in msg.items() if k != "text"}})
+        state.record(
+            {"event": "bot", "text": msg.get("text"), "data": {k: v for k, v in msg.items() if k != "text"}}
+        )
         return [msg]
 
 

@@ -60,7 +60,9 @@ MAX_FOLLOWUPS = 6
 ASKS_CODE = re.compile(r"\bcode\b", re.I)
 ASKS_EMAIL = re.compile(r"e-?mail(?:-adresse)?|address|adresse", re.I)
 ASKS_TICKET = re.compile(r"ticket ?number|ticketnummer|which ticket|welches ticket", re.I)
-ASKS_WHO = re.compile(r"\bwho\b|\bwhich contact\b|\bwer\b|\bwen\b|mit wem|which one do you mean|wen meinen", re.I)
+ASKS_WHO = re.compile(
+    r"\bwho\b|\bwhich contact\b|\bwer\b|\bwen\b|mit wem|which one do you mean|wen meinen", re.I
+)
 ASKS_DATE = re.compile(r"\bwhen\b|due\?|bis wann|wann\b", re.I)
 ASKS_DESCRIPTION = re.compile(r"describe|what should i add|beschreib|ergänzen\?|was soll ich", re.I)
 TICKET_NO = re.compile(r"#(\d{3,})")
@@ -92,7 +94,10 @@ class World:
         db = Database(f"sqlite:///{tmp.name}/crm.db")
         db.create_all()
         generate_demo(db, size="small")
-        actors: dict[str, Any] = {"customer_en": Actor.customer(None), "customer_de": Actor.customer(None, language="de")}
+        actors: dict[str, Any] = {
+            "customer_en": Actor.customer(None),
+            "customer_de": Actor.customer(None, language="de"),
+        }
         with db.session() as s:
             for user in s.execute(select(User)).scalars():
                 actor = actor_for(user)
@@ -100,8 +105,15 @@ class World:
                     actors.setdefault(f"rep_{user.language}", actor)
                 elif user.role == "manager":
                     actors["manager_en"] = actor
-                    actors["manager_de"] = Actor(kind="user", id=user.id, role=user.role, team_id=user.team_id,
-                                                 name=user.name, language="de", timezone=user.timezone)
+                    actors["manager_de"] = Actor(
+                        kind="user",
+                        id=user.id,
+                        role=user.role,
+                        team_id=user.team_id,
+                        name=user.name,
+                        language="de",
+                        timezone=user.timezone,
+                    )
         assistant = build_assistant(db, nlu, embedder=getattr(nlu, "embedder", None))
         return cls(db=db, assistant=assistant, actors=actors, started=datetime.now(UTC), tmp=tmp)
 
@@ -211,8 +223,12 @@ def _answer(chat: Chat, answers: dict[str, Any]) -> str | None:
         titles = [b["title"] for b in buttons]
         if choose and any(str(choose).lower() in t.lower() for t in titles):
             return f"click:{choose}"
-        yes_no = [t for t in titles if t.lower().split(",")[0].strip() in (*YES_WORDS, *NO_WORDS)
-                  or t.lower().startswith(("yes", "ja", "no", "nein"))]
+        yes_no = [
+            t
+            for t in titles
+            if t.lower().split(",")[0].strip() in (*YES_WORDS, *NO_WORDS)
+            or t.lower().startswith(("yes", "ja", "no", "nein"))
+        ]
         if yes_no:
             confirm = answers.get("confirm", "yes")
             want = YES_WORDS if confirm in (True, "yes") else NO_WORDS
@@ -244,8 +260,13 @@ def _answer(chat: Chat, answers: dict[str, Any]) -> str | None:
 def _snapshot(world: World) -> dict[str, set[int]]:
     from crm_store import models
 
-    tables = {"activity": models.Activity, "task": models.Task, "ticket": models.Ticket, "deal": models.Deal,
-              "contact": models.Contact}
+    tables = {
+        "activity": models.Activity,
+        "task": models.Task,
+        "ticket": models.Ticket,
+        "deal": models.Deal,
+        "contact": models.Contact,
+    }
     with world.db.session() as s:
         return {k: set(s.execute(select(m.id)).scalars()) for k, m in tables.items()}
 
@@ -266,13 +287,21 @@ def run_conversation(world: World, conv: dict[str, Any]) -> Outcome:
                 break
             user_turns += 1
             if reply.startswith("click:"):
-                if chat.click(reply[len("click:"):]) is None:
+                if chat.click(reply[len("click:") :]) is None:
                     break
             else:
                 chat.say(reply)
     failures = check(world, conv.get("expect") or {}, chat, before, since)
-    return Outcome(conv["id"], lang, persona, str(conv.get("task") or "-"), not failures, user_turns, failures,
-                   chat.render())
+    return Outcome(
+        conv["id"],
+        lang,
+        persona,
+        str(conv.get("task") or "-"),
+        not failures,
+        user_turns,
+        failures,
+        chat.render(),
+    )
 
 
 # --- checking the store afterwards ----------------------------------------------------------------------------
@@ -286,50 +315,73 @@ def _excludes_all(text: str | None, parts: list[str] | str | None) -> bool:
     return not any(p.lower() in (text or "").lower() for p in items)
 
 
-def check(world: World, expect: dict[str, Any], chat: Chat, before: dict[str, set[int]],
-          since: datetime) -> list[str]:
+def check(
+    world: World, expect: dict[str, Any], chat: Chat, before: dict[str, set[int]], since: datetime
+) -> list[str]:
     from crm_store import models
 
     failures: list[str] = []
-    replies = "\n".join((r.get("text") or "") + " " + " ".join(b["title"] for b in r.get("buttons") or [])
-                        for r in chat.all_replies)
+    replies = "\n".join(
+        (r.get("text") or "") + " " + " ".join(b["title"] for b in r.get("buttons") or [])
+        for r in chat.all_replies
+    )
     with world.db.session() as s:
         new = {
-            "activity": [a for a in s.execute(select(models.Activity)).scalars() if a.id not in before["activity"]],
+            "activity": [
+                a for a in s.execute(select(models.Activity)).scalars() if a.id not in before["activity"]
+            ],
             "task": [t for t in s.execute(select(models.Task)).scalars() if t.id not in before["task"]],
             "ticket": [t for t in s.execute(select(models.Ticket)).scalars() if t.id not in before["ticket"]],
-            "contact": [c for c in s.execute(select(models.Contact)).scalars() if c.id not in before["contact"]],
+            "contact": [
+                c for c in s.execute(select(models.Contact)).scalars() if c.id not in before["contact"]
+            ],
         }
         deals = list(s.execute(select(models.Deal)).scalars())
         changed_deals = [d for d in deals if d.id not in before["deal"] or _aware(d.updated_at) >= since]
-        touched_tickets = [t for t in s.execute(select(models.Ticket)).scalars() if _aware(t.updated_at) >= since]
+        touched_tickets = [
+            t for t in s.execute(select(models.Ticket)).scalars() if _aware(t.updated_at) >= since
+        ]
         if (want := expect.get("activity")) is not None:
-            ok = [a for a in new["activity"]
-                  if (not want.get("contact") or (a.contact and want["contact"].lower() in a.contact.full_name.lower()))
-                  and (not want.get("type") or a.type == want["type"])
-                  and _contains_all(a.summary, want.get("summary_contains"))
-                  and _excludes_all(a.summary, want.get("summary_excludes"))]
+            ok = [
+                a
+                for a in new["activity"]
+                if (
+                    not want.get("contact")
+                    or (a.contact and want["contact"].lower() in a.contact.full_name.lower())
+                )
+                and (not want.get("type") or a.type == want["type"])
+                and _contains_all(a.summary, want.get("summary_contains"))
+                and _excludes_all(a.summary, want.get("summary_excludes"))
+            ]
             if not ok:
                 failures.append(f"activity {want}: got {[(a.type, a.summary) for a in new['activity']]}")
         if (want := expect.get("task")) is not None:
             names = {c.id: c.full_name.lower() for c in s.execute(select(models.Contact)).scalars()}
-            ok = [t for t in new["task"]
-                  if (not want.get("contact") or want["contact"].lower() in names.get(t.contact_id, ""))
-                  and _contains_all(t.title, want.get("title_contains"))]
+            ok = [
+                t
+                for t in new["task"]
+                if (not want.get("contact") or want["contact"].lower() in names.get(t.contact_id, ""))
+                and _contains_all(t.title, want.get("title_contains"))
+            ]
             if not ok:
                 failures.append(f"task {want}: got {[t.title for t in new['task']]}")
         if (want := expect.get("ticket")) is not None:
             if "count_new" in want and len(new["ticket"]) != int(want["count_new"]):
                 failures.append(f"tickets: {len(new['ticket'])} new, expected {want['count_new']}")
             if want.get("description_contains"):
-                texts = [f"{t.subject} {t.description} " + " ".join(m.body for m in t.messages)
-                         for t in touched_tickets]
+                texts = [
+                    f"{t.subject} {t.description} " + " ".join(m.body for m in t.messages)
+                    for t in touched_tickets
+                ]
                 if not any(_contains_all(x, want["description_contains"]) for x in texts):
                     failures.append(f"ticket text {want['description_contains']} not found")
         if (want := expect.get("deal")) is not None:
-            ok = [d for d in changed_deals
-                  if (not want.get("name_contains") or want["name_contains"].lower() in d.name.lower())
-                  and (not want.get("stage") or d.stage == want["stage"])]
+            ok = [
+                d
+                for d in changed_deals
+                if (not want.get("name_contains") or want["name_contains"].lower() in d.name.lower())
+                and (not want.get("stage") or d.stage == want["stage"])
+            ]
             if not ok:
                 failures.append(f"deal {want}: changed {[(d.name, d.stage) for d in changed_deals]}")
         if expect.get("no_write"):
@@ -347,7 +399,9 @@ def check(world: World, expect: dict[str, Any], chat: Chat, before: dict[str, se
         with world.db.session() as s:
             from crm_store.models import Conversation
 
-            row = s.execute(select(Conversation).where(Conversation.sender_id == chat.sender)).scalars().first()
+            row = (
+                s.execute(select(Conversation).where(Conversation.sender_id == chat.sender)).scalars().first()
+            )
             paused = bool(row and (row.state or {}).get("paused"))
         if paused != bool(expect["handover"]):
             failures.append(f"handover: {paused}, expected {expect['handover']}")
@@ -385,16 +439,21 @@ def report(outcomes: list[Outcome]) -> str:
     for task, items in sorted(tasks.items()):
         ok = sum(o.ok for o in items)
         turns = [o.turns for o in items]
-        lines.append(f"  {task:<18} {ok:>3}/{len(items):<3} turns {statistics.mean(turns):.1f} / {max(turns)}")
+        lines.append(
+            f"  {task:<18} {ok:>3}/{len(items):<3} turns {statistics.mean(turns):.1f} / {max(turns)}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="*", type=Path)
-    parser.add_argument("--model-dir", type=Path,
-                        default=Path(os.environ.get("CRM_MODEL_DIR") or "/tmp/crm-models"))
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the transcript of failed conversations")
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("CRM_MODEL_DIR") or "/tmp/crm-models")
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the transcript of failed conversations"
+    )
     args = parser.parse_args(argv)
     files = args.files or [p for p in (DATA / "heldout_en.yml", DATA / "heldout_de.yml") if p.exists()]
     if not files:
@@ -414,7 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         o = outcomes[-1]
         if args.verbose and not o.ok:
             print(f"--- {o.id} failed: {'; '.join(o.failures)}\n{o.transcript}\n", file=sys.stderr)
-    print(f"files: {', '.join(str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in files)}")
+    print(
+        f"files: {', '.join(str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in files)}"
+    )
     print(report(outcomes))
     return 0
 

@@ -39,7 +39,7 @@ def name_match(asked: str, full_name: str) -> str:
         return "other"
     if want == have:
         return "exact"
-    if len(want) > len(have) >= 2 and want[-len(have):] == have:
+    if len(want) > len(have) >= 2 and want[-len(have) :] == have:
         return "near"  # "Emailed Hannah Becker": a word before the full name was read as part of it
     if len(want) == 1:
         if want[0] == have[-1]:

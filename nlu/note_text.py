@@ -35,8 +35,10 @@ _COMMAND_DE = re.compile(
     rf"[^:,;\n–—-]*?(?:[:,;–—-]|\s+(?:wegen|zu|zum|über)\b)\s*",
     re.IGNORECASE,
 )
-_HEAD = re.compile(rf"\b(?:{_ACTIVITY}s?|log\w*|called|met|emailed|visited|angerufen|telefoniert|getroffen|notier\w*)\b",
-                   re.IGNORECASE)
+_HEAD = re.compile(
+    rf"\b(?:{_ACTIVITY}s?|log\w*|called|met|emailed|visited|angerufen|telefoniert|getroffen|notier\w*)\b",
+    re.IGNORECASE,
+)
 _LOG_WORDS = re.compile(r"\b(?:log|loggen|logge|eintragen|erfassen|notieren|festhalten)\b\s*[.!]?\s*$", re.I)
 _TIME_TAIL = re.compile(
     r"\s+(?:by|until|before|on|bis|zum|am|spätestens)\s+.*$|\s+(?:next|this|nächste[nrs]?|diese[nrs]?)\s+\w+$",
@@ -55,7 +57,7 @@ def note_content(text: str, lang: str = "en") -> str:
     else:
         pattern = _COMMAND_DE if lang == "de" else _COMMAND_EN
         match = pattern.match(original) or (_COMMAND_EN if lang == "de" else _COMMAND_DE).match(original)
-        rest = original[match.end():].strip() if match else original
+        rest = original[match.end() :].strip() if match else original
     rest = _LOG_WORDS.sub("", rest).strip(" ,;:-–—")
     if rest == original or len(rest.split()) < 2:  # nothing to strip, or only the command: keep it whole
         return original
@@ -68,15 +70,26 @@ _WANTS_EN = re.compile(
     r"(?:a|an|the|our|some)?\s*(?P<what>(?:updated\s+|new\s+|revised\s+|signed\s+)?[a-z][\w-]*(?:\s+(?!by\b|until\b|before\b|on\b|next\b|this\b)[a-z][\w-]*)?)",
     re.IGNORECASE,
 )
-_SEND_EN = re.compile(r"\bsend\s+(?:her|him|them)\s+(?:a|an|the)?\s*(?P<what>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)", re.I)
+_SEND_EN = re.compile(
+    r"\bsend\s+(?:her|him|them)\s+(?:a|an|the)?\s*(?P<what>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)", re.I
+)
 _CALLBACK_EN = re.compile(r"\b(?:call (?:her|him|them) back|callback|call back)\b", re.I)
 _WANTS_DE = re.compile(
     r"\b(?:will|möchte|braucht|wünscht sich|wartet auf|erwartet|hätte gern|bittet um)\s+"
     r"(?P<art>ein|eine|einen|das|die|den|ein neues|eine neue|einen neuen)?\s*(?P<what>[A-ZÄÖÜ][\wäöüß-]*)",
 )
 _CALLBACK_DE = re.compile(r"\b(?:rückruf|zurückrufen|ruft? .* zurück)\b", re.I)
-_DEFINITE = {"ein": "das", "eine": "die", "einen": "den", "das": "das", "die": "die", "den": "den",
-             "ein neues": "das neue", "eine neue": "die neue", "einen neuen": "den neuen"}
+_DEFINITE = {
+    "ein": "das",
+    "eine": "die",
+    "einen": "den",
+    "das": "das",
+    "die": "die",
+    "den": "den",
+    "ein neues": "das neue",
+    "eine neue": "die neue",
+    "einen neuen": "den neuen",
+}
 
 
 def follow_up_title(note: str, contact: str | None, lang: str = "en") -> str:
@@ -86,7 +99,11 @@ def follow_up_title(note: str, contact: str | None, lang: str = "en") -> str:
     if lang == "de":
         if (m := _WANTS_DE.search(text)) and m.group("what"):
             article = _DEFINITE.get((m.group("art") or "das").lower(), "das")
-            return f"{who} {article} {m.group('what')} schicken".strip() if who else f"{article.capitalize()} {m.group('what')} schicken"
+            return (
+                f"{who} {article} {m.group('what')} schicken".strip()
+                if who
+                else f"{article.capitalize()} {m.group('what')} schicken"
+            )
         if _CALLBACK_DE.search(text):
             return f"{who} zurückrufen" if who else "Rückruf"
         return f"Bei {who} nachfassen" if who else "Nachfassen"

@@ -39,4 +39,3 @@ def clear_language(text: str) -> str | None:
     if detected in ANSWERED and votes.get(detected, 0) >= 1 and votes.get(detected, 0) >= votes.get(other, 0):
         return detected
     return None
-

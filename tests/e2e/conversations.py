@@ -78,10 +78,22 @@ def seed_more(db: Database) -> None:
         crm = CrmServices(s, Actor.system("seed"))
         acme = crm.organizations.list(q="Acme", limit=1).items[0]
         helvetia = crm.organizations.create({"name": "Helvetia Treuhand AG", "domain": "helvetia.example"})
-        crm.contacts.create({"first_name": "Hannah", "last_name": "Becker", "email": "hannah.becker@helvetia.example",
-                             "organization_id": helvetia.id})
-        crm.contacts.create({"first_name": "Hannah", "last_name": "Koch", "email": "hannah.koch@acme.example",
-                             "organization_id": acme.id})
+        crm.contacts.create(
+            {
+                "first_name": "Hannah",
+                "last_name": "Becker",
+                "email": "hannah.becker@helvetia.example",
+                "organization_id": helvetia.id,
+            }
+        )
+        crm.contacts.create(
+            {
+                "first_name": "Hannah",
+                "last_name": "Koch",
+                "email": "hannah.koch@acme.example",
+                "organization_id": acme.id,
+            }
+        )
 
 
 def _flatten(replies: list[dict[str, Any]]) -> str:
@@ -105,9 +117,18 @@ def run(conversation: Conversation, nlu: Any, db: Database) -> None:
     transcript: list[str] = []
     for i, step in enumerate(conversation.steps):
         if step.click is not None:
-            button = next((b for r in replies for b in r.get("buttons") or []
-                           if step.click.lower() in b["title"].lower()), None)
-            assert button is not None, f"{conversation.id} step {i + 1}: no button {step.click!r} in {replies}"
+            button = next(
+                (
+                    b
+                    for r in replies
+                    for b in r.get("buttons") or []
+                    if step.click.lower() in b["title"].lower()
+                ),
+                None,
+            )
+            assert button is not None, (
+                f"{conversation.id} step {i + 1}: no button {step.click!r} in {replies}"
+            )
             text = button["payload"]
         else:
             text = step.say or ""
@@ -126,8 +147,14 @@ def run(conversation: Conversation, nlu: Any, db: Database) -> None:
 
 
 def _ids(db: Database) -> dict[str, set[int]]:
-    tables = {"activity": models.Activity, "task": models.Task, "ticket": models.Ticket, "contact": models.Contact,
-              "deal": models.Deal, "gdpr": models.GdprRequest}
+    tables = {
+        "activity": models.Activity,
+        "task": models.Task,
+        "ticket": models.Ticket,
+        "contact": models.Contact,
+        "deal": models.Deal,
+        "gdpr": models.GdprRequest,
+    }
     with db.session() as s:
         return {k: set(s.execute(select(m.id)).scalars()) for k, m in tables.items()}
 
@@ -140,41 +167,74 @@ def _has_none(text: str | None, parts: list[str] | str | None) -> bool:
     return not any(p.lower() in (text or "").lower() for p in _tuple(parts or ()))
 
 
-def check_store(conversation: Conversation, db: Database, before: dict[str, set[int]], since: datetime,
-                sender: str, transcript: str) -> None:
+def check_store(
+    conversation: Conversation,
+    db: Database,
+    before: dict[str, set[int]],
+    since: datetime,
+    sender: str,
+    transcript: str,
+) -> None:
     want = conversation.store
     where = f"{conversation.id}: store\n{transcript}"
     with db.session() as s:
-        new = {k: [r for r in s.execute(select(m)).scalars() if r.id not in before[k]]
-               for k, m in (("activity", models.Activity), ("task", models.Task), ("ticket", models.Ticket),
-                            ("contact", models.Contact), ("gdpr", models.GdprRequest))}
+        new = {
+            k: [r for r in s.execute(select(m)).scalars() if r.id not in before[k]]
+            for k, m in (
+                ("activity", models.Activity),
+                ("task", models.Task),
+                ("ticket", models.Ticket),
+                ("contact", models.Contact),
+                ("gdpr", models.GdprRequest),
+            )
+        }
         touched = [t for t in s.execute(select(models.Ticket)).scalars() if _aware(t.updated_at) >= since]
-        deals = [d for d in s.execute(select(models.Deal)).scalars()
-                 if d.id not in before["deal"] or _aware(d.updated_at) >= since]
+        deals = [
+            d
+            for d in s.execute(select(models.Deal)).scalars()
+            if d.id not in before["deal"] or _aware(d.updated_at) >= since
+        ]
         if "activity" in want:
             w = want["activity"]
-            ok = [a for a in new["activity"]
-                  if (not w.get("contact") or (a.contact is not None and a.contact.full_name == w["contact"]))
-                  and (not w.get("type") or a.type == w["type"])
-                  and _has_all(a.summary, w.get("summary")) and _has_none(a.summary, w.get("summary_not"))]
+            ok = [
+                a
+                for a in new["activity"]
+                if (not w.get("contact") or (a.contact is not None and a.contact.full_name == w["contact"]))
+                and (not w.get("type") or a.type == w["type"])
+                and _has_all(a.summary, w.get("summary"))
+                and _has_none(a.summary, w.get("summary_not"))
+            ]
             got = [(a.type, a.contact.full_name if a.contact else None, a.summary) for a in new["activity"]]
             assert ok, f"{where}\nno activity like {w}; new: {got}"
         if "task" in want:
             w = want["task"]
             names = {c.id: c.full_name for c in s.execute(select(models.Contact)).scalars()}
-            ok = [t for t in new["task"]
-                  if (not w.get("contact") or names.get(t.contact_id) == w["contact"])
-                  and _has_all(t.title, w.get("title")) and _has_none(t.title, w.get("title_not"))]
+            ok = [
+                t
+                for t in new["task"]
+                if (not w.get("contact") or names.get(t.contact_id) == w["contact"])
+                and _has_all(t.title, w.get("title"))
+                and _has_none(t.title, w.get("title_not"))
+            ]
             assert ok, f"{where}\nno task like {w}; new: {[t.title for t in new['task']]}"
         if "ticket" in want:
             w = want["ticket"]
             if "new" in w:
-                assert len(new["ticket"]) == w["new"], f"{where}\n{len(new['ticket'])} new tickets, want {w['new']}"
-            texts = [" ".join([t.subject or "", t.description or "", *(m.body for m in t.messages)]) for t in touched]
+                assert len(new["ticket"]) == w["new"], (
+                    f"{where}\n{len(new['ticket'])} new tickets, want {w['new']}"
+                )
+            texts = [
+                " ".join([t.subject or "", t.description or "", *(m.body for m in t.messages)])
+                for t in touched
+            ]
             if w.get("text"):
-                assert any(_has_all(x, w["text"]) for x in texts), f"{where}\nno ticket says {w['text']}: {texts}"
+                assert any(_has_all(x, w["text"]) for x in texts), (
+                    f"{where}\nno ticket says {w['text']}: {texts}"
+                )
             if w.get("not_text"):
-                assert all(_has_none(x, w["not_text"]) for x in texts), f"{where}\na ticket says {w['not_text']}"
+                assert all(_has_none(x, w["not_text"]) for x in texts), (
+                    f"{where}\na ticket says {w['not_text']}"
+                )
         if "contacts" in want:
             assert len(new["contact"]) == want["contacts"], f"{where}\n{len(new['contact'])} new contacts"
         if "gdpr" in want:
@@ -183,12 +243,20 @@ def check_store(conversation: Conversation, db: Database, before: dict[str, set[
             written = {k: len(v) for k, v in new.items() if v}
             assert not written and not deals, f"{where}\nexpected no write: {written}, deals {deals}"
         if "handover" in want:
-            row = s.execute(select(models.Conversation).where(models.Conversation.sender_id == sender)).scalars().first()
+            row = (
+                s.execute(select(models.Conversation).where(models.Conversation.sender_id == sender))
+                .scalars()
+                .first()
+            )
             paused = bool(row is not None and (row.state or {}).get("paused"))
             assert paused == want["handover"], f"{where}\nhanded over: {paused}"
         if "deal" in want:
             w = want["deal"]
-            ok = [d for d in deals if _has_all(d.name, w.get("name")) and (not w.get("stage") or d.stage == w["stage"])]
+            ok = [
+                d
+                for d in deals
+                if _has_all(d.name, w.get("name")) and (not w.get("stage") or d.stage == w["stage"])
+            ]
             assert ok, f"{where}\nno deal like {w}: {[(d.name, d.stage) for d in deals]}"
 
 

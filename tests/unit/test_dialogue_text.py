@@ -53,11 +53,17 @@ def test_name_match_grades(asked: str, contact: str, grade: str) -> None:
 @pytest.mark.parametrize(
     ("text", "lang", "note"),
     [
-        ("Log a call with Hannah Koch: discussed renewal, she wants a quote by next Friday", "en",
-         "Discussed renewal, she wants a quote by next Friday"),
+        (
+            "Log a call with Hannah Koch: discussed renewal, she wants a quote by next Friday",
+            "en",
+            "Discussed renewal, she wants a quote by next Friday",
+        ),
         ("Just had a call with Hannah Weber, discussed the renewal", "en", "Discussed the renewal"),
-        ("Hatte gerade ein Telefonat mit Jürgen Müller, er will ein Angebot bis Freitag", "de",
-         "Er will ein Angebot bis Freitag"),
+        (
+            "Hatte gerade ein Telefonat mit Jürgen Müller, er will ein Angebot bis Freitag",
+            "de",
+            "Er will ein Angebot bis Freitag",
+        ),
         ("Notiz zu Jürgen Müller: ruft nächste Woche zurück", "de", "Ruft nächste Woche zurück"),
         ("log a call with Anna", "en", "log a call with Anna"),  # only the command: kept whole
     ],

@@ -183,8 +183,15 @@ class DialogueEngine:
     ) -> bool:
         """Does this message answer the form (or is too unclear to be anything else)?"""
         form = state.active_loop or ""
-        if intent in FORM_FRIENDLY or self.policy.action_for(intent) == form:
+        action = self.policy.action_for(intent)
+        if intent in FORM_FRIENDLY or action == form:
             return True
+        text = str(message.get("text") or "")
+        if not text.startswith("/") and not any(ch.isalpha() for ch in text):
+            return True  # digits and signs ("493021", "#1042") answer a question, they ask nothing
+        kind = ((message.get("metadata") or {}).get("speaker") or {}).get("kind")
+        if kind != "user" and action and not action.startswith("utter_") and action not in CUSTOMER_ACTIONS:
+            return True  # nothing a customer could switch to: the form's question stands
         if self._answers_requested_slot(state, message, free_text=False):
             return True  # the message carries what was asked (an address, a number, a name)
         requested = str(state.slots.get("requested_slot") or "")

@@ -368,7 +368,9 @@ class ActionAskEmail(Action):
         if not is_anonymous(speaker(tracker)):
             return finish_form(form)
         invalid = rejected_this_turn(tracker, "email")
-        asked = "utter_ask_verify_email" if form == VERIFY_FORM else "utter_ask_email"
+        # for an existing ticket the address is asked to prove it (a code goes there), not to reach the customer
+        proving = form in (VERIFY_FORM, "ticket_status_form", "update_ticket_form")
+        asked = "utter_ask_verify_email" if proving else "utter_ask_email"
         dispatcher.utter_message(response="utter_ask_email_invalid" if invalid else asked)
         return []
 

@@ -66,7 +66,7 @@ def note_content(text: str, lang: str = "en") -> str:
 
 # "she wants a quote by next Friday", "asked for the contract", "needs an offer", "send her the slides"
 _WANTS_EN = re.compile(
-    r"\b(?:wants|needs|asked for|asks for|would like|requested|expects|is waiting for|waiting for)\s+"
+    r"(?:\b(?:wants|needs|asked for|asks for|would like|requested|expects|is waiting for|waiting for)|'d like)\s+"
     r"(?:a|an|the|our|some)?\s*(?P<what>(?:updated\s+|new\s+|revised\s+|signed\s+)?[a-z][\w-]*(?:\s+(?!by\b|until\b|before\b|on\b|next\b|this\b)[a-z][\w-]*)?)",
     re.IGNORECASE,
 )

@@ -1,6 +1,7 @@
 """Dialogue benchmark: task success of whole conversations, per language and persona, on a held-out set.
 
     python -m bench.dialogue [--files bench/data/dialogue/heldout_en.yml ...] [--model-dir DIR] [-v]
+    python -m bench.dialogue --examples      # transcripts of the examples in issue 12
 
 Without ``--files`` it reads ``bench/data/dialogue/heldout_{en,de}.yml`` (written apart from the tests and the
 training data; see the format below) and, when neither exists, the small ``example.yml``. Every conversation
@@ -445,6 +446,108 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+# The examples of issue 12, replayed by ``--examples`` (transcripts, before/after a change).
+_PRINTER = "My printer driver crashes every time I print a PDF since the update"
+ISSUE_EXAMPLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    (
+        "1a e-mail question, then 'can I talk to a human?'",
+        "customer",
+        "en",
+        (_PRINTER, "can I talk to a human?"),
+    ),
+    (
+        "1b e-mail question, then 'status of ticket #1002'",
+        "customer",
+        "en",
+        (_PRINTER, "status of ticket #1002"),
+    ),
+    (
+        "1c e-mail question, then a German erasure request",
+        "customer",
+        "en",
+        (_PRINTER, "Bitte löschen Sie alle meine Daten"),
+    ),
+    (
+        "1d e-mail question, then an FAQ",
+        "customer",
+        "en",
+        (_PRINTER, "how do I reset my password?", "/affirm", "lena@example.org"),
+    ),
+    ("1e e-mail question answered badly twice", "customer", "en", (_PRINTER, "hmm", "dunno")),
+    (
+        "1f after cancel, the ticket-number question",
+        "customer",
+        "en",
+        (_PRINTER, "cancel", "what's the status of my ticket?", "how do I reset my password?"),
+    ),
+    (
+        "2 my ticket, then an invoice number (customer)",
+        "customer",
+        "en",
+        (
+            "The invoice PDF download fails with an error since Monday",
+            "anna.customer@example.com",
+            "yes",
+            "what's the status of my ticket?",
+            "please add that the invoice number is 2026-1188",
+            "yes",
+        ),
+    ),
+    (
+        "2b my ticket, then an invoice number (rep)",
+        "rep",
+        "en",
+        (
+            "The VPN client on my laptop drops the connection every few minutes",
+            "yes",
+            "what's the status of my ticket?",
+            "please add that the invoice number is 2026-1188",
+        ),
+    ),
+    (
+        "3 Hannah Weber when only Hannah Becker and Hannah Koch exist",
+        "rep",
+        "en",
+        ("Just had a call with Hannah Weber, discussed the renewal",),
+    ),
+    (
+        "4 the note and the follow-up task",
+        "rep",
+        "en",
+        ("Log a call with Hannah Koch: discussed renewal, she wants a quote by next Friday", "yes"),
+    ),
+    ("5 a history question", "rep", "en", ("what did I log for Hannah Koch?",)),
+    (
+        "6 a German customer",
+        "customer",
+        "de",
+        ("Hallo", "Mein Konto ist seit heute gesperrt und ich komme nicht mehr rein"),
+    ),
+    ("7 an English hi from a German profile", "rep", "de", ("hi",)),
+)
+
+
+def print_examples(nlu: Any) -> None:
+    """The issue's examples as transcripts, and what example 4 stored."""
+    from crm_store.models import Activity, Task
+
+    world = World.create(nlu)
+    try:
+        for title, persona, lang, turns in ISSUE_EXAMPLES:
+            chat = Chat(world, world.actor(persona, lang))
+            for text in turns:
+                chat.say(text)
+            print(f"\n### {title} ({persona}, profile {lang})\n{chat.render()}")
+            if title.startswith("4 "):
+                with world.db.session() as s:
+                    activity = s.execute(select(Activity).order_by(Activity.id.desc())).scalars().first()
+                    task = s.execute(select(Task).order_by(Task.id.desc())).scalars().first()
+                    print(f"STORE: activity summary {activity.summary if activity else None!r}")
+                    print(f"STORE: task title {task.title if task else None!r}")
+    finally:
+        world.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="*", type=Path)
@@ -454,7 +557,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="print the transcript of failed conversations"
     )
+    parser.add_argument(
+        "--examples", action="store_true", help="print the transcripts of issue 12's examples"
+    )
     args = parser.parse_args(argv)
+    if args.examples:
+        from assistant.app import load_nlu
+
+        print_examples(load_nlu(args.model_dir, ROOT / "training_data"))
+        return 0
     files = args.files or [p for p in (DATA / "heldout_en.yml", DATA / "heldout_de.yml") if p.exists()]
     if not files:
         files = [DATA / "example.yml"]

@@ -1,8 +1,12 @@
-"""Teams activities -> the assistant -> replies through the Bot Connector.
+"""Teams activities -> the assistant -> replies through the Bot Connector (Microsoft 365 Agents SDK).
 
-    connector = TeamsConnector(db=db, client=client, assistant=lambda: app.get(ASSISTANT_KEY))
-    connector.accept(activity)     # claims it and starts a tracked background task; never waits
-    await connector.drain()        # tests and shutdown
+    connector = TeamsConnector(db=db, adapter=sdk.build_adapter(settings), assistant=...)
+    connector.accept(activity, identity)   # claims it and starts a tracked background task; never waits
+    await connector.drain()                # tests and shutdown
+
+Each background turn runs through the SDK's ``adapter.process_activity`` with the identity our token check
+accepted, so the SDK builds the connector client (its app token from MSAL) for the activity's
+``serviceUrl``; a typing indicator goes out first, the answer after it.
 
 Only Teams itself (``channelId`` ``msteams``, and one of ``tenants``: required, see settings) is heard, and
 only ``message`` (typed text, or an Adaptive Card ``Action.Submit`` whose ``value`` has a
@@ -33,12 +37,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
+import aiohttp
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationParameters
+from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
 from connectors.teams import wording
-from connectors.teams.client import BotConnectorClient, ConnectorError
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent
@@ -163,13 +170,13 @@ class TeamsConnector:
         self,
         *,
         db: Database,
-        client: BotConnectorClient,
+        adapter: Any,
         assistant: Callable[[], Assistant | None],
         member_lookup: bool = True,
         tenants: tuple[str, ...] = (),
     ) -> None:
         self.db = db
-        self.client = client
+        self.adapter = adapter
         self.member_lookup = member_lookup
         self.tenants = tenants
         self._assistant = assistant
@@ -187,7 +194,7 @@ class TeamsConnector:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- dispatch (fast: the HTTP 200 waits only for this) ---------------------------------------
-    def accept(self, activity: dict[str, Any]) -> None:
+    def accept(self, activity: dict[str, Any], identity: ClaimsIdentity) -> None:
         kind = activity.get("type")
         where = Where.of(activity)
         if where is None or kind not in ("message", "conversationUpdate"):
@@ -202,9 +209,26 @@ class TeamsConnector:
         if kind == "message":
             text = message_text(activity)
             if text:
-                self._spawn(self._once(where, self._converse(where, text)))
+                self._spawn(self._once(where, self._turn(identity, activity, where, text)))
         elif self._bot_was_added(activity, where):
-            self._spawn(self._once(where, self._welcome(where)))
+            self._spawn(self._once(where, self._turn(identity, activity, where, None)))
+
+    async def _turn(
+        self, identity: ClaimsIdentity, activity: dict[str, Any], where: Where, text: str | None
+    ) -> None:
+        """One turn through the SDK: it hands us a TurnContext whose connector client is authorised."""
+
+        async def callback(context: TurnContext) -> None:
+            client = context.services.get(ConnectorClientBase)
+            if text is None:
+                await self._welcome(client, where)
+            else:
+                await self._converse(client, where, text)
+
+        try:
+            await self.adapter.process_activity(identity, Activity.model_validate(activity), callback)
+        except Exception as exc:  # e.g. the app token could not be had: nothing to answer with
+            log.warning("a Teams turn could not start: %s", type(exc).__name__)
 
     @staticmethod
     def _bot_was_added(activity: dict[str, Any], where: Where) -> bool:
@@ -222,32 +246,33 @@ class TeamsConnector:
         await work
 
     # -- the work ------------------------------------------------------------------------------
-    async def _welcome(self, where: Where) -> None:
+    async def _welcome(self, client: Any, where: Where) -> None:
         try:
-            await self._post(where, text_activity(wording.say("welcome", where.lang)), reply=False)
+            await self._post(client, where, text_activity(wording.say("welcome", where.lang)), reply=False)
         except Exception:
             log.exception("could not welcome a Teams conversation")
 
-    async def _converse(self, where: Where, text: str) -> None:
+    async def _converse(self, client: Any, where: Where, text: str) -> None:
         ref = secrets.token_hex(2)
         try:
+            await self._typing(client, where)
             code = link_code(text)
             if code is not None:
-                await self._redeem(where, code)
+                await self._redeem(client, where, code)
                 return
             actor, lang = await self._actor(where)
             if actor is None:
-                await self._not_linked(where)
+                await self._not_linked(client, where)
                 return
             assistant = self._assistant()
             if assistant is None:
-                await self._post(where, text_activity(wording.say("starting", lang)))
+                await self._post(client, where, text_activity(wording.say("starting", lang)))
                 return
             public = None if where.private else where
             if public is not None:
-                personal = await self._personal(public)
+                personal = await self._personal(client, public)
                 if personal is None:
-                    await self._post(public, text_activity(wording.say("ask_privately", lang)))
+                    await self._post(client, public, text_activity(wording.say("ask_privately", lang)))
                     return
                 where = personal
             replies = await assistant.handle(
@@ -261,30 +286,44 @@ class TeamsConnector:
             )
             activity = render(replies)
             if not is_empty(activity):
-                await self._post(where, activity, reply=where.activity_id is not None)
+                await self._post(client, where, activity, reply=where.activity_id is not None)
             if public is not None:
-                await self._post(public, text_activity(wording.say("answered_privately", lang)))
+                await self._post(client, public, text_activity(wording.say("answered_privately", lang)))
         except Exception:
             log.exception("teams turn failed (ref %s)", ref)
             try:
-                await self._post(where, text_activity(wording.say("failed", where.lang, ref=ref)))
+                await self._post(client, where, text_activity(wording.say("failed", where.lang, ref=ref)))
             except Exception:
                 log.exception("could not report the failure (ref %s)", ref)
 
-    async def _personal(self, where: Where) -> Where | None:
+    async def _personal(self, client: Any, where: Where) -> Where | None:
         """The asker's 1:1 chat with the bot, where CRM data may be shown; None if it cannot be opened."""
+        parameters = ConversationParameters(
+            is_group=False,
+            agent=ChannelAccount.model_validate(where.bot),
+            members=[ChannelAccount(id=where.user_id)],
+            tenant_id=where.tenant,
+            channel_data={"tenant": {"id": where.tenant}} if where.tenant else {},
+        )
         try:
-            conversation = await self.client.personal_conversation(
-                where.service_url, bot=where.bot, user_id=where.user_id, tenant=where.tenant
-            )
-        except ConnectorError as exc:
-            log.info("could not open a personal Teams chat (%s)", exc.status)
+            created = await client.conversations.create_conversation(parameters)
+        except (aiohttp.ClientError, ValueError) as exc:
+            log.info("could not open a personal Teams chat (%s)", getattr(exc, "status", type(exc).__name__))
             return None
-        return replace(where, conversation_id=conversation, activity_id=None, conversation_type="personal")
+        if not created.id:
+            return None
+        return replace(where, conversation_id=created.id, activity_id=None, conversation_type="personal")
 
-    async def _not_linked(self, where: Where) -> None:
+    async def _typing(self, client: Any, where: Where) -> None:
+        """Teams shows "..." until the answer arrives (or a few seconds pass)."""
+        try:
+            await self._post(client, where, {"type": "typing"}, reply=False)
+        except (aiohttp.ClientError, ValueError) as exc:
+            log.info("could not send a typing indicator (%s)", type(exc).__name__)
+
+    async def _not_linked(self, client: Any, where: Where) -> None:
         """An unlinked user: a pending request for an admin (the e-mail Teams gives is only a hint)."""
-        email = await self._email(where)
+        email = await self._email(client, where)
         account = where.account()
 
         def request() -> int:
@@ -292,9 +331,11 @@ class TeamsConnector:
                 return CrmServices(session, Actor.system("teams")).links.request(account, email).id
 
         number = await asyncio.to_thread(request)
-        await self._post(where, text_activity(wording.say("not_linked", where.lang, request=str(number))))
+        await self._post(
+            client, where, text_activity(wording.say("not_linked", where.lang, request=str(number)))
+        )
 
-    async def _redeem(self, where: Where, code: str) -> None:
+    async def _redeem(self, client: Any, where: Where, code: str) -> None:
         """``link <code>``: the code came from the CRM side, where the person is signed in."""
         account = where.account()
 
@@ -309,15 +350,20 @@ class TeamsConnector:
             log.info("a Teams link code was refused: %s", exc.detail)
             outcome, number = "taken", None
         text = wording.say(f"link_{outcome}", where.lang, request=str(number or ""))
-        await self._post(where, text_activity(text))
+        await self._post(client, where, text_activity(text))
 
-    async def _post(self, where: Where, activity: dict[str, Any], *, reply: bool = True) -> None:
-        await self.client.reply(
-            where.service_url,
-            where.conversation_id,
-            where.activity_id if reply else None,
-            where.addressed(activity, reply=reply),
-        )
+    async def _post(
+        self, client: Any, where: Where, activity: dict[str, Any], *, reply: bool = True
+    ) -> str | None:
+        """Send ``activity`` through the SDK's connector client; the new activity's id."""
+        outgoing = Activity.model_validate(where.addressed(activity, reply=reply))
+        if reply and where.activity_id:
+            sent = await client.conversations.reply_to_activity(
+                where.conversation_id, where.activity_id, outgoing
+            )
+        else:
+            sent = await client.conversations.send_to_conversation(where.conversation_id, outgoing)
+        return sent.id if sent is not None else None
 
     # -- store ---------------------------------------------------------------------------------
     async def _claim(self, key: str) -> bool:
@@ -350,15 +396,21 @@ class TeamsConnector:
             user = CrmServices(session, Actor.system("teams")).links.resolve(account)
             return actor_for(user) if user is not None else None
 
-    async def _email(self, where: Where) -> str | None:
+    async def _email(self, client: Any, where: Where) -> str | None:
         """The user's e-mail: from the activity when it has one, else from the Bot Connector."""
         email = _str(where.user.get("email"))
         if email is None and self.member_lookup:
             try:
-                member = await self.client.member(where.service_url, where.conversation_id, where.user_id)
-            except ConnectorError as exc:
-                log.warning("Teams member lookup failed (%s)", exc.status)
+                member = await client.conversations.get_conversation_member(
+                    where.conversation_id, where.user_id
+                )
+            except aiohttp.ClientResponseError as exc:
+                if exc.status not in (403, 404):
+                    log.warning("Teams member lookup failed (%s)", exc.status)
                 return None
-            member = member or {}
-            email = _str(member.get("email")) or _str(member.get("userPrincipalName"))
+            except (aiohttp.ClientError, ValueError) as exc:
+                log.warning("Teams member lookup failed (%s)", type(exc).__name__)
+                return None
+            found = member.model_dump(by_alias=True, exclude_none=True) if member is not None else {}
+            email = _str(found.get("email")) or _str(found.get("userPrincipalName"))
         return email if email and "@" in email else None

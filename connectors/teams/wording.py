@@ -18,10 +18,10 @@ _TEXTS: dict[str, dict[str, str]] = {
     "not_linked": {
         "en": "Your Teams account is not linked to a CRM account yet. An admin can approve request "
         "#{request}, or link it yourself: sign in to the CRM with your API token, get a code with "
-        "`POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) and send me `link <code>` here.",
+        '`POST /api/v1/me/link-code` (`{{"channel": "teams"}}`) and send me `link <code>` here.',
         "de": "Dein Teams-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Die CRM-Administration kann "
         "Anfrage #{request} freigeben, oder du verknüpfst es selbst: melde dich mit deinem API-Token am "
-        "CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) und "
+        'CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{"channel": "teams"}}`) und '
         "schick mir hier `verknüpfen <Code>`.",
     },
     "link_linked": {

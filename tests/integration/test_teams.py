@@ -29,7 +29,7 @@ from connectors.teams.render import escape_markdown, markdown, render
 from crm_store.db import Database
 from crm_store.models import Contact, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
-from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted
+from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
 
 APP_ID = "5b1f0c4e-7d2a-4f3b-9e8c-0a1b2c3d4e5f"
@@ -117,20 +117,13 @@ class Teams:
 
 
 @pytest.fixture
-async def tm(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer) -> Teams:
+async def tm(
+    aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer, monkeypatch: Any
+) -> Teams:
     fake = FakeBotConnector(app_id=APP_ID, app_password=PASSWORD, members=MEMBERS)
     fake.publish(issuer.jwk())
     server = await aiohttp_server(fake.app)
-    conf = Settings.from_env(
-        {},
-        database_url=sqlite_db.url,
-        teams_app_id=APP_ID,
-        teams_app_password=PASSWORD,
-        teams_openid_url=fake.openid_url(server),
-        teams_token_url=fake.token_url(server),
-        teams_tenant_ids=("tenant-1",),
-        extra={"teams_retry_backoff": "0.01", "teams_jwks_min_refresh": "0"},
-    )
+    conf = await teams_settings(fake, server, aiohttp_server, monkeypatch, database_url=sqlite_db.url)
     with sqlite_db.session() as s:
         rita = CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
@@ -330,7 +323,7 @@ async def test_a_revoked_outbound_token_is_renewed_once(tm: Teams) -> None:
     await tm.say("/help", activity_id="a2")
     await tm.connector.drain()
     assert len(tm.replies) == 2 and len(tm.fake.tokens_issued) == 1
-    assert tm.fake.attempts.count("reply") == 3
+    assert tm.fake.attempts[2:] == ["typing", "typing", "reply"]  # the typing indicator hit the 401 first
 
 
 async def test_wrong_app_credentials_mean_no_reply_but_no_crash(tm: Teams) -> None:
@@ -429,6 +422,44 @@ async def test_a_leeway_tolerates_small_clock_skew(tm: Teams) -> None:
     assert len(tm.replies) == 1
 
 
+async def test_five_minutes_of_clock_skew_are_tolerated_and_no_more(tm: Teams) -> None:
+    now = time.time()
+    late = tm.token(issued_at=now - 3600 - 290, lifetime=3600)  # expired 290 s ago
+    early = tm.token(nbf=int(now) + 290)
+    too_late = tm.token(issued_at=now - 3600 - 330, lifetime=3600)
+    assert await tm.post(tm.activity("/help", activity_id="s1"), token=late) == 200
+    assert await tm.post(tm.activity("/help", activity_id="s2"), token=early) == 200
+    assert await tm.post(tm.activity("/help", activity_id="s3"), token=too_late) == 401
+    await tm.connector.drain()
+    assert len(tm.replies) == 2
+
+
+ENTRA_V2 = "https://login.microsoftonline.com/{}/v2.0"
+
+
+async def test_a_single_tenant_entra_token_for_our_tenant_is_accepted(tm: Teams) -> None:
+    token = tm.token(issuer=ENTRA_V2.format("tenant-1"), tid="tenant-1")
+    assert await tm.post(tm.activity("/help", activity_id="e1"), token=token) == 200
+    v1 = tm.token(issuer="https://sts.windows.net/tenant-1/", tid="tenant-1")
+    assert await tm.post(tm.activity("/help", activity_id="e2"), token=v1) == 200
+    await tm.connector.drain()
+    assert len(tm.replies) == 2
+    assert set(tm.fake.token_tenants) == {"tenant-1"}  # the app token, too, comes from our own tenant
+
+
+async def test_a_foreign_tenants_token_is_refused(tm: Teams) -> None:
+    tokens = {
+        "foreign issuer": tm.token(issuer=ENTRA_V2.format("tenant-evil"), tid="tenant-evil"),
+        "foreign tid under our issuer": tm.token(issuer=ENTRA_V2.format("tenant-1"), tid="tenant-evil"),
+        "no tid": tm.token(issuer=ENTRA_V2.format("tenant-1")),
+        "multi-tenant common": tm.token(issuer=ENTRA_V2.format("common"), tid="tenant-1"),
+    }
+    for name, token in tokens.items():
+        assert await tm.post(tm.activity("/help"), token=token) == 401, name
+    await tm.connector.drain()
+    assert tm.replies == []
+
+
 async def test_a_rotated_key_is_fetched_when_an_unknown_kid_arrives(tm: Teams) -> None:
     assert await tm.say("/help", activity_id="a1") == 200
     rotated = Issuer("key-2", endorsements=["msteams"])
@@ -440,7 +471,7 @@ async def test_a_rotated_key_is_fetched_when_an_unknown_kid_arrives(tm: Teams) -
 
 
 async def test_unknown_kids_do_not_hammer_the_key_endpoint(tm: Teams) -> None:
-    tm.client.server.app[teams.KEYS_KEY].min_refresh_seconds = 60
+    tm.client.server.app[teams.KEYS_KEY].keys[auth.ISSUER].min_refresh_seconds = 60
     assert await tm.say("/help") == 200
     for n in range(5):
         assert await tm.post(tm.activity(), token=tm.token(kid=f"random-{n}")) == 401

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -581,20 +580,3 @@ def test_many_buttons_are_split_into_action_sets_and_bad_ones_dropped() -> None:
     assert [len(s["actions"]) for s in sets] == [5, 2]
     assert sets[1]["actions"][1]["data"] == {"payload": '/choose{"contact_id": 6}'}
     assert json.dumps(card).count("Action.Submit") == 7
-
-
-def test_the_manifest_template_is_a_bot_for_the_configured_app() -> None:
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    text = (root / "teams" / "manifest.json").read_text()
-    manifest = json.loads(text)
-    [bot] = manifest["bots"]
-    assert manifest["id"] == bot["botId"] == "${{TEAMS_APP_ID}}"
-    assert "personal" in bot["scopes"] and manifest["icons"] == {
-        "color": "color.png",
-        "outline": "outline.png",
-    }
-    readme = (root / "teams" / "README.md").read_text()
-    for placeholder in set(re.findall(r"\$\{\{(\w+)\}\}", text)):
-        assert f"{placeholder}=" in readme, placeholder

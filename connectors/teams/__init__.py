@@ -66,6 +66,9 @@ async def messages(request: web.Request) -> web.Response:
     except auth.AuthError as exc:
         log.info("refused a Teams activity: %s", exc)
         return _unauthorized()
+    if activity.get("type") == "invoke":  # Teams waits for the answer (a card click, a message action)
+        status, body = await connector.invoke(activity, sdk.identity_for(claims))
+        return web.json_response(body, status=status)
     connector.accept(activity, sdk.identity_for(claims))
     return web.Response(status=200)
 

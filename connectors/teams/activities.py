@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
-from connectors.teams import wording
+from connectors.teams import cards, wording
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent
@@ -230,6 +230,56 @@ class TeamsConnector:
         except Exception as exc:  # e.g. the app token could not be had: nothing to answer with
             log.warning("a Teams turn could not start: %s", type(exc).__name__)
 
+    async def invoke(self, activity: dict[str, Any], identity: ClaimsIdentity) -> tuple[int, dict[str, Any]]:
+        """An ``Action.Execute`` click: Teams waits for the card that replaces the clicked one."""
+        where = Where.of(activity)
+        payload = cards.clicked_payload(activity) if activity.get("name") == cards.INVOKE_NAME else None
+        if where is None or activity.get("channelId") != TEAMS_CHANNEL_ID or where.tenant not in self.tenants:
+            return 200, cards.message_response("")
+        if payload is None:
+            return 200, cards.message_response(wording.say("not_understood", where.lang))
+        if where.activity_id and not await self._claim(f"{where.conversation_id}|{where.activity_id}"):
+            return 200, cards.message_response(wording.say("already_done", where.lang))
+        answer: dict[str, Any] = {}
+
+        async def callback(context: TurnContext) -> None:
+            answer.update(await self._click(context.services.get(ConnectorClientBase), where, payload))
+
+        try:
+            await self.adapter.process_activity(identity, Activity.model_validate(activity), callback)
+        except Exception as exc:
+            log.warning("a Teams card action could not start: %s", type(exc).__name__)
+        if not answer:
+            ref = secrets.token_hex(2)
+            log.error("a Teams card action produced no answer (ref %s)", ref)
+            return 200, cards.text_card_response(wording.say("failed", where.lang, ref=ref))
+        return 200, answer
+
+    async def _click(self, client: Any, where: Where, payload: str) -> dict[str, Any]:
+        """Run the click as the user's message; the answer as the replacement card."""
+        ref = secrets.token_hex(2)
+        try:
+            actor, lang = await self._actor(where)
+            if actor is None:
+                await self._not_linked(client, where)
+                return cards.text_card_response(wording.say("see_chat", where.lang))
+            assistant = self._assistant()
+            if assistant is None:
+                return cards.text_card_response(wording.say("starting", lang))
+            replies = await assistant.handle(
+                IncomingMessage(
+                    channel=CHANNEL,
+                    sender_id=where.sender_id,
+                    text=payload[:MAX_TEXT_CHARS],
+                    speaker=actor,
+                    metadata={"teams_conversation": where.conversation_id, "teams_tenant": where.tenant},
+                )
+            )
+            return cards.card_response(render(replies))
+        except Exception:
+            log.exception("teams card action failed (ref %s)", ref)
+            return cards.text_card_response(wording.say("failed", where.lang, ref=ref))
+
     @staticmethod
     def _bot_was_added(activity: dict[str, Any], where: Where) -> bool:
         added = activity.get("membersAdded")
@@ -284,7 +334,7 @@ class TeamsConnector:
                     metadata={"teams_conversation": where.conversation_id, "teams_tenant": where.tenant},
                 )
             )
-            activity = render(replies)
+            activity = cards.universal(render(replies))
             if not is_empty(activity):
                 await self._post(client, where, activity, reply=where.activity_id is not None)
             if public is not None:

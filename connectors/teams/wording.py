@@ -57,6 +57,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "I only answer CRM questions in a personal chat; please write to me there.",
         "de": "CRM-Fragen beantworte ich nur im persönlichen Chat; bitte schreib mir dort.",
     },
+    "already_done": {
+        "en": "This was already done.",
+        "de": "Das ist bereits erledigt.",
+    },
+    "not_understood": {
+        "en": "I can't act on that button.",
+        "de": "Mit dieser Schaltfläche kann ich nichts anfangen.",
+    },
+    "see_chat": {
+        "en": "Please see my message in our chat first.",
+        "de": "Bitte lies zuerst meine Nachricht in unserem Chat.",
+    },
     "starting": {
         "en": "I'm just starting up; please try again in a moment.",
         "de": "Ich starte gerade; bitte versuch es gleich noch einmal.",

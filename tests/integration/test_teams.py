@@ -26,7 +26,7 @@ from connectors.teams import auth
 from connectors.teams.activities import TeamsConnector
 from connectors.teams.render import escape_markdown, markdown, render
 from crm_store.db import Database
-from crm_store.models import Contact, ProcessedEvent, User
+from crm_store.models import Activity, Contact, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
 from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
@@ -110,6 +110,17 @@ class Teams:
         """What Teams sends when an Action.Submit button is clicked: no text, the data as ``value``."""
         return await self.post(self.activity(None, value={"payload": payload}, replyToId="reply-1", **kw))
 
+    async def click(self, payload: str, *, activity_id: str = "click-1", **kw: Any) -> tuple[int, Any]:
+        """What Teams sends when an Action.Execute button is clicked: an invoke it waits for."""
+        value = {"action": {"type": "Action.Execute", "verb": "crm", "data": {"payload": payload}}}
+        activity = self.activity(
+            None, type="invoke", name="adaptiveCard/action", value=value, activity_id=activity_id, **kw
+        )
+        res = await self.client.post(
+            "/api/messages", json=activity, headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        return res.status, await res.json()
+
     @property
     def replies(self) -> list[Posted]:
         return self.fake.replies
@@ -180,34 +191,64 @@ async def test_unknown_teams_users_get_only_a_polite_refusal(tm: Teams) -> None:
         )
 
 
-async def test_buttons_become_an_adaptive_card_and_a_submit_continues_the_flow(tm: Teams) -> None:
+async def test_buttons_are_universal_actions_and_a_click_replaces_the_card(tm: Teams) -> None:
     await tm.say('/create_contact{"person": "Jane Roe", "organization": "Initech"}', activity_id="a1")
     await tm.connector.drain()
+    assert tm.fake.typing == ["a:personal-rita"]  # shown while the turn ran
     card = tm.replies[0].card()
     assert card is not None and card["type"] == "AdaptiveCard" and card["version"] == "1.5"
     assert card["body"][0]["type"] == "TextBlock" and "Jane Roe" in card["body"][0]["text"]
     [actions] = [e for e in card["body"] if e["type"] == "ActionSet"]
-    assert [a["type"] for a in actions["actions"]] == ["Action.Submit"] * 2
+    assert [(a["type"], a["verb"]) for a in actions["actions"]] == [("Action.Execute", "crm")] * 2
     assert [a["data"] for a in actions["actions"]] == [{"payload": "/affirm"}, {"payload": "/deny"}]
     assert "Jane Roe" in tm.replies[0].body["summary"]
 
-    assert await tm.submit("/deny", activity_id="a2") == 200
+    status, response = await tm.click("/deny", activity_id="c1")
+    assert status == 200 and response["statusCode"] == 200
+    assert response["type"] == CARD
+    replaced = json.dumps(response["value"])
+    assert "Nothing was saved" in replaced and "Action.Execute" not in replaced  # no second click
     await tm.connector.drain()
-    assert "Nothing was saved" in tm.replies[1].text
-    assert tm.replies[1].reply_to_id == "a2"
+    assert len(tm.replies) == 1  # the answer is the card, not another message
     with tm.db.session() as s:
         assert s.execute(select(func.count()).select_from(Contact)).scalar() == 0
 
-    await tm.say('/create_contact{"person": "Jane Roe", "organization": "Initech"}', activity_id="a3")
-    await tm.connector.drain()
-    await tm.submit("/affirm", activity_id="a4")
-    await tm.connector.drain()
-    assert "Jane Roe" in tm.replies[-1].text
+
+async def test_a_click_completes_log_a_call_and_the_same_click_twice_does_nothing(tm: Teams) -> None:
     with tm.db.session() as s:
-        assert s.execute(select(func.count()).select_from(Contact)).scalar() == 1
+        CrmServices(s, Actor.system("test")).contacts.create({"first_name": "Jane", "last_name": "Roe"})
+    await tm.say('/log_activity{"activity_type": "call", "person": "Jane Roe"}', activity_id="a1")
+    await tm.connector.drain()
+    card = tm.replies[0].card()
+    assert card is not None and "Jane Roe" in json.dumps(card)
+    status, response = await tm.click("/affirm", activity_id="c1")
+    assert status == 200 and response["type"] == CARD
+    assert "logged" in json.dumps(response["value"]).lower()
+    status, again = await tm.click("/affirm", activity_id="c1")  # Teams redelivers the same invoke
+    assert status == 200 and again["type"] == "application/vnd.microsoft.activity.message"
+    with tm.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Activity)).scalar() == 1
+
+
+async def test_a_click_from_an_unlinked_user_or_a_foreign_tenant_does_nothing(tm: Teams) -> None:
+    status, response = await tm.click("/affirm", activity_id="c1", user={"id": "29:ghost", "name": "Ghost"})
+    assert status == 200 and "chat" in json.dumps(response["value"])
+    await tm.connector.drain()
+    assert "not linked to a CRM account yet" in tm.replies[0].text
+    value = {"action": {"type": "Action.Execute", "verb": "crm", "data": {"payload": "/pipeline_status"}}}
+    foreign = tm.activity(None, type="invoke", name="adaptiveCard/action", value=value, activity_id="c2")
+    foreign["conversation"]["tenantId"] = "tenant-evil"
+    foreign["channelData"] = {"tenant": {"id": "tenant-evil"}}
+    res = await tm.client.post(
+        "/api/messages", json=foreign, headers={"Authorization": f"Bearer {tm.token()}"}
+    )
+    assert res.status == 200 and (await res.json())["value"] == ""  # Rita's id, another tenant: nothing
+    await tm.connector.drain()
+    assert len(tm.replies) == 1
 
 
 async def test_a_card_submit_of_help_is_the_same_as_typing_it(tm: Teams) -> None:
+    """Cards posted before Universal Actions (Action.Submit) still work."""
     assert await tm.submit("/help") == 200
     await tm.connector.drain()
     assert "log calls" in tm.replies[0].text

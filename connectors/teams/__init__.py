@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import aiohttp
 from aiohttp import web
@@ -25,12 +26,16 @@ from assistant.runtime import ASSISTANT_KEY, ensure_assistant
 from assistant.settings import SettingsError
 from connectors.teams import auth, sdk
 from connectors.teams.activities import TeamsConnector
+from connectors.teams.digest import TeamsDigestScheduler, digest_config
+from connectors.teams.outbox import TeamsOutbox
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/messages"
 CONNECTOR_KEY = web.AppKey("teams_connector", TeamsConnector)
 KEYS_KEY = web.AppKey("teams_signing_keys", auth.Issuers)
+OUTBOX_KEY = web.AppKey("teams_outbox", TeamsOutbox)
+DIGEST_KEY = web.AppKey("teams_digest", TeamsDigestScheduler)
 _SESSION_KEY = web.AppKey("teams_http_session", aiohttp.ClientSession)
 
 
@@ -89,6 +94,7 @@ def install(app: web.Application) -> None:
             )
         log.warning("TEAMS_TENANT_IDS is not set: the demo's Teams endpoint hears nobody")
     ensure_assistant(app)
+    digest = digest_config(settings, os.environ)
 
     async def start(app: web.Application) -> None:
         session = aiohttp.ClientSession()
@@ -112,11 +118,22 @@ def install(app: web.Application) -> None:
             member_lookup=settings.teams_member_lookup,
             tenants=settings.teams_tenant_ids,
         )
+        worker = TeamsOutbox(db=app[DB_KEY], adapter=adapter, app_id=settings.teams_app_id)
+        app[OUTBOX_KEY] = worker
+        worker.start()
+        if digest is not None:
+            scheduler = TeamsDigestScheduler(db=app[DB_KEY], outbox=worker, config=digest)  # type: ignore[arg-type]
+            app[DIGEST_KEY] = scheduler
+            scheduler.start()
 
     async def stop(app: web.Application) -> None:
         connector = app.get(CONNECTOR_KEY)
         if connector is not None:
             await connector.drain()
+        for key in (DIGEST_KEY, OUTBOX_KEY):
+            task = app.get(key)
+            if task is not None:
+                await task.stop()
         session = app.get(_SESSION_KEY)
         if session is not None:
             await session.close()

@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
-from connectors.teams import cards, wording
+from connectors.teams import cards, outbox, wording
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent
@@ -226,6 +226,7 @@ class TeamsConnector:
                 await self._converse(client, where, text)
 
         try:
+            await asyncio.to_thread(self._remember, where)
             await self.adapter.process_activity(identity, Activity.model_validate(activity), callback)
         except Exception as exc:  # e.g. the app token could not be had: nothing to answer with
             log.warning("a Teams turn could not start: %s", type(exc).__name__)
@@ -416,6 +417,22 @@ class TeamsConnector:
         return sent.id if sent is not None else None
 
     # -- store ---------------------------------------------------------------------------------
+    def _remember(self, where: Where) -> int:
+        """Keep this conversation's reference for proactive messages (the digest, notifications)."""
+        conversation = where.conversation_id
+        if where.conversation_type == "channel":
+            conversation = conversation.split(";messageid=", 1)[0]  # the channel, not this thread
+        return outbox.remember(
+            self.db,
+            tenant=where.tenant or "",
+            conversation_id=conversation,
+            conversation_type=where.conversation_type or "personal",
+            service_url=where.service_url,
+            bot_id=str(where.bot.get("id") or ""),
+            teams_user_id=where.teams_user_id,
+            user_id=where.user_id,
+        )
+
     async def _claim(self, key: str) -> bool:
         """Record ``key``; False when it was already recorded (a redelivery or a duplicate)."""
 

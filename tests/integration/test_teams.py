@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +20,14 @@ from sqlalchemy import func, select
 
 from assistant.app import build_assistant
 from assistant.runtime import ASSISTANT_KEY, FACTORY_KEY
-from assistant.server import build_app
+from assistant.server import SETTINGS_KEY, build_app
 from assistant.settings import Settings
 from connectors import teams
 from connectors.teams import auth
 from connectors.teams.activities import TeamsConnector
 from connectors.teams.render import escape_markdown, markdown, render
 from crm_store.db import Database
-from crm_store.models import Activity, Contact, ProcessedEvent, User
+from crm_store.models import Activity, Contact, OutboxMessage, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
 from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
@@ -621,3 +622,69 @@ def test_many_buttons_are_split_into_action_sets_and_bad_ones_dropped() -> None:
     assert [len(s["actions"]) for s in sets] == [5, 2]
     assert sets[1]["actions"][1]["data"] == {"payload": '/choose{"contact_id": 6}'}
     assert json.dumps(card).count("Action.Submit") == 7
+
+
+# --- proactive messages (outbox) ----------------------------------------------------------------------
+CHANNEL_THREAD = "19:abc123@thread.tacv2;messageid=1700000000000"
+
+
+async def test_the_weekly_digest_reaches_the_channel_the_bot_was_added_to(tm: Teams) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from connectors.teams.digest import TeamsDigestScheduler, digest_config
+
+    with tm.db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        org = crm.organizations.create({"name": "Initech"})
+        crm.deals.create({"name": "Rollout", "organization_id": org.id, "amount": 12000, "stage": "proposal"})
+    app = tm.client.server.app
+    settings = app[SETTINGS_KEY]
+    config = digest_config(
+        replace(settings, extra={"teams_digest_conversation": "19:abc123@thread.tacv2"}), {}
+    )
+    assert config is not None
+    await app[teams.OUTBOX_KEY].stop()  # this test delivers itself, one pass at a time
+    scheduler = TeamsDigestScheduler(db=tm.db, outbox=app[teams.OUTBOX_KEY], config=config)  # type: ignore[arg-type]
+    run = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+    assert await scheduler.post(run) is False  # the bot has not been in that channel yet: nothing claimed
+
+    channel = tm.activity("<at>CRM</at> hello there", conversation=CHANNEL_THREAD)
+    channel["conversation"]["conversationType"] = "channel"
+    assert await tm.post(channel) == 200
+    await tm.connector.drain()
+    assert await scheduler.post(run) is True
+    assert await scheduler.post(run) is False  # once a week, however often it is asked
+    await app[teams.OUTBOX_KEY].deliver_due()
+    [digest] = tm.fake.posted_to("19:abc123@thread.tacv2")
+    card, chart = digest.body["attachments"]
+    assert card["contentType"] == CARD and re.search(r"Pipeline, week \d+", json.dumps(card["content"]))
+    assert any(e["type"] == "Table" for e in card["content"]["body"])
+    assert chart["contentType"] == "image/png" and digest.reply_to_id is None
+    with tm.db.session() as s:
+        row = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "teams")).scalar_one()
+        assert row.sent_at is not None and row.attempts == 1
+
+
+async def test_a_notification_reaches_a_linked_users_personal_chat_and_survives_an_outage(tm: Teams) -> None:
+    from connectors.teams import outbox
+    from connectors.teams.render import text_activity
+
+    await tm.say("/help")  # Rita's 1:1 chat is now known
+    await tm.connector.drain()
+    ref = outbox.personal_ref(tm.db, tenant="tenant-1", teams_user_id="aad-rita")
+    assert ref is not None
+    with tm.db.session() as s:
+        s.add(outbox.message(ref, text_activity("Ticket #7 breached its SLA")))
+    tm.fake.fail("reply", status=503, times=10)  # beyond the client's own retries
+    worker = tm.client.server.app[teams.OUTBOX_KEY]
+    await worker.stop()  # this test delivers itself, one pass at a time
+    await worker.deliver_due()
+    with tm.db.session() as s:
+        row = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "teams")).scalar_one()
+        assert row.sent_at is None and row.next_attempt_at is not None and row.attempts == 1
+        row.next_attempt_at = row.created_at  # due again now
+    tm.fake.fail("reply", status=503, times=0)
+    await worker.deliver_due()
+    [notice] = [r for r in tm.fake.posted_to("a:personal-rita") if "SLA" in r.text]
+    assert notice.reply_to_id is None

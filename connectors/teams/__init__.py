@@ -117,6 +117,7 @@ def install(app: web.Application) -> None:
             assistant=lambda: app.get(ASSISTANT_KEY),
             member_lookup=settings.teams_member_lookup,
             tenants=settings.teams_tenant_ids,
+            public_url=settings.public_url,
         )
         worker = TeamsOutbox(db=app[DB_KEY], adapter=adapter, app_id=settings.teams_app_id)
         app[OUTBOX_KEY] = worker

@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
-from connectors.teams import cards, outbox, wording
+from connectors.teams import cards, extension, outbox, wording
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
 from crm_store.models import ProcessedEvent
@@ -174,11 +174,13 @@ class TeamsConnector:
         assistant: Callable[[], Assistant | None],
         member_lookup: bool = True,
         tenants: tuple[str, ...] = (),
+        public_url: str = "",
     ) -> None:
         self.db = db
         self.adapter = adapter
         self.member_lookup = member_lookup
         self.tenants = tenants
+        self.public_url = public_url
         self._assistant = assistant
         self._tasks: set[asyncio.Task[None]] = set()
         self._actors: dict[tuple[str, str], tuple[float, Actor]] = {}  # (user, tenant) -> (cached at, actor)
@@ -237,6 +239,8 @@ class TeamsConnector:
         payload = cards.clicked_payload(activity) if activity.get("name") == cards.INVOKE_NAME else None
         if where is None or activity.get("channelId") != TEAMS_CHANNEL_ID or where.tenant not in self.tenants:
             return 200, cards.message_response("")
+        if activity.get("name") in extension.NAMES:
+            return 200, await self._extension(activity, where)
         if payload is None:
             return 200, cards.message_response(wording.say("not_understood", where.lang))
         if where.activity_id and not await self._claim(f"{where.conversation_id}|{where.activity_id}"):
@@ -255,6 +259,32 @@ class TeamsConnector:
             log.error("a Teams card action produced no answer (ref %s)", ref)
             return 200, cards.text_card_response(wording.say("failed", where.lang, ref=ref))
         return 200, answer
+
+    async def _extension(self, activity: dict[str, Any], where: Where) -> dict[str, Any]:
+        """The message extension's invokes, as the linked CRM user (an unlinked one gets a hint)."""
+        actor, lang = await self._actor(where)
+        value = activity.get("value") if isinstance(activity.get("value"), dict) else {}
+        name = activity.get("name")
+        if actor is None:
+            return (
+                {}
+                if name == extension.QUERY_LINK
+                else {"task": {"type": "message", "value": wording.say("see_chat", lang)}}
+            )
+        if name == extension.QUERY_LINK:
+            url = str(value.get("url") or "")
+            return await asyncio.to_thread(extension.unfurl, self.db, actor, url, self.public_url, lang) or {}
+        if value.get("commandId") != extension.LOG_COMMAND:
+            return {"task": {"type": "message", "value": wording.say("not_understood", lang)}}
+        redelivered = (
+            name == extension.SUBMIT_ACTION
+            and where.activity_id is not None
+            and not await self._claim(f"{where.conversation_id}|{where.activity_id}")
+        )
+        if redelivered:
+            return {"task": {"type": "message", "value": wording.say("already_done", lang)}}
+        handler = extension.fetch_task if name == extension.FETCH_TASK else extension.submit_action
+        return await asyncio.to_thread(handler, self.db, actor, value, lang)
 
     async def _click(self, client: Any, where: Where, payload: str) -> dict[str, Any]:
         """Run the click as the user's message; the answer as the replacement card."""

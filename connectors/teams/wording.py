@@ -69,6 +69,25 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Please see my message in our chat first.",
         "de": "Bitte lies zuerst meine Nachricht in unserem Chat.",
     },
+    "log_title": {"en": "Log to CRM", "de": "Im CRM erfassen"},
+    "log_button": {"en": "Log", "de": "Erfassen"},
+    "log_nothing": {
+        "en": "There is no text in this message to log.",
+        "de": "Diese Nachricht enthält keinen Text zum Erfassen.",
+    },
+    "log_no_contact": {
+        "en": "I found no CRM contact named in this message. Mention the person by name and try again.",
+        "de": "In dieser Nachricht habe ich keinen CRM-Kontakt gefunden. Nenn die Person beim Namen und "
+        "versuch es noch einmal.",
+    },
+    "log_refused": {
+        "en": "That could not be logged (the contact is gone or not yours to change).",
+        "de": "Das konnte nicht erfasst werden (der Kontakt existiert nicht mehr oder du darfst ihn nicht ändern).",
+    },
+    "log_done": {"en": "Logged: {kind} with {contact}.", "de": "Erfasst: {kind} mit {contact}."},
+    "fact_organization": {"en": "Organisation", "de": "Organisation"},
+    "fact_stage": {"en": "Stage", "de": "Phase"},
+    "fact_amount": {"en": "Amount", "de": "Betrag"},
     "starting": {
         "en": "I'm just starting up; please try again in a moment.",
         "de": "Ich starte gerade; bitte versuch es gleich noch einmal.",

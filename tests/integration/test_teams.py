@@ -688,3 +688,81 @@ async def test_a_notification_reaches_a_linked_users_personal_chat_and_survives_
     await worker.deliver_due()
     [notice] = [r for r in tm.fake.posted_to("a:personal-rita") if "SLA" in r.text]
     assert notice.reply_to_id is None
+
+
+# --- the message extension -------------------------------------------------------------------------------
+async def _invoke(tm: Teams, name: str, value: dict[str, Any], **kw: Any) -> Any:
+    activity = tm.activity(None, type="invoke", name=name, value=value, **kw)
+    res = await tm.client.post(
+        "/api/messages", json=activity, headers={"Authorization": f"Bearer {tm.token()}"}
+    )
+    assert res.status == 200
+    return await res.json()
+
+
+MESSAGE = {"body": {"contentType": "html", "content": "<p>Called <b>Jane Roe</b>, she wants a quote</p>"}}
+
+
+async def test_log_to_crm_on_a_message_proposes_the_contact_and_logs_once(tm: Teams) -> None:
+    with tm.db.session() as s:
+        jane = CrmServices(s, Actor.system("test")).contacts.create(
+            {"first_name": "Jane", "last_name": "Roe"}
+        )
+        jane_id = jane.id
+    dialog = await _invoke(
+        tm, "composeExtension/fetchTask", {"commandId": "logToCrm", "messagePayload": MESSAGE}
+    )
+    form = dialog["task"]["value"]["card"]["content"]["body"]
+    [choice] = [e for e in form if e["type"] == "Input.ChoiceSet"]
+    assert choice["choices"] == [{"title": "Jane Roe", "value": str(jane_id)}]
+    [summary] = [e for e in form if e["type"] == "Input.Text"]
+    assert summary["value"] == "Called  Jane Roe , she wants a quote"
+    submit = {
+        "commandId": "logToCrm",
+        "messagePayload": MESSAGE,
+        "data": {"contact_id": str(jane_id), "summary": "Called Jane"},
+    }
+    done = await _invoke(tm, "composeExtension/submitAction", submit, activity_id="sub-1")
+    assert done["task"]["value"] == "Logged: call with Jane Roe."
+    again = await _invoke(tm, "composeExtension/submitAction", submit, activity_id="sub-1")
+    assert again["task"]["value"] == "This was already done."
+    with tm.db.session() as s:
+        [logged] = s.execute(select(Activity)).scalars().all()
+        assert (logged.contact_id, logged.type, logged.channel) == (jane_id, "call", "teams")
+
+
+async def test_an_unlinked_user_cannot_log_or_unfurl(tm: Teams) -> None:
+    ghost = {"id": "29:ghost", "name": "Ghost"}
+    with tm.db.session() as s:
+        jane = CrmServices(s, Actor.system("test")).contacts.create(
+            {"first_name": "Jane", "last_name": "Roe"}
+        )
+        jane_id = jane.id
+    submit = {"commandId": "logToCrm", "data": {"contact_id": str(jane_id), "summary": "Called Jane"}}
+    refused = await _invoke(tm, "composeExtension/submitAction", submit, user=ghost)
+    assert "chat" in refused["task"]["value"]
+    url = f"https://crm.example.com/api/v1/contacts/{jane_id}"
+    assert await _invoke(tm, "composeExtension/queryLink", {"url": url}, user=ghost, activity_id="q1") == {}
+    with tm.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Activity)).scalar() == 0
+
+
+async def test_a_crm_link_unfurls_into_a_card_and_other_links_do_not(tm: Teams) -> None:
+    tm.connector.public_url = "https://crm.example.com"
+    with tm.db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        org = crm.organizations.create({"name": "Initech"})
+        jane = crm.contacts.create({"first_name": "Jane", "last_name": "Roe", "organization_id": org.id})
+        jane_id = jane.id
+    found = await _invoke(
+        tm, "composeExtension/queryLink", {"url": f"https://crm.example.com/api/v1/contacts/{jane_id}"}
+    )
+    [attachment] = found["composeExtension"]["attachments"]
+    assert attachment["contentType"] == CARD and attachment["preview"]["content"]["title"] == "Jane Roe"
+    assert "Initech" in json.dumps(attachment["content"])
+    for url in (
+        "https://evil.example/api/v1/contacts/1",
+        "https://crm.example.com/api/v1/contacts/999999",
+        "http://crm.example.com/api/v1/contacts/1",
+    ):
+        assert await _invoke(tm, "composeExtension/queryLink", {"url": url}, activity_id="q2") == {}, url

@@ -61,7 +61,7 @@ TEAMS_CHANNEL_ID = "msteams"
 MAX_TEXT_CHARS = 4000
 MAX_SENDER_CHARS = 200
 ACTOR_CACHE_SECONDS = 5.0  # a deactivated, unlinked or revoked CRM user loses Teams access within seconds
-_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 
 def _str(value: Any) -> str | None:
@@ -84,6 +84,7 @@ class Where:
     locale: str | None = None
     tenant: str | None = None
     conversation_type: str | None = None  # personal / groupChat / channel
+    mentioned: tuple[dict[str, str], ...] = ()  # people (not the bot) the message @-mentions
 
     @classmethod
     def of(cls, activity: dict[str, Any]) -> Where | None:
@@ -155,14 +156,39 @@ class Where:
         return out
 
 
+def mentions(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    """The activity's mention entities: ``{"id", "name", "text"}`` each (``text`` is the ``<at>`` markup)."""
+    found = []
+    for entity in activity.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        who = _account(entity.get("mentioned"))
+        if _str(who.get("id")) and _str(entity.get("text")):
+            found.append({"id": who["id"], "name": _str(who.get("name")) or "", "text": entity["text"]})
+    return found
+
+
+def others_mentioned(activity: dict[str, Any]) -> list[dict[str, str]]:
+    """The people (not the bot) the message mentions, for the assistant to use as entities."""
+    bot = _account(activity.get("recipient")).get("id")
+    return [{"id": m["id"], "name": m["name"]} for m in mentions(activity) if m["id"] != bot]
+
+
 def message_text(activity: dict[str, Any]) -> str:
-    """What the user said: a card submit's payload, else the text without @-mentions of the bot."""
+    """What the user said: a card submit's payload, else the text with the bot's own @-mention removed
+    and other mentions kept as the names they show (``<at>Jane Roe</at>`` -> ``Jane Roe``)."""
     value = activity.get("value")
     payload = value.get("payload") if isinstance(value, dict) else None
     if isinstance(payload, str):
         return payload.strip()
     text = activity.get("text")
-    return _MENTION.sub(" ", text).strip() if isinstance(text, str) else ""
+    if not isinstance(text, str):
+        return ""
+    bot = _account(activity.get("recipient")).get("id")
+    for mention in mentions(activity):
+        if mention["id"] == bot:
+            text = text.replace(mention["text"], " ")
+    return _MENTION.sub(lambda m: m.group(1), text).strip()
 
 
 class TeamsConnector:
@@ -211,6 +237,7 @@ class TeamsConnector:
         if kind == "message":
             text = message_text(activity)
             if text:
+                where = replace(where, mentioned=tuple(others_mentioned(activity)))
                 self._spawn(self._once(where, self._turn(identity, activity, where, text)))
         elif self._bot_was_added(activity, where):
             self._spawn(self._once(where, self._turn(identity, activity, where, None)))
@@ -362,7 +389,11 @@ class TeamsConnector:
                     sender_id=where.sender_id,
                     text=text[:MAX_TEXT_CHARS],
                     speaker=actor,
-                    metadata={"teams_conversation": where.conversation_id, "teams_tenant": where.tenant},
+                    metadata={
+                        "teams_conversation": where.conversation_id,
+                        "teams_tenant": where.tenant,
+                        "teams_mentions": list(public.mentioned if public else where.mentioned),
+                    },
                 )
             )
             activity = cards.universal(render(replies))

@@ -46,6 +46,7 @@ MEMBERS = {
     "29:stranger": {"name": "Sam", "aadObjectId": "aad-sam", "userPrincipalName": "sam@elsewhere.example"},
 }
 CARD = "application/vnd.microsoft.card.adaptive"
+BOT_MENTION = {"type": "mention", "mentioned": BOT, "text": "<at>CRM</at>"}
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +258,7 @@ async def test_a_card_submit_of_help_is_the_same_as_typing_it(tm: Teams) -> None
 
 async def test_a_mention_in_a_channel_is_stripped_and_answered_in_the_personal_chat(tm: Teams) -> None:
     thread = "19:abc123@thread.tacv2;messageid=1700000000000"
-    activity = tm.activity("<at>CRM</at> hello there", conversation=thread)
+    activity = tm.activity("<at>CRM</at> hello there", conversation=thread, entities=[BOT_MENTION])
     activity["conversation"]["conversationType"] = "channel"
     assert await tm.post(activity) == 200
     await tm.connector.drain()
@@ -649,7 +650,7 @@ async def test_the_weekly_digest_reaches_the_channel_the_bot_was_added_to(tm: Te
     run = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
     assert await scheduler.post(run) is False  # the bot has not been in that channel yet: nothing claimed
 
-    channel = tm.activity("<at>CRM</at> hello there", conversation=CHANNEL_THREAD)
+    channel = tm.activity("<at>CRM</at> hello there", conversation=CHANNEL_THREAD, entities=[BOT_MENTION])
     channel["conversation"]["conversationType"] = "channel"
     assert await tm.post(channel) == 200
     await tm.connector.drain()
@@ -766,3 +767,18 @@ async def test_a_crm_link_unfurls_into_a_card_and_other_links_do_not(tm: Teams) 
         "http://crm.example.com/api/v1/contacts/1",
     ):
         assert await _invoke(tm, "composeExtension/queryLink", {"url": url}, activity_id="q2") == {}, url
+
+
+def test_only_the_bots_own_mention_is_removed_and_others_stay_as_names() -> None:
+    from connectors.teams.activities import message_text, others_mentioned
+
+    jane = {"id": "29:jane", "name": "Jane Roe"}
+    activity = {
+        "text": "<at>CRM</at> log a call with <at>Jane Roe</at>",
+        "recipient": BOT,
+        "entities": [BOT_MENTION, {"type": "mention", "mentioned": jane, "text": "<at>Jane Roe</at>"}],
+    }
+    assert message_text(activity) == "log a call with Jane Roe"
+    assert others_mentioned(activity) == [jane]
+    unmentioned = {**activity, "entities": []}  # a bot name typed as text is not the bot's mention
+    assert message_text(unmentioned) == "CRM log a call with Jane Roe"

@@ -158,6 +158,10 @@ class Settings:
             raise SettingsError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is empty")
         if self.teams_app_id and self.teams_auth_type == "client_secret" and not self.teams_app_password and not self.demo:
             raise SettingsError("TEAMS_APP_ID is set but TEAMS_APP_PASSWORD is empty")
+        teams_auth_types = ("client_secret", "certificate", "user_managed_identity", "system_managed_identity",
+                            "federated_credentials")
+        if self.teams_app_id and self.teams_auth_type not in teams_auth_types:
+            raise SettingsError(f"TEAMS_AUTH_TYPE must be one of {', '.join(teams_auth_types)}")
         if self.teams_app_id and not self.teams_tenant_ids and not self.demo:
             raise SettingsError(
                 "TEAMS_APP_ID is set but TEAMS_TENANT_IDS is empty: list the Azure AD tenants whose users may "

@@ -8,7 +8,10 @@ Framework or single-tenant Entra JWT, keys from the OpenID metadata at ``setting
 ``teams_entra_openid_url``; anything wrong is a 401, never a 500), the body is parsed into the Agents
 SDK's ``Activity`` (a malformed one is a 400), then handed to ``activities.TeamsConnector``, which claims
 it and runs the turn through the SDK (``sdk.py``) in a tracked background task, so Microsoft gets its
-200 at once. ``render.py`` builds the markdown text and Adaptive Cards. Setup: ``teams/README.md``.
+200 at once. An ``invoke`` (a card's ``Action.Execute`` click, the message extension) is answered in
+the response, which Teams waits for (``cards.py``, ``extension.py``). ``render.py`` builds the markdown
+text and Adaptive Cards; ``outbox.py`` sends proactive messages (the weekly digest, ``digest.py``).
+Setup: ``teams/README.md``.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ accepted, so the SDK builds the connector client (its app token from MSAL) for t
 ``serviceUrl``; a typing indicator goes out first, the answer after it.
 
 Only Teams itself (``channelId`` ``msteams``, and one of ``tenants``: required, see settings) is heard, and
-only ``message`` (typed text, or an Adaptive Card ``Action.Submit`` whose ``value`` has a
-``payload``) and ``conversationUpdate`` (a welcome when the bot is added) do anything; every other
-activity type is acknowledged and ignored. Each activity is claimed once in ``processed_events``
+only ``message`` (typed text, or an older card's ``Action.Submit`` whose ``value`` has a ``payload``),
+``conversationUpdate`` (a welcome when the bot is added) and ``invoke`` (``invoke``: card clicks and the
+message extension, answered synchronously) do anything; every other activity type is acknowledged and
+ignored. Each activity is claimed once in ``processed_events``
 (source ``teams``), so Microsoft's redeliveries are answered but not processed twice.
 
 The Teams user is the CRM user whose ``teams_user_id`` is the AAD object id (or the Bot Framework
@@ -32,7 +33,6 @@ import hashlib
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,18 +41,16 @@ import aiohttp
 from microsoft_agents.activity import Activity, ChannelAccount, ConversationParameters
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
-from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
+from connectors.chat_common import ActorDirectory, claim_event
 from connectors.teams import cards, extension, outbox, wording
 from connectors.teams.render import is_empty, render, text_activity
 from crm_store.db import Database
-from crm_store.models import ProcessedEvent
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import CrmError
 from crm_store.services.links import ChatAccount, link_code
-from crm_store.services.users import actor_for
 
 log = logging.getLogger(__name__)
 SOURCE = "teams"
@@ -60,7 +58,6 @@ CHANNEL = "teams"
 TEAMS_CHANNEL_ID = "msteams"
 MAX_TEXT_CHARS = 4000
 MAX_SENDER_CHARS = 200
-ACTOR_CACHE_SECONDS = 5.0  # a deactivated, unlinked or revoked CRM user loses Teams access within seconds
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -184,10 +181,13 @@ def message_text(activity: dict[str, Any]) -> str:
     text = activity.get("text")
     if not isinstance(text, str):
         return ""
-    bot = _account(activity.get("recipient")).get("id")
+    bot = _account(activity.get("recipient"))
     for mention in mentions(activity):
-        if mention["id"] == bot:
+        if mention["id"] == bot.get("id"):
             text = text.replace(mention["text"], " ")
+    name = _str(bot.get("name"))
+    if name:  # a client that sent no mention entity: the markup of the bot's own name is still its mention
+        text = re.sub(rf"<at>\s*{re.escape(name)}\s*</at>", " ", text, flags=re.IGNORECASE)
     return _MENTION.sub(lambda m: m.group(1), text).strip()
 
 
@@ -209,7 +209,7 @@ class TeamsConnector:
         self.public_url = public_url
         self._assistant = assistant
         self._tasks: set[asyncio.Task[None]] = set()
-        self._actors: dict[tuple[str, str], tuple[float, Actor]] = {}  # (user, tenant) -> (cached at, actor)
+        self._actors = ActorDirectory(db, "teams")  # (user, tenant) -> linked CRM user
 
     # -- background work -------------------------------------------------------------------------
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -496,33 +496,12 @@ class TeamsConnector:
 
     async def _claim(self, key: str) -> bool:
         """Record ``key``; False when it was already recorded (a redelivery or a duplicate)."""
-
-        def insert() -> bool:
-            try:
-                with self.db.session() as session:
-                    session.add(ProcessedEvent(source=SOURCE, key=key[:998]))
-            except IntegrityError:
-                return False
-            return True
-
-        return await asyncio.to_thread(insert)
+        return await claim_event(self.db, SOURCE, key)
 
     async def _actor(self, where: Where) -> tuple[Actor | None, str]:
         """The CRM user linked to this Teams user in this tenant (cached), and a language."""
         key = (where.teams_user_id, where.tenant or "")
-        cached = self._actors.get(key)
-        if cached is not None and time.monotonic() - cached[0] < ACTOR_CACHE_SECONDS:
-            return cached[1], cached[1].language
-        actor = await asyncio.to_thread(self._resolve, where.account())
-        if actor is None:
-            return None, where.lang
-        self._actors[key] = (time.monotonic(), actor)
-        return actor, actor.language
-
-    def _resolve(self, account: ChatAccount) -> Actor | None:
-        with self.db.session() as session:
-            user = CrmServices(session, Actor.system("teams")).links.resolve(account)
-            return actor_for(user) if user is not None else None
+        return await self._actors.actor(key, where.account(), where.lang)
 
     async def _email(self, client: Any, where: Where) -> str | None:
         """The user's e-mail: from the activity when it has one, else from the Bot Connector."""

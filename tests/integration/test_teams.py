@@ -780,5 +780,7 @@ def test_only_the_bots_own_mention_is_removed_and_others_stay_as_names() -> None
     }
     assert message_text(activity) == "log a call with Jane Roe"
     assert others_mentioned(activity) == [jane]
-    unmentioned = {**activity, "entities": []}  # a bot name typed as text is not the bot's mention
-    assert message_text(unmentioned) == "CRM log a call with Jane Roe"
+    typed = {**activity, "text": "CRM: log a call with <at>Jane Roe</at>"}  # the name typed is no mention
+    assert message_text(typed) == "CRM: log a call with Jane Roe"
+    no_entities = {**activity, "entities": []}  # a client without mention entities: the bot's markup goes
+    assert message_text(no_entities) == "log a call with Jane Roe"

@@ -58,6 +58,8 @@ CHANNEL = "teams"
 TEAMS_CHANNEL_ID = "msteams"
 MAX_TEXT_CHARS = 4000
 MAX_SENDER_CHARS = 200
+CHANNEL_INTENTS = frozenset({"pipeline_status"})  # answers about the team, meant for the channel asking
+PRIVATE_ENTITIES = frozenset({"person", "organization", "deal", "contact_id", "email", "phone"})
 _MENTION = re.compile(r"<at>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -377,6 +379,8 @@ class TeamsConnector:
                 await self._post(client, where, text_activity(wording.say("starting", lang)))
                 return
             public = None if where.private else where
+            if public is not None and await self._for_the_channel(assistant, text, actor):
+                public = None  # team data the channel asked for: answered where it was asked
             if public is not None:
                 personal = await self._personal(client, public)
                 if personal is None:
@@ -407,6 +411,18 @@ class TeamsConnector:
                 await self._post(client, where, text_activity(wording.say("failed", where.lang, ref=ref)))
             except Exception:
                 log.exception("could not report the failure (ref %s)", ref)
+
+    @staticmethod
+    async def _for_the_channel(assistant: Assistant, text: str, actor: Actor) -> bool:
+        """A question about the team's pipeline as a whole (no person, organisation or deal named) is
+        meant for the channel; everything else is answered privately."""
+        parser = getattr(assistant, "parser", None)
+        if parser is None:
+            return False
+        parse = await parser.parse(text, lang=actor.language, tz=actor.timezone)
+        intent = (parse.get("intent") or {}).get("name")
+        named = {e.get("entity") for e in parse.get("entities") or [] if isinstance(e, dict)}
+        return intent in CHANNEL_INTENTS and not named & PRIVATE_ENTITIES
 
     async def _personal(self, client: Any, where: Where) -> Where | None:
         """The asker's 1:1 chat with the bot, where CRM data may be shown; None if it cannot be opened."""

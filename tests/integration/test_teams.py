@@ -784,3 +784,25 @@ def test_only_the_bots_own_mention_is_removed_and_others_stay_as_names() -> None
     assert message_text(typed) == "CRM: log a call with Jane Roe"
     no_entities = {**activity, "entities": []}  # a client without mention entities: the bot's markup goes
     assert message_text(no_entities) == "log a call with Jane Roe"
+
+
+async def test_a_team_pipeline_asked_in_a_channel_is_answered_there_and_a_contact_question_privately(
+    tm: Teams,
+) -> None:
+    thread = "19:sales@thread.tacv2;messageid=1700000000001"
+    team = tm.activity("<at>CRM</at> /pipeline_status", conversation=thread, entities=[BOT_MENTION])
+    team["conversation"]["conversationType"] = "channel"
+    assert await tm.post(team) == 200
+    await tm.connector.drain()
+    [answer] = tm.replies
+    assert answer.conversation_id == thread and answer.reply_to_id == "act-1" and answer.card() is not None
+    assert tm.fake.opened == []
+    person = tm.activity(
+        '<at>CRM</at> /find_contact{"person": "Jane Roe"}', conversation=thread, entities=[BOT_MENTION],
+        activity_id="act-2",
+    )  # fmt: skip
+    person["conversation"]["conversationType"] = "channel"
+    assert await tm.post(person) == 200
+    await tm.connector.drain()
+    assert [r.conversation_id for r in tm.replies[1:]] == ["a:personal-29:rita", thread]  # answer, then note
+    assert "personal chat" in tm.replies[2].text

@@ -541,4 +541,5 @@ def _deal_row(d: Deal) -> dict[str, Any]:
         "probability": d.probability,
         "owner_id": d.owner_id,
         "expected_close_date": d.expected_close_date.isoformat() if d.expected_close_date else None,
+        "closed_at": d.closed_at.isoformat() if d.closed_at else None,
     }

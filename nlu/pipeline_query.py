@@ -182,7 +182,7 @@ _STAGE_AGE = _rx(
 _DAYS = re.compile(
     r"(?:for|in|over|more than|at least|since|seit|über|mehr als|länger als|mindestens)\s+(?:the last\s+)?"
     r"(?P<n>\d{1,3}|a|an|one|two|three|four|five|six|eight|ten|twelve|einem|einer|zwei|drei|vier|fünf|sechs|"
-    r"acht|zehn|zwölf)\+?\s*(?P<unit>days?|tagen?|weeks?|wochen?|months?|monaten?)(?![\w])",
+    r"acht|zehn|zwölf)\+?\s*(?P<unit>days?|tag(?:e|en)?|weeks?|woche(?:n)?|months?|monat(?:e|en)?)(?![\w])",
     re.IGNORECASE,
 )
 _SMALL = {
@@ -249,10 +249,11 @@ _LIST = _rx(
     r"was für deals",
     r"which ones",
 )
+_N = r"\d{1,2}|one|two|three|four|five|six|eight|ten|twelve|zwei|drei|vier|fünf|sechs|acht|zehn|zwölf"
 _TOP_N = re.compile(
-    r"(?<![\w])(?:top[\s-]*(?P<a>\d{1,2})|(?:the|die|den|meine|my|our|unsere)\s+(?P<b>\d{1,2})\s+"
+    r"(?<![\w])(?:top[\s-]*(?P<a>" + _N + r")|(?:the|die|den|meine|my|our|unsere)\s+(?P<b>" + _N + r")\s+"
     r"(?:biggest|largest|best|top|größten|grössten|wichtigsten|dicksten|höchsten|likeliest|most)|"
-    r"(?P<c>\d{1,2})\s+(?:biggest|largest|größten|grössten|wichtigsten|dicksten|höchsten))(?![\w])",
+    r"(?P<c>" + _N + r")\s+(?:biggest|largest|größten|grössten|wichtigsten|dicksten|höchsten))(?![\w])",
     re.IGNORECASE,
 )
 _TOP = _rx(
@@ -267,6 +268,9 @@ _TOP = _rx(
     r"wichtigsten",
     r"highest value",
     r"höchsten wert",
+)
+_ONE_SMALLEST = _rx(
+    r"the smallest deal", r"smallest deal", r"der kleinste deal", r"den kleinsten deal", r"kleinster deal"
 )
 _ONE_BIGGEST = _rx(
     r"the biggest deal",
@@ -348,7 +352,7 @@ _BY_MONTH = _rx(
     r"je monat",
 )
 _MINE = _rx(r"my", r"mine", r"i have", r"do i", r"meine[nmrs]?", r"mein", r"habe ich", r"hab ich")
-_TEAM = re.compile(r"(?<![\w])(?:team|vertriebsteam|sales team)\s+(?P<name>[A-ZÄÖÜ][\w-]{1,40})")
+_TEAM = re.compile(r"(?<![\w])(?i:team|vertriebsteam|sales team)\s+(?P<name>[A-ZÄÖÜ][\w-]{1,40})")
 _TEAM_STOP = frozenset({"Pipeline", "Pipe", "Forecast", "Prognose", "Deals", "Umsatz", "Summe"})
 
 _NUM = r"(?P<{g}>\d{{1,3}}(?:[.,' ]\d{{3}})+(?:[.,]\d{{1,2}})?|\d+(?:[.,]\d+)?)\s?(?P<{g}m>k|tsd\.?|tausend|thousand|m|mio\.?|mn|million(?:en)?|mrd\.?|bn)?"
@@ -432,9 +436,10 @@ def _days(text: str) -> tuple[int, tuple[int, int]] | None:
 def _limit(text: str) -> int | None:
     m = _TOP_N.search(text)
     if m:
-        n = int(m["a"] or m["b"] or m["c"])
+        raw = (m["a"] or m["b"] or m["c"]).lower()
+        n = int(raw) if raw.isdigit() else _SMALL.get(raw, 5)
         return max(1, min(n, MAX_LIMIT))
-    if _ONE_BIGGEST.search(text):
+    if _ONE_BIGGEST.search(text) or _ONE_SMALLEST.search(text):
         return 1
     return None
 
@@ -540,6 +545,8 @@ def fill(
         risks.add("overdue")
     if _STAGE_AGE.search(words):
         risks.add("stage_age")
+        if all(m.group(0).lower() == "stuck" for m in _STALLED.finditer(words)):
+            risks.discard("stalled")  # "stuck in negotiation for too long": the stage, not the silence
     if _AT_RISK.search(words):
         risks |= ALL_RISKS
     found = _days(words) if words else None

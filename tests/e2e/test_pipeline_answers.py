@@ -119,3 +119,14 @@ def test_a_rep_asking_about_a_colleague_is_refused_and_the_overview_still_answer
     )
     overview = chat("how does the pipeline look this quarter?")
     assert overview[0]["text"].startswith("Team pipeline")
+
+
+def test_the_same_answer_renders_as_an_adaptive_card_for_teams(chat: Any) -> None:
+    from connectors.teams.render import render
+
+    activity = render(chat("which deals are at risk?"))
+    [card] = activity["attachments"]
+    body = card["content"]["body"]
+    assert body[0]["type"] == "TextBlock" and body[0]["text"].startswith("2 deals worth EUR 90,000 are at risk")
+    table = next(b for b in body if b["type"] == "Table")
+    assert len(table["rows"]) == 3  # header + two deals

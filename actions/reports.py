@@ -59,6 +59,14 @@ WORDS: dict[str, dict[str, str]] = {
                   "de": "{deals}{filters} über {total} {verb} gefährdet{why}."},
     "risk_none": {"en": "No open deals{filters} are at risk{why}.",
                   "de": "Keine offenen Deals{filters} sind gefährdet{why}."},
+    "stalled_some": {"en": "{deals}{filters} worth {total} {have} had no activity for {d}+ days.",
+                     "de": "{deals}{filters} über {total} {verb} seit {d} Tagen ohne Aktivität."},
+    "overdue_some": {"en": "{deals}{filters} worth {total} {verb} past the close date.",
+                     "de": "{deals}{filters} über {total} {verb} überfällig (Abschlussdatum überschritten)."},
+    "stage_age_some": {"en": "{deals}{filters} worth {total} {have} been in their stage for over {d} days.",
+                       "de": "{deals}{filters} über {total} {verb} seit über {d} Tagen in derselben Phase."},
+    "has": {"en": "has", "de": "hat"},
+    "have": {"en": "have", "de": "haben"},
     "open_some": {"en": "{deals}{filters}: {total} in total, weighted forecast {weighted}.",
                   "de": "{deals}{filters}: insgesamt {total}, gewichtete Prognose {weighted}."},
     "open_none": {"en": "No deals{filters}.", "de": "Keine Deals{filters}."},
@@ -384,6 +392,14 @@ def answer_pipeline(turn: Turn, query: PipelineQuery, answer: PipelineAnswer, to
         text = word(key, lang, deals=deals, total=total, filters=filters, when=suffix, When=when_de)
         if lang == "de" and not when:
             text = text[:1].upper() + text[1:]
+    elif query.risks and len(query.risks) == 1 and n:
+        [risk] = query.risks
+        days = answer.idle_days if risk == "stalled" else answer.stage_age_days
+        verb = word("is" if n == 1 else "are", lang)
+        have = word("has" if n == 1 else "have", lang)
+        text = word(
+            f"{risk}_some", lang, deals=open_deals, total=total, filters=filters, verb=verb, have=have, d=days
+        )
     elif query.risks:
         why = _risk_words(turn, query, answer)
         verb = word("is" if n == 1 else "are", lang)

@@ -49,12 +49,17 @@ WORDS: dict[str, dict[str, str]] = {
     "in_month": {"en": "in {month}", "de": "im {month}"},
     "deals_n": {"en": "{n} deals", "de": "{n} Deals"},
     "deals_1": {"en": "1 deal", "de": "1 Deal"},
-    "won_some": {"en": "We won {deals} worth {total}{filters}{when}.",
-                 "de": "{When}haben wir {deals}{filters} über {total} gewonnen."},
-    "won_none": {"en": "We won no deals{filters}{when}.", "de": "{When}haben wir keine Deals{filters} gewonnen."},
-    "lost_some": {"en": "We lost {deals} worth {total}{filters}{when}.",
-                  "de": "{When}haben wir {deals}{filters} über {total} verloren."},
-    "lost_none": {"en": "We lost no deals{filters}{when}.", "de": "{When}haben wir keine Deals{filters} verloren."},
+    "won_some": {"en": "{We} won {deals} worth {total}{filters}{when}.",
+                 "de": "{When}haben {wir} {deals}{filters} über {total} gewonnen."},
+    "won_none": {"en": "{We} won no deals{filters}{when}.", "de": "{When}haben {wir} keine Deals{filters} gewonnen."},
+    "lost_some": {"en": "{We} lost {deals} worth {total}{filters}{when}.",
+                  "de": "{When}haben {wir} {deals}{filters} über {total} verloren."},
+    "lost_none": {"en": "{We} lost no deals{filters}{when}.",
+                  "de": "{When}haben {wir} keine Deals{filters} verloren."},
+    "we": {"en": "We", "de": "wir"},
+    "you": {"en": "You", "de": "Sie"},
+    "open_1": {"en": "1 open deal", "de": "1 offener Deal"},
+    "open_n": {"en": "{n} open deals", "de": "{n} offene Deals"},
     "risk_some": {"en": "{deals}{filters} worth {total} {verb} at risk{why}.",
                   "de": "{deals}{filters} über {total} {verb} gefährdet{why}."},
     "risk_none": {"en": "No open deals{filters} are at risk{why}.",
@@ -87,7 +92,6 @@ WORDS: dict[str, dict[str, str]] = {
     "likeliests": {"en": "most likely", "de": "wahrscheinlichsten"},
     "soonest": {"en": "next to close", "de": "nächste"},
     "soonests": {"en": "next to close", "de": "nächsten"},
-    "open_word": {"en": "open ", "de": "offene "},
     "f_stage": {"en": " in {stages}", "de": " in {stages}"},
     "f_owner": {"en": " owned by {names}", "de": " von {names}"},
     "f_mine": {"en": " owned by you", "de": " in Ihrer Verantwortung"},
@@ -378,10 +382,8 @@ def answer_pipeline(turn: Turn, query: PipelineQuery, answer: PipelineAnswer, to
     n = answer.count
     deals = word("deals_1", lang) if n == 1 else word("deals_n", lang, n=n)
     open_deals = deals
-    if query.status == "open" and lang == "en":
-        open_deals = deals.replace("deal", "open deal")
-    elif query.status == "open":
-        open_deals = deals.replace("Deal", "offene Deal")
+    if query.status == "open":
+        open_deals = word("open_1", lang) if n == 1 else word("open_n", lang, n=n)
     total, weighted = money(answer.total), money(answer.weighted)
     rows = answer.rows
     listed = ""
@@ -389,7 +391,18 @@ def answer_pipeline(turn: Turn, query: PipelineQuery, answer: PipelineAnswer, to
         key = f"{query.status}_{'some' if n else 'none'}"
         suffix = f" {when}" if when else ""
         when_de = f"{when[:1].upper()}{when[1:]} " if when else ""
-        text = word(key, lang, deals=deals, total=total, filters=filters, when=suffix, When=when_de)
+        subject = word("you" if answer.scope == "own" else "we", lang)  # a rep hears about their own deals
+        text = word(
+            key,
+            lang,
+            deals=deals,
+            total=total,
+            filters=filters,
+            when=suffix,
+            When=when_de,
+            We=subject,
+            wir=subject,
+        )
         if lang == "de" and not when:
             text = text[:1].upper() + text[1:]
     elif query.risks and len(query.risks) == 1 and n:

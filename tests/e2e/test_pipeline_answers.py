@@ -130,3 +130,8 @@ def test_the_same_answer_renders_as_an_adaptive_card_for_teams(chat: Any) -> Non
     assert body[0]["type"] == "TextBlock" and body[0]["text"].startswith("2 deals worth EUR 90,000 are at risk")
     table = next(b for b in body if b["type"] == "Table")
     assert len(table["rows"]) == 3  # header + two deals
+
+
+def test_a_rep_hears_about_their_own_wins(chat: Any) -> None:
+    replies = chat("how much did we win this month?", chat.personas["rep"])
+    assert replies[0]["text"] == "You won 2 deals worth EUR 84,500 this month."

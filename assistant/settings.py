@@ -155,7 +155,9 @@ class Settings:
             raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
                                 "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
         if self.pipeline_stalled_days < 1 or self.pipeline_stage_age_days < 1:
-            raise SettingsError("CRM_PIPELINE_STALLED_DAYS and CRM_PIPELINE_STAGE_AGE_DAYS must be at least 1")
+            raise SettingsError(
+                "CRM_PIPELINE_STALLED_DAYS and CRM_PIPELINE_STAGE_AGE_DAYS must be at least 1"
+            )
         if self.retention_schedule not in ("daily", "off"):
             raise SettingsError("CRM_RETENTION_SCHEDULE must be 'daily' or 'off'")
         for proxy in self.trusted_proxies:

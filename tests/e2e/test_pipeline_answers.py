@@ -127,7 +127,9 @@ def test_the_same_answer_renders_as_an_adaptive_card_for_teams(chat: Any) -> Non
     activity = render(chat("which deals are at risk?"))
     [card] = activity["attachments"]
     body = card["content"]["body"]
-    assert body[0]["type"] == "TextBlock" and body[0]["text"].startswith("2 deals worth EUR 90,000 are at risk")
+    assert body[0]["type"] == "TextBlock" and body[0]["text"].startswith(
+        "2 deals worth EUR 90,000 are at risk"
+    )
     table = next(b for b in body if b["type"] == "Table")
     assert len(table["rows"]) == 3  # header + two deals
 

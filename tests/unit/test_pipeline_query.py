@@ -156,3 +156,13 @@ def test_effective_stages_follow_stages_then_status() -> None:
     assert PipelineQuery(status="won").effective_stages() == ("won",)
     assert PipelineQuery(stages=("proposal",), status="open").effective_stages() == ("proposal",)
     assert len(PipelineQuery(status="any").effective_stages()) == 6
+
+
+def test_at_risk_thresholds_are_settings() -> None:
+    from assistant.settings import Settings, SettingsError
+
+    conf = Settings.from_env({"CRM_PIPELINE_STALLED_DAYS": "14", "CRM_PIPELINE_STAGE_AGE_DAYS": "45"})
+    assert (conf.pipeline_stalled_days, conf.pipeline_stage_age_days) == (14, 45)
+    assert Settings.from_env({}).pipeline_stalled_days == 30
+    with pytest.raises(SettingsError):
+        Settings.from_env({"CRM_PIPELINE_STALLED_DAYS": "0"}).check()

@@ -216,3 +216,13 @@ def test_every_question_is_an_audited_bulk_read(pipeline: Pipeline) -> None:
         and entry.payload["rows"] == 1
     )
     assert "Acme" not in str(entry.payload)  # the organisation asked for is personal: only "<given>"
+
+
+def test_attack_a_customer_gets_no_pipeline_figures(pipeline: Pipeline) -> None:
+    with pipeline.db.session() as s:
+        contact = CrmServices(s, Actor.system("seed")).contacts.create(
+            {"first_name": "Eve", "last_name": "Kunde"}
+        )
+    for customer in (Actor.customer(contact.id), Actor.customer(None)):
+        with pytest.raises(PermissionDenied):
+            ask(pipeline, customer, measure="total", status="won")

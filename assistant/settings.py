@@ -77,6 +77,8 @@ class Settings:
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
+    pipeline_stalled_days: int = 30  # CRM_PIPELINE_STALLED_DAYS: no activity this long = stalled / at risk
+    pipeline_stage_age_days: int = 60  # CRM_PIPELINE_STAGE_AGE_DAYS: in one stage this long = at risk
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +138,8 @@ class Settings:
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
             retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
+            pipeline_stalled_days=int(env.get("CRM_PIPELINE_STALLED_DAYS", "30")),
+            pipeline_stage_age_days=int(env.get("CRM_PIPELINE_STAGE_AGE_DAYS", "60")),
         )
         s = replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
         if not s.teams_token_url:  # single-tenant: the bot registration's own tenant (sovereign: TEAMS_AUTHORITY)
@@ -173,6 +177,10 @@ class Settings:
             # the action server runs in another process: without a shared key it could verify no speaker
             raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
                                 "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
+        if self.pipeline_stalled_days < 1 or self.pipeline_stage_age_days < 1:
+            raise SettingsError(
+                "CRM_PIPELINE_STALLED_DAYS and CRM_PIPELINE_STAGE_AGE_DAYS must be at least 1"
+            )
         if self.retention_schedule not in ("daily", "off"):
             raise SettingsError("CRM_RETENTION_SCHEDULE must be 'daily' or 'off'")
         for proxy in self.trusted_proxies:

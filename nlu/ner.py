@@ -1,16 +1,27 @@
 """Trained named-entity recognition for person, organization and job_title.
 
 One blank spaCy pipeline per language (``spacy.blank("en")`` / ``"de"``) with an ``ner`` pipe
-trained on the annotated NLU examples. Everything else (e-mail, amounts, dates, ...) comes from
-rules, so this model only learns what rules cannot describe.
+trained on the annotated NLU examples and generated names (``nlu.ner_augment``, ``nlu.names``).
+Everything else (e-mail, amounts, dates, ...) comes from rules, so this model only learns what rules
+cannot describe.
+
+What the model proposes is then repaired where its boundaries are known to go wrong
+(``repair_organizations``): an organisation ends at its legal form ("Nordlicht Energie GmbH wants" ->
+"Nordlicht Energie GmbH"), takes in a legal form it stopped short of and a name word it left out on the
+left ("Feinkost GmbH" -> "Seidel Feinkost GmbH"), stops at a sentence end ("Solvex Group. add"), and a
+run of name words before a legal form is an organisation even when the model missed it. What counts as
+"not a name word" is learnt from the training data: every word the examples use outside a name
+(``context_words``), plus the language's stop words.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +36,7 @@ from spacy.tokens import Span
 from spacy.training import Example
 from spacy.util import filter_spans, fix_random_seed, minibatch
 
+from nlu.names import ALL_LEGAL_FORMS, BRANCHES, legal_form_pattern
 from nlu.ner_augment import COPIES, augment
 from nlu.training_data import TrainingExample
 from nlu.types import Entity
@@ -33,7 +45,9 @@ log = logging.getLogger(__name__)
 
 NER_LABELS: tuple[str, ...] = ("person", "organization", "job_title")
 EXTRACTOR = "ner"
+RULE_EXTRACTOR = "ner_rules"
 MAX_CHARS = 5000
+CONTEXT_FILE = "context_words.json"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -54,8 +68,12 @@ _NOT_NAMES: frozenset[str] = frozenset({
 class EntityRecognizer:
     """Per-language spaCy NER models; unknown languages fall back to English (or any model)."""
 
-    def __init__(self, models: dict[str, Language] | None = None) -> None:
+    def __init__(
+        self, models: dict[str, Language] | None = None, context: dict[str, frozenset[str]] | None = None
+    ) -> None:
         self.models: dict[str, Language] = models or {}
+        # per language: lower-cased words the training examples use outside names
+        self.context: dict[str, frozenset[str]] = context or {}
 
     def _model_for(self, lang: str) -> Language | None:
         return self.models.get(lang) or self.models.get("en") or next(iter(self.models.values()), None)
@@ -78,6 +96,7 @@ class EntityRecognizer:
         for ex in augment(examples, copies=augment_copies, seed=seed) if augment_copies else examples:
             by_lang.setdefault(ex.language, []).append(ex)
         by_lang = {lang: _balanced(items, seed) for lang, items in by_lang.items()}
+        self.context.update({lang: context_words(items) for lang, items in by_lang.items()})
         total = epochs * len(by_lang)
         if max_seconds is None and _parallel_worthwhile(by_lang):
             self.models.update(_train_in_processes(by_lang, epochs=epochs, seed=seed))
@@ -113,22 +132,32 @@ class EntityRecognizer:
                 continue
             docs = nlp.pipe([texts[i][:MAX_CHARS] for i in indices])
             stop_words = nlp.Defaults.stop_words
+            context = self.context.get(lang) or self.context.get("en") or frozenset()
             for i, doc in zip(indices, docs, strict=True):
-                out[i] = [e for ent in doc.ents if (e := _cleaned(ent, stop_words)) is not None]
+                found = [e for ent in doc.ents if (e := _cleaned(ent, stop_words)) is not None]
+                out[i] = repair_organizations(doc.text, found, context | stop_words)
         return out
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for lang, nlp in self.models.items():
             nlp.to_disk(directory / lang)
+            words = sorted(self.context.get(lang, ()))
+            (directory / lang / CONTEXT_FILE).write_text(
+                json.dumps(words, ensure_ascii=False), encoding="utf-8"
+            )
 
     @classmethod
     def load(cls, directory: Path) -> EntityRecognizer:
         models: dict[str, Language] = {}
+        context: dict[str, frozenset[str]] = {}
         if directory.is_dir():
             for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
                 models[sub.name] = spacy.load(sub)
-        return cls(models)
+                words = sub / CONTEXT_FILE
+                if words.is_file():  # models trained before the repair have none: no repair then
+                    context[sub.name] = frozenset(json.loads(words.read_text(encoding="utf-8")))
+        return cls(models, context)
 
 
 PARALLEL_MIN_EXAMPLES = 1500  # below this a language trains in seconds: no worker processes
@@ -233,6 +262,7 @@ def train_spacy_ner(
     """Train a blank spaCy ``ner`` pipe; stops early at ``deadline`` (``time.monotonic``)."""
     fix_random_seed(seed)
     nlp = spacy.blank(lang)
+    add_legal_form_tokens(nlp)
     ner = nlp.add_pipe("ner")
     for label in NER_LABELS:
         ner.add_label(label)
@@ -251,6 +281,149 @@ def train_spacy_ner(
             log.info("ner %s: stopped after %d epochs (time budget)", lang, epoch + 1)
             break
     return nlp
+
+
+# ---------------------------------------------------------------- tokens and span repair
+
+_LEGAL_FORM = legal_form_pattern()
+_LEGAL_FORM_AT_START = re.compile(rf"\s*(?:&\s*Co\.?\s*)?(?:{_LEGAL_FORM.pattern})")
+# A name word: letters (any script), digits, and the joiners inside names (O'Brien, Müller-Lüdenscheid, R&D).
+_TOKEN = re.compile(r"[^\W_][\w'’&.+/-]*|&|\+", re.UNICODE)
+_JOINERS = frozenset({"&", "+", "und", "and", "u.", "of", "am", "an", "der", "de", "di", "van", "von"})
+# Words that belong to firm names even though training sentences use them outside names too.
+_NAME_WORDS = frozenset(
+    w.lower() for words in BRANCHES.values() for branch in words for w in branch.split()
+) | frozenset(
+    {"group", "gruppe", "partner", "partners", "holding", "holdings", "söhne", "sons", "stadtwerke"}
+)
+_MAX_NAME_WORDS = 5
+
+
+def add_legal_form_tokens(nlp: Language) -> None:
+    """Legal forms as single tokens ("S.p.A.", "e.V.", "o.o.", "A/S"), as written, lower-case and in capitals,
+    so that a span can end exactly after them."""
+    for form in ALL_LEGAL_FORMS:
+        for word in form.split():
+            if len(word) > 1 and any(ch in word for ch in "./") and not word.endswith("("):
+                for variant in {word, word.lower(), word.upper()}:
+                    nlp.tokenizer.add_special_case(variant, [{"ORTH": variant}])
+
+
+def context_words(examples: Sequence[TrainingExample]) -> frozenset[str]:
+    """Lower-cased words the examples use outside person, organisation and job-title spans, minus every
+    word that is part of such a name somewhere: the words that end a name when reading outwards."""
+    outside: set[str] = set()
+    inside: set[str] = set()
+    for ex in examples:
+        spans = sorted((e.start, e.end) for e in ex.entities if e.entity in NER_LABELS)
+        for m in _TOKEN.finditer(ex.text):
+            word = m.group().lower().strip(".")
+            if any(start <= m.start() < end for start, end in spans):
+                inside.add(word)
+            elif word:
+                outside.add(word)
+    return frozenset(outside - inside - _NAME_WORDS)
+
+
+def _is_name_word(word: str, stop: frozenset[str] | set[str]) -> bool:
+    lower = word.lower().strip(".")
+    return bool(lower) and lower not in stop and lower not in _NOT_NAMES and not lower.isdigit()
+
+
+def _name_start(text: str, end: int, stop: frozenset[str] | set[str], *, floor: int = 0) -> int | None:
+    """Reading left from ``end``: where the run of name words ending there starts (at most
+    ``_MAX_NAME_WORDS``, joiners like "&" or "und" only between name words), or None when there is none."""
+    tokens = [m for m in _TOKEN.finditer(text, floor, end) if m.end() <= end]
+    start: int | None = None
+    boundary = end  # start of the leftmost token taken so far, joiners included
+    taken = 0
+    pending_joiner = False
+    for m in reversed(tokens):
+        if start is not None and text[m.end() : boundary].strip() not in ("", "-"):
+            break  # punctuation between words ends the name
+        word = m.group()
+        if word.lower() in _JOINERS and start is not None and not pending_joiner:
+            pending_joiner, boundary = True, m.start()
+            continue
+        if not _is_name_word(word, stop) or taken >= _MAX_NAME_WORDS:
+            break
+        if word[0].islower() and start is not None and text[start].isupper():
+            break  # "bei Hollerbach AG" reads left into lower-case words only when the name is lower-case
+        start = boundary = m.start()
+        pending_joiner = False
+        taken += 1
+    return start
+
+
+def repair_organizations(text: str, entities: list[Entity], stop: frozenset[str] | set[str]) -> list[Entity]:
+    """Organisation spans end at their legal form and at a sentence end, take in the legal form after them
+    and the name words before them, and a run of name words before a legal form that the model missed is
+    an organisation too (``RULE_EXTRACTOR``). Without ``stop`` words (an old model) nothing changes."""
+    if not stop:
+        return entities
+    repaired: list[Entity] = []
+    for ent in entities:
+        if ent.entity == "organization":
+            ent = _repair_span(text, ent, stop)
+        repaired.append(ent)
+    for m in _LEGAL_FORM.finditer(text):
+        if any(e.start <= m.start() < e.end for e in repaired):
+            continue
+        if m.group()[0].islower() and m.group() in ("kg", "ag", "se", "og"):
+            continue  # "5 kg", not a legal form
+        floor = max((e.end for e in repaired if e.end <= m.start()), default=0)
+        start = _name_start(text, m.start(), stop, floor=floor)
+        if start is None:
+            continue
+        value = text[start : m.end()]
+        repaired.append(Entity("organization", value, start, m.end(), RULE_EXTRACTOR))
+    return sorted(repaired, key=lambda e: (e.start, e.end))
+
+
+def _repair_span(text: str, ent: Entity, stop: frozenset[str] | set[str]) -> Entity:
+    start, end = ent.start, ent.end
+    span = text[start:end]
+    # 1. ends at a sentence end inside it ("Solvex Group. add"), unless the dot belongs to a legal form
+    for m in re.finditer(r"[.!?;:](?=\s+\S)", span):
+        head = span[: m.end()]
+        if not _ends_with_legal_form(head) and not re.search(r"(?:\b\w|Co|St|Dr)\.$", head):
+            end = start + m.start()
+            break
+    # 2. ends at its (last) legal form: "Nordlicht Energie GmbH wants" -> "... GmbH"
+    forms = [m for m in _LEGAL_FORM.finditer(text, start, end)]
+    if forms and forms[-1].end() < end and forms[-1].start() > start:
+        end = forms[-1].end()
+    # 3. trailing words the training data uses outside names ("... wants", "... deal")
+    while True:
+        words = list(_TOKEN.finditer(text, start, end))
+        if (
+            len(words) < 2
+            or _is_name_word(words[-1].group(), stop)
+            or _LEGAL_FORM.fullmatch(words[-1].group())
+        ):
+            break
+        end = words[-2].end()
+    # 4. takes in a legal form right after it: "Lunde Maskin" + " AS"
+    after = _LEGAL_FORM_AT_START.match(text, end)
+    if after:
+        end = after.end()
+    # 5. takes in name words right before it: "Feinkost GmbH" -> "Seidel Feinkost GmbH"
+    if _LEGAL_FORM.search(text, start, end):
+        left = _name_start(text, start, stop)
+        if left is not None and left < start and not text[left:start].strip().endswith((",", ".")):
+            words_left = len(list(_TOKEN.finditer(text, left, start)))
+            if words_left <= 2:
+                start = left
+    value = text[start:end].strip()
+    if not value:
+        return ent
+    if (start, end) == (ent.start, ent.end):
+        return ent
+    return Entity(ent.entity, value, start, start + len(value), ent.extractor, ent.confidence)
+
+
+def _ends_with_legal_form(head: str) -> bool:
+    return any(m.end() == len(head) for m in _LEGAL_FORM.finditer(head))
 
 
 if __name__ == "__main__":  # a training worker of _train_in_processes

@@ -132,10 +132,13 @@ class EntityRecognizer:
                 continue
             docs = nlp.pipe([texts[i][:MAX_CHARS] for i in indices])
             stop_words = nlp.Defaults.stop_words
-            context = self.context.get(lang) or self.context.get("en") or frozenset()
+            # every language's context words: a message is often detected as the other language
+            # ("visited Nordkap Fisk AB" reads German), and its words are context words all the same
+            context = frozenset().union(*self.context.values()) if self.context else frozenset()
             for i, doc in zip(indices, docs, strict=True):
                 found = [e for ent in doc.ents if (e := _cleaned(ent, stop_words)) is not None]
-                out[i] = repair_organizations(doc.text, found, context | stop_words)
+                found = repair_organizations(doc.text, found, context | stop_words)
+                out[i] = repair_people(doc.text, found, context | stop_words)
         return out
 
     def save(self, directory: Path) -> None:
@@ -403,10 +406,15 @@ def _repair_span(text: str, ent: Entity, stop: frozenset[str] | set[str]) -> Ent
         ):
             break
         end = words[-2].end()
-    # 4. takes in a legal form right after it: "Lunde Maskin" + " AS"
+    # 4. takes in a legal form right after it ("Lunde Maskin" + " AS") or one it cut ("Meble Sp" + ". z o.o.")
     after = _LEGAL_FORM_AT_START.match(text, end)
     if after:
         end = after.end()
+    for m in _LEGAL_FORM.finditer(text, max(start, end - 12)):
+        if m.start() < end < m.end():
+            end = m.end()
+    # 0. starts after the words the training data uses outside names ("visited Nordkap Fisk AB")
+    start = _skip_leading(text, start, end, stop)
     # 5. takes in name words right before it: "Feinkost GmbH" -> "Seidel Feinkost GmbH"
     if _LEGAL_FORM.search(text, start, end):
         left = _name_start(text, start, stop)
@@ -420,6 +428,126 @@ def _repair_span(text: str, ent: Entity, stop: frozenset[str] | set[str]) -> Ent
     if (start, end) == (ent.start, ent.end):
         return ent
     return Entity(ent.entity, value, start, start + len(value), ent.extractor, ent.confidence)
+
+
+def _skip_leading(text: str, start: int, end: int, stop: frozenset[str] | set[str]) -> int:
+    words = list(_TOKEN.finditer(text, start, end))
+    while (
+        len(words) > 1
+        and not _is_name_word(words[0].group(), stop)
+        and words[0].group().lower() not in _TITLES
+    ):
+        words.pop(0)
+    return words[0].start() if words else start
+
+
+_TITLES = frozenset({
+    "herr", "herrn", "frau", "hr", "fr", "dr", "prof", "mr", "mrs", "ms", "miss", "sir", "dame", "mag", "ing",
+    "dipl", "dipl.-ing",
+})  # fmt: skip
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’]*(?:-[A-ZÀ-ÖØ-ÞĀ-ſ][\w'’]*)*\Z", re.UNICODE)
+
+
+def _capitalised_name(word: str, stop: frozenset[str] | set[str]) -> bool:
+    return (
+        bool(_CAPITALISED.match(word)) and len(word) > 1 and _is_name_word(word, stop) and not word.isupper()
+    )
+
+
+def repair_people(text: str, entities: list[Entity], stop: frozenset[str] | set[str]) -> list[Entity]:
+    """Person spans end at punctuation and at words the training data uses outside names ("Marit Solberg
+    from" -> "Marit Solberg"), take in the capitalised name words next to them ("Dr. Henrike" + "Albers-Voß",
+    "Radosław" + "Kwiatkowski"), and two or three capitalised name words in a row that nothing else claimed are
+    a person too ("Wiebke Tjarks ist jetzt ..."), as is a title with a name ("Herr Quandtmeyer")."""
+    if not stop:
+        return entities
+    taken = [(e.start, e.end) for e in entities if e.entity != "person"]
+    out: list[Entity] = [e for e in entities if e.entity != "person"]
+    people = [e for e in entities if e.entity == "person"]
+    for ent in people:
+        start, end = _person_bounds(text, ent.start, ent.end, stop, taken)
+        if end > start:
+            value = text[start:end]
+            out.append(
+                ent
+                if (start, end) == (ent.start, ent.end)
+                else Entity("person", value, start, end, ent.extractor, ent.confidence)
+            )
+            taken.append((start, end))
+    words = list(_TOKEN.finditer(text))
+    i = 0
+    while i < len(words):
+        m = words[i]
+        if any(a <= m.start() < b for a, b in taken):
+            i += 1
+            continue
+        run = [m] if _capitalised_name(m.group(), stop) or m.group().lower().rstrip(".") in _TITLES else []
+        j = i + 1
+        while run and j < len(words) and len(run) < 4:
+            nxt = words[j]
+            if text[run[-1].end() : nxt.start()].strip() or any(a <= nxt.start() < b for a, b in taken):
+                break
+            if not (_capitalised_name(nxt.group(), stop) or nxt.group().lower().rstrip(".") in _TITLES):
+                break
+            run.append(nxt)
+            j += 1
+        names = [w for w in run if w.group().lower().rstrip(".") not in _TITLES]
+        titled = len(names) < len(run) and run[0].group().lower().rstrip(".") in _TITLES
+        if names and (len(names) >= 2 or titled) and run[-1] is names[-1]:
+            after = text[run[-1].end() :]
+            if not _LEGAL_FORM_AT_START.match(after) and names[-1].group().lower() not in _NAME_WORDS:
+                start, end = run[0].start(), run[-1].end()
+                out.append(Entity("person", text[start:end], start, end, RULE_EXTRACTOR))
+                taken.append((start, end))
+        i = max(j, i + 1)
+    return sorted(out, key=lambda e: (e.start, e.end))
+
+
+def _person_bounds(
+    text: str, start: int, end: int, stop: frozenset[str] | set[str], taken: list[tuple[int, int]]
+) -> tuple[int, int]:
+    words = list(_TOKEN.finditer(text, start, end))
+    # cut at punctuation between words ("Tadeusz Zieliński - Sokół ...") and at non-name words
+    keep = words[:1]
+    for w in words[1:]:
+        gap = text[keep[-1].end() : w.start()]
+        if gap.strip() not in ("", "-") or (gap.strip() == "-" and gap != "-"):
+            break
+        if not _is_name_word(w.group(), stop) and w.group().lower().rstrip(".") not in _TITLES:
+            break
+        keep.append(w)
+    if not keep:
+        return start, start
+    start, end = keep[0].start(), keep[-1].end()
+    # take in capitalised name words right after and before (at most four words in all)
+    following = list(_TOKEN.finditer(text, end))
+    while following and len(keep) < 4:
+        nxt = following.pop(0)
+        gap = text[end : nxt.start()]
+        if (
+            gap not in (" ", "-")
+            or not _capitalised_name(nxt.group(), stop)
+            or any(a <= nxt.start() < b for a, b in taken)
+        ):
+            break
+        if _LEGAL_FORM_AT_START.match(text, nxt.end()) or nxt.group().lower() in _NAME_WORDS:
+            break
+        end = nxt.end()
+        keep.append(nxt)
+    before = [m for m in _TOKEN.finditer(text, 0, start) if m.end() <= start]
+    while before and len(keep) < 4:
+        prev = before.pop()
+        if text[prev.end() : start] != " " or any(a <= prev.start() < b for a, b in taken):
+            break
+        if not (_capitalised_name(prev.group(), stop) or prev.group().lower().rstrip(".") in _TITLES):
+            break
+        if prev.start() == 0 and prev.group().lower() in stop:
+            break
+        start = prev.start()
+        keep.insert(0, prev)
+    if text[end - 2 : end] in ("'s", "’s") and end - 2 > start:  # "Ingeborg Tveit's email"
+        end -= 2
+    return start, end
 
 
 def _ends_with_legal_form(head: str) -> bool:

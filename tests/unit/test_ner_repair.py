@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.ner import RULE_EXTRACTOR, repair_organizations
+from nlu.ner import RULE_EXTRACTOR, repair_organizations, repair_people
 from nlu.types import Entity
 
 # What the training data would teach as "words used outside names", plus stop words.
@@ -12,6 +12,11 @@ STOP = frozenset(
     {"wants", "add", "a", "note", "demo", "bei", "the", "with", "der", "von", "mit", "deal", "at", "hat", "heute",
      "telefoniert", "move", "to", "proposal", "show", "me", "contacts", "and", "und", "angerufen", "mehl"}
 )  # fmt: skip
+
+
+PEOPLE_STOP = frozenset(
+    {"from", "what's", "email", "called", "just", "fair", "is", "expanding", "ist", "jetzt", "mit"}
+)
 
 
 def _org(text: str, surface: str) -> Entity:
@@ -83,3 +88,29 @@ def test_without_context_words_nothing_changes() -> None:
     text = "Nordlicht Energie GmbH wants a demo"
     proposed = [_org(text, "Nordlicht Energie GmbH wants")]
     assert repair_organizations(text, proposed, frozenset()) == proposed
+
+
+@pytest.mark.parametrize(
+    ("text", "proposed", "expected"),
+    [
+        ("just called Marit Solberg from Acme", "Marit Solberg from", "Marit Solberg"),
+        ("met Dr. Henrike Albers-Voß at the fair", "Dr. Henrike", "Dr. Henrike Albers-Voß"),
+        ("what's Ingeborg Tveit's email?", "Ingeborg Tveit's", "Ingeborg Tveit"),
+        ("called Tadeusz Zieliński - Sokół is expanding", "Tadeusz Zieliński - Sokół", "Tadeusz Zieliński"),
+    ],
+)
+def test_person_spans_are_repaired(text: str, proposed: str, expected: str) -> None:
+    start = text.index(proposed)
+    found = repair_people(
+        text, [Entity("person", proposed, start, start + len(proposed), "ner")], STOP | PEOPLE_STOP
+    )
+    assert [e.value for e in found if e.entity == "person"] == [expected]
+
+
+def test_capitalised_names_nothing_claimed_are_people() -> None:
+    stop = STOP | PEOPLE_STOP
+    found = repair_people("Wiebke Tjarks ist jetzt Leiterin Vertrieb", [], stop | {"leiterin", "vertrieb"})
+    assert [(e.entity, e.value, e.extractor) for e in found] == [("person", "Wiebke Tjarks", RULE_EXTRACTOR)]
+    found = repair_people("Termin mit Herr Quandtmeyer heute", [], stop | {"termin"})
+    assert [e.value for e in found] == ["Herr Quandtmeyer"]
+    assert repair_people("Termin heute", [], stop | {"termin"}) == []

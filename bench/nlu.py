@@ -263,10 +263,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "train_seconds_per_fold": round(cv.train_seconds, 1),
         }
     if not args.public_only:
-        pipeline = NLUPipeline(embedder)
-        started = time.perf_counter()
-        pipeline.fit(data)
-        report["train_seconds"] = round(time.perf_counter() - started, 1)
+        if args.model:  # a trained model as shipped (crm-assistant train), not one trained here
+            pipeline = NLUPipeline.load(args.model)
+        else:
+            pipeline = NLUPipeline(embedder)
+            started = time.perf_counter()
+            pipeline.fit(data)
+            report["train_seconds"] = round(time.perf_counter() - started, 1)
 
         held = heldout(args.heldout)
         if held:
@@ -415,6 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also train/test on CLINC150 (DIR holds data_full.json; default: $CRM_CLINC150_DIR)",
     )
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation and latency")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="evaluate this trained model (a crm-assistant train folder) instead of training",
+    )
     parser.add_argument(
         "--public-only", action="store_true", help="only the public data sets (--banking77, --clinc150)"
     )

@@ -466,6 +466,8 @@ def repair_people(text: str, entities: list[Entity], stop: frozenset[str] | set[
     people = [e for e in entities if e.entity == "person"]
     for ent in people:
         start, end = _person_bounds(text, ent.start, ent.end, stop, taken)
+        if " " not in text[start:end] and text[start:end].islower():
+            continue  # one lower-case word ("any news on ...") is too rarely a name to guess
         if end > start:
             value = text[start:end]
             out.append(

@@ -399,12 +399,11 @@ def _repair_span(text: str, ent: Entity, stop: frozenset[str] | set[str]) -> Ent
     # 3. trailing words the training data uses outside names ("... wants", "... deal")
     while True:
         words = list(_TOKEN.finditer(text, start, end))
-        if (
-            len(words) < 2
-            or _is_name_word(words[-1].group(), stop)
-            or _LEGAL_FORM.fullmatch(words[-1].group())
-        ):
+        last = words[-1].group() if len(words) > 1 else ""
+        if not last or _is_name_word(last, stop) or _LEGAL_FORM.fullmatch(last):
             break
+        if last[0].isupper() and words[0].group()[0].isupper():
+            break  # a capitalised word the model chose stays ("Haus Lang")
         end = words[-2].end()
     # 4. takes in a legal form right after it ("Lunde Maskin" + " AS") or one it cut ("Meble Sp" + ". z o.o.")
     after = _LEGAL_FORM_AT_START.match(text, end)
@@ -515,8 +514,9 @@ def _person_bounds(
         gap = text[keep[-1].end() : w.start()]
         if gap.strip() not in ("", "-") or (gap.strip() == "-" and gap != "-"):
             break
-        if not _is_name_word(w.group(), stop) and w.group().lower().rstrip(".") not in _TITLES:
-            break
+        name_like = _is_name_word(w.group(), stop) or w.group().lower().rstrip(".") in _TITLES
+        if not name_like and not (w.group()[0].isupper() and keep[0].group()[0].isupper()):
+            break  # "Marit Solberg from"; but "Petra Lang" keeps the capitalised word the model chose
         keep.append(w)
     if not keep:
         return start, start

@@ -186,7 +186,8 @@ def person_name(rng: random.Random, language: str) -> str:
 LEGAL_FORMS: dict[str, tuple[str, ...]] = {
     "dach": (
         "GmbH", "GmbH", "GmbH", "GmbH", "AG", "AG", "KG", "GmbH & Co. KG", "e.V.", "mbB", "PartG mbB",
-        "UG (haftungsbeschränkt)", "UG", "OHG", "GbR", "SE", "eG", "e.K.", "OG", "Sàrl",
+        "UG (haftungsbeschränkt)", "UG", "OHG", "GbR", "SE", "eG", "e.K.", "OG", "Sàrl", "SA", "Sagl",
+        "gGmbH", "mbH", "GesmbH", "Ges.m.b.H.", "AöR", "SE & Co. KG", "KGaA",
     ),
     "nordic": ("AS", "AS", "ASA", "AB", "AB", "Oy", "Oy", "Oyj", "A/S", "ApS", "ehf.", "hf."),
     "pl": ("Sp. z o.o.", "Sp. z o.o.", "S.A.", "sp.j.", "Sp. k."),
@@ -353,6 +354,17 @@ _SYLLABLES_B = (
     "mira",
     "tec",
 )
+
+
+# Words that open a firm's name in the DACH region: "Gebrüder Brenner", "Autohaus am Ring", "Praxis Dr. Brenner".
+ORG_PREFIXES_DE: tuple[str, ...] = (
+    "Gebrüder", "Gebr.", "Autohaus", "Hotel", "Gasthof", "Landgasthof", "Gasthaus", "Weingut", "Weinbau",
+    "Sektkellerei", "Brauerei", "Bäckerei", "Konditorei", "Metzgerei", "Fleischerei", "Klinik", "Praxis",
+    "Zahnarztpraxis", "Apotheke", "Kanzlei", "Steuerkanzlei", "Notariat", "Stadtwerke", "Sparkasse",
+    "Volksbank", "Raiffeisenbank", "Stiftung", "Verlag", "Druckerei", "Schreinerei", "Tischlerei",
+    "Zimmerei", "Gärtnerei", "Baumschule", "Reisebüro", "Fahrschule", "Sanitätshaus", "Pflegedienst",
+    "Hofgut", "Gut", "Mühle", "Käserei", "Molkerei", "Kellerei", "Spedition", "Elektro", "Malerbetrieb",
+)  # fmt: skip
 
 
 def coined_word(rng: random.Random) -> str:

@@ -36,7 +36,7 @@ from spacy.tokens import Span
 from spacy.training import Example
 from spacy.util import filter_spans, fix_random_seed, minibatch
 
-from nlu.names import ALL_LEGAL_FORMS, BRANCHES, legal_form_pattern
+from nlu.names import ALL_LEGAL_FORMS, BRANCHES, ORG_PREFIXES_DE, legal_form_pattern
 from nlu.ner_augment import COPIES, augment
 from nlu.training_data import TrainingExample
 from nlu.types import Entity
@@ -369,6 +369,11 @@ def repair_organizations(text: str, entities: list[Entity], stop: frozenset[str]
         if ent.entity == "organization":
             ent = _repair_span(text, ent, stop)
         repaired.append(ent)
+    for m in _ORG_PREFIX.finditer(text):  # "Gebrüder Brenner", "Autohaus am Ring", "Stadtwerke Oberland"
+        if not any(e.start < m.end() and m.start() < e.end for e in repaired):
+            end = _prefixed_name_end(text, m.end(), stop)
+            if end is not None:
+                repaired.append(Entity("organization", text[m.start() : end], m.start(), end, RULE_EXTRACTOR))
     for m in _LEGAL_FORM.finditer(text):
         if any(e.start <= m.start() < e.end for e in repaired):
             continue
@@ -381,6 +386,37 @@ def repair_organizations(text: str, entities: list[Entity], stop: frozenset[str]
         value = text[start : m.end()]
         repaired.append(Entity("organization", value, start, m.end(), RULE_EXTRACTOR))
     return sorted(repaired, key=lambda e: (e.start, e.end))
+
+
+_ORG_PREFIX = re.compile(rf"(?<![\w-])(?:{'|'.join(re.escape(p) for p in ORG_PREFIXES_DE)})(?=\s)")
+_PREFIX_JOINERS = frozenset(
+    {"am", "an", "im", "zum", "zur", "der", "dem", "den", "auf", "&", "und", "dr.", "st."}
+)
+
+
+def _prefixed_name_end(text: str, after: int, stop: frozenset[str] | set[str]) -> int | None:
+    """After an opening word ("Weingut"): the end of the capitalised name words that follow (joiners like "am"
+    only between them), with a legal form after them; None when no capitalised name word follows."""
+    end: int | None = None
+    boundary = after  # end of the last word taken, joiners included
+    pending = False
+    for m in _TOKEN.finditer(text, after):
+        if text[boundary : m.start()].strip():
+            break
+        word = m.group()
+        if word.lower() in _PREFIX_JOINERS and not pending:
+            pending, boundary = True, m.end()
+            continue
+        if not (_capitalised_name(word, stop) or (word.isupper() and len(word) > 1)):
+            break
+        end = boundary = m.end()
+        pending = False
+        if len(text[after:end].split()) >= 4:
+            break
+    if end is None:
+        return None
+    form = _LEGAL_FORM_AT_START.match(text, end)
+    return form.end() if form else end
 
 
 def _repair_span(text: str, ent: Entity, stop: frozenset[str] | set[str]) -> Entity:

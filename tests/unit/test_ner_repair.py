@@ -114,3 +114,20 @@ def test_capitalised_names_nothing_claimed_are_people() -> None:
     found = repair_people("Termin mit Herr Quandtmeyer heute", [], stop | {"termin"})
     assert [e.value for e in found] == ["Herr Quandtmeyer"]
     assert repair_people("Termin heute", [], stop | {"termin"}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Termin beim Autohaus am Ring heute", "Autohaus am Ring"),
+        ("Gebrüder Brenner AG hat angerufen", "Gebrüder Brenner AG"),
+        ("Praxis Dr. Kranich hat angerufen", "Praxis Dr. Kranich"),
+        ("Lumière SA hat angerufen", "Lumière SA"),
+    ],
+)
+def test_opening_words_and_more_legal_forms_make_organisations(text: str, expected: str) -> None:
+    assert [e.value for e in repair_organizations(text, [], STOP | {"beim", "termin"})] == [expected]
+
+
+def test_an_opening_word_alone_is_no_organisation() -> None:
+    assert repair_organizations("the Hotel is nice, Autohaus am heute", [], STOP | {"is", "nice"}) == []

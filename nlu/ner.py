@@ -305,11 +305,12 @@ _MAX_NAME_WORDS = 5
 def add_legal_form_tokens(nlp: Language) -> None:
     """Legal forms as single tokens ("S.p.A.", "e.V.", "o.o.", "A/S"), as written, lower-case and in capitals,
     so that a span can end exactly after them."""
+    tokenizer: Any = nlp.tokenizer
     for form in ALL_LEGAL_FORMS:
         for word in form.split():
             if len(word) > 1 and any(ch in word for ch in "./") and not word.endswith("("):
                 for variant in {word, word.lower(), word.upper()}:
-                    nlp.tokenizer.add_special_case(variant, [{"ORTH": variant}])
+                    tokenizer.add_special_case(variant, [{"ORTH": variant}])
 
 
 def context_words(examples: Sequence[TrainingExample]) -> frozenset[str]:

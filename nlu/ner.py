@@ -74,6 +74,7 @@ class EntityRecognizer:
         self.models: dict[str, Language] = models or {}
         # per language: lower-cased words the training examples use outside names
         self.context: dict[str, frozenset[str]] = context or {}
+        self._not_names_cache: dict[str, frozenset[str]] = {}
 
     def _model_for(self, lang: str) -> Language | None:
         return self.models.get(lang) or self.models.get("en") or next(iter(self.models.values()), None)
@@ -97,6 +98,7 @@ class EntityRecognizer:
             by_lang.setdefault(ex.language, []).append(ex)
         by_lang = {lang: _balanced(items, seed) for lang, items in by_lang.items()}
         self.context.update({lang: context_words(items) for lang, items in by_lang.items()})
+        self._not_names_cache.clear()
         total = epochs * len(by_lang)
         if max_seconds is None and _parallel_worthwhile(by_lang):
             self.models.update(_train_in_processes(by_lang, epochs=epochs, seed=seed))
@@ -132,14 +134,23 @@ class EntityRecognizer:
                 continue
             docs = nlp.pipe([texts[i][:MAX_CHARS] for i in indices])
             stop_words = nlp.Defaults.stop_words
-            # every language's context words: a message is often detected as the other language
-            # ("visited Nordkap Fisk AB" reads German), and its words are context words all the same
-            context = frozenset().union(*self.context.values()) if self.context else frozenset()
+            not_names = self._not_names(lang, stop_words)
             for i, doc in zip(indices, docs, strict=True):
                 found = [e for ent in doc.ents if (e := _cleaned(ent, stop_words)) is not None]
-                found = repair_organizations(doc.text, found, context | stop_words)
-                out[i] = repair_people(doc.text, found, context | stop_words)
+                found = repair_organizations(doc.text, found, not_names)
+                out[i] = repair_people(doc.text, found, not_names)
         return out
+
+    def _not_names(self, lang: str, stop_words: set[str]) -> frozenset[str]:
+        """Words that end a name: every language's context words (a message is often detected as the other
+        language: "visited Nordkap Fisk AB" reads German) and the language's stop words; empty without
+        context words (a model trained before them), which turns the repair off."""
+        cached = self._not_names_cache.get(lang)
+        if cached is None:
+            context = frozenset().union(*self.context.values()) if self.context else frozenset()
+            cached = context | frozenset(stop_words) if context else frozenset()
+            self._not_names_cache[lang] = cached
+        return cached
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ METADATA = "metadata.json"
 INTENT_FILE = "intent.joblib"
 LEXICON_FILE = "lexicon.joblib"
 NER_DIR = "ner"
-FORMAT_VERSION = 2  # 2: the intent classifier config gained encoder_gloss
+FORMAT_VERSION = 3  # 2: classifier config gained encoder_gloss; 3: NER context words, legal-form tokens
 
 
 def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -106,6 +106,8 @@ class NLUPipeline:
         self.synonyms: dict[str, dict[str, str]] = {}
         self.lookups: dict[str, dict[str, list[str]]] = {}
         self.metadata: model_store.ModelMetadata | None = None
+        # Known names (the store's contacts and organisations), used when a parse is given none.
+        self.gazetteer: NameGazetteer | None = None
         self._detect_language = _optional("nlu.language", "detect_language") or _fallback_language
         self._extract_rules = _optional("nlu.rule_entities", "extract_rule_entities")
         self._merge = _optional("nlu.rule_entities", "merge_entities") or _fallback_merge
@@ -227,6 +229,7 @@ class NLUPipeline:
             raise RuntimeError("NLUPipeline is neither trained nor loaded")
         if not texts:
             return []
+        gazetteer = gazetteer or self.gazetteer
         originals = [t if isinstance(t, str) else str(t) for t in texts]
         clean = [sanitize(t) for t in originals]
         hints = list(langs) if langs is not None else [None] * len(clean)
@@ -302,6 +305,8 @@ class NLUPipeline:
         rules = self._call(self._extract_rules, "rules", head, lang)
         times = self._call(self._extract_times, "dates", head, lang, now=now, tz=tz)
         known = self._call(gazetteer.find if gazetteer else None, "gazetteer", head)
+        if known:  # a known name wins over the model's guess at the same place
+            ner = [e for e in ner if all(e.end <= k.start or e.start >= k.end for k in known)]
         try:
             merged = self._merge(rules, times, known, ner)
         except Exception:

@@ -31,7 +31,7 @@ from crm_store.models.tickets import (
     Ticket,
     TicketMessage,
 )
-from crm_store.models.users import ROLES, AccountLink, ApiToken, Team, User
+from crm_store.models.users import ROLES, AccountLink, AgentSession, ApiToken, Team, User
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -45,6 +45,7 @@ __all__ = [
     "TASK_STATUSES",
     "TICKET_STATUSES",
     "AccountLink",
+    "AgentSession",
     "Activity",
     "ApiToken",
     "AuditEntry",

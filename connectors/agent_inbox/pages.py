@@ -91,7 +91,7 @@ def _headers(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
-def render(name: str, lang: str, *, status: int = 200, **context: Any) -> web.Response:
+def render(name: str, lang: str, *, http_status: int = 200, **context: Any) -> web.Response:
     def t(key: str, **values: Any) -> str:
         return wording.text(key, lang, **values)
 
@@ -102,11 +102,11 @@ def render(name: str, lang: str, *, status: int = 200, **context: Any) -> web.Re
         language_name=lambda code: wording.name_of(wording.LANGUAGE_NAMES, code, lang),
         duration=lambda s: wording.duration(s, lang), sla_of=sla_of, now=utcnow(), **context,
     )
-    return _headers(web.Response(text=html, status=status, content_type="text/html"))  # type: ignore[return-value]
+    return _headers(web.Response(text=html, status=http_status, content_type="text/html"))  # type: ignore[return-value]
 
 
 def _error_page(lang: str, status: int, message: str) -> web.Response:
-    return render("error.html", lang, status=status, message=message)
+    return render("error.html", lang, http_status=status, message=message)
 
 
 Handler = Callable[[web.Request, Agent], Awaitable[web.StreamResponse]]

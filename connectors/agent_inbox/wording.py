@@ -49,8 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
     "send": {"en": "Send", "de": "Senden"},
     "send_hint": {"en": "Ctrl+Enter sends. Notes are never shown to the customer.",
                   "de": "Strg+Enter sendet. Notizen sieht der Kunde nie."},
-    "reply_via_email": {"en": "Goes to {to} by e-mail, in {lang}, threaded under [#{number}].",
-                        "de": "Geht per E-Mail an {to}, auf {lang}, im Verlauf von [#{number}]."},
+    "reply_via_email": {"en": "Goes to {to} by e-mail, in {language}, threaded under [#{number}].",
+                        "de": "Geht per E-Mail an {to}, auf {language}, im Verlauf von [#{number}]."},
     "reply_via_chat": {"en": "Goes to the customer's live web chat.",
                        "de": "Geht in den Live-Web-Chat des Kunden."},
     "reply_stored": {"en": "This channel cannot be answered from here; the reply is kept on the ticket.",
@@ -119,7 +119,7 @@ LANGUAGE_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def text(key: str, lang: str, **values: object) -> str:
+def text(key: str, lang: str, /, **values: object) -> str:
     entry = TEXT[key]
     phrase = entry.get(lang) or entry["en"]
     return phrase.format(**values) if values else phrase

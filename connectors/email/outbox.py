@@ -159,16 +159,21 @@ def build_reply_mail(payload: dict[str, Any], *, from_addr: str, from_name: str)
     message["To"] = str(payload["to"])
     message["Subject"] = REPLY_SUBJECT.format(number=number, subject=subject)[:900]
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = str(payload["message_id"])
+    message["Message-ID"] = _angled(payload["message_id"])
     if payload.get("in_reply_to"):
-        message["In-Reply-To"] = str(payload["in_reply_to"])
-    references = [str(r) for r in payload.get("references") or [] if r]
+        message["In-Reply-To"] = _angled(payload["in_reply_to"])
+    references = [_angled(r) for r in payload.get("references") or [] if r]
     if references:
         message["References"] = " ".join(references)
-    message["Content-Language"] = lang
     footer = REPLY_FOOTERS[lang].format(name=f"{agent}\n" if agent else "", team=from_name, number=number)
     message.set_content(str(payload["body"]).rstrip() + footer)
+    message["Content-Language"] = lang  # after set_content, which drops Content-* headers set before it
     return message
+
+
+def _angled(message_id: object) -> str:
+    """A Message-ID as a header wants it (``<id@host>``); the store keeps them bare."""
+    return f"<{str(message_id).strip().strip('<>')}>"
 
 
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:

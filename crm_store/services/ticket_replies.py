@@ -113,7 +113,7 @@ class TicketReplies(Service):
                 TicketMessage.direction != "internal",
             ).order_by(TicketMessage.created_at, TicketMessage.id)
         ).scalars() if m]
-        message_id = make_msgid("reply", domain=self.mail_domain)
+        message_id = make_msgid("reply", domain=self.mail_domain).strip("<>")  # stored bare, as triage does
         msg = self.tickets.add_message(ticket.id, text, channel=MAIL_CHANNEL, direction="outbound",
                                        message_id=message_id, in_reply_to=ids[-1] if ids else None,
                                        recipients=[address.lower()])

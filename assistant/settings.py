@@ -70,6 +70,7 @@ class Settings:
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
+    handover_wait_seconds: int = 300  # CRM_HANDOVER_WAIT_SECONDS: a handed-over customer waits this long, then is told
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -122,6 +123,7 @@ class Settings:
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
             retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
+            handover_wait_seconds=int(env.get("CRM_HANDOVER_WAIT_SECONDS", "300")),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 

@@ -16,8 +16,14 @@ from connectors.agent_inbox.pages import add_routes, send_reply
 def install(app: web.Application) -> None:
     if HUB_KEY in app:
         return
+    from assistant.runtime import NOTIFIER_KEY
+    from assistant.server import SETTINGS_KEY
+    from connectors.agent_inbox.notify import InboxNotifier
+
     hub = LiveHub()
     app[HUB_KEY] = hub
+    if NOTIFIER_KEY not in app:
+        app[NOTIFIER_KEY] = InboxNotifier(hub, wait_seconds=app[SETTINGS_KEY].handover_wait_seconds)
 
     async def bind(_app: web.Application) -> None:
         import asyncio

@@ -265,7 +265,7 @@ async def test_one_time_login_link_works_once_and_sign_out_ends_the_session(worl
     client = world.client
     async with client.get(f"/agent/login/link?t={link}") as resp:  # a mail scanner's GET redeems nothing
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
-        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["Referrer-Policy"] == "same-origin"
     async with client.post("/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/agent/"
     async with client.get("/agent/") as resp:

@@ -1,5 +1,4 @@
-"""Every word of the agent inbox, English and German side by side (staff are addressed with "du"-free,
-neutral UI German, as in the rest of our staff tools)."""
+"""Every word of the agent inbox, English and German side by side (the staff member's language decides)."""
 
 from __future__ import annotations
 
@@ -43,6 +42,7 @@ TEXT: dict[str, dict[str, str]] = {
     "inbound": {"en": "Customer", "de": "Kunde"},
     "outbound": {"en": "Reply", "de": "Antwort"},
     "internal": {"en": "Internal note", "de": "Interne Notiz"},
+    "automatic": {"en": "Sent automatically", "de": "Automatisch gesendet"},
     "attachments": {"en": "Attachments", "de": "Anhänge"},
     "reply": {"en": "Reply to customer", "de": "Dem Kunden antworten"},
     "note": {"en": "Internal note", "de": "Interne Notiz"},

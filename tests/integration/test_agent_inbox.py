@@ -322,3 +322,29 @@ async def deliver(db: Database) -> list[Message]:
         await server.wait_closed()
     return box.messages
 
+
+
+async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoever_may_update(world: World) -> None:
+    from crm_store.models import Conversation
+
+    with world.db.session() as s:
+        conv = Conversation(channel="web", sender_id="customer:anonymous/0f3c9a7b2d4e6f8091a2b3c4d5e6f708",
+                            paused=True, state={"paused": True}, ticket_id=world.ticket_id)
+        s.add(conv)
+        s.get(Ticket, world.ticket_id).needs_human = True
+    csrf = await sign_in(world.client, world.tokens["rep"])
+    async with world.client.post(f"/agent/tickets/{world.ticket_id}/release", data={"csrf": csrf}) as resp:
+        assert resp.status == 403  # a rep reads, but does not take chats from the bot
+    world.client.session.cookie_jar.clear()
+    csrf = await sign_in(world.client, world.tokens["agent"])
+    async with world.client.get(f"/agent/tickets/{world.ticket_id}") as resp:
+        assert 'id="release"' in await resp.text()
+    async with world.client.post(f"/agent/tickets/{world.ticket_id}/release", data={"csrf": csrf},
+                                 allow_redirects=False) as resp:
+        assert resp.status == 303
+    with world.db.session() as s:
+        stored = s.execute(select(Conversation)).scalar_one()
+        assert stored.paused is False and stored.state["paused"] is False
+        assert s.get(Ticket, world.ticket_id).needs_human is False
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "release")).scalar_one()
+        assert entry.actor == f"user:{world.users['agent']}"

@@ -156,7 +156,8 @@ def _int(value: Any) -> int | None:
 async def login_page(request: web.Request) -> web.StreamResponse:
     lang = _lang(request)
     pre = request.cookies.get(auth.PRE_COOKIE) or secrets.token_urlsafe(24)
-    response = render("login.html", lang, csrf=pre, failed=request.query.get("failed") == "1")
+    response = render("login.html", lang, csrf=pre, failed=request.query.get("failed") == "1",
+                      mailed=request.query.get("mailed") == "1", can_mail=bool(_settings(request).public_url))
     auth.set_cookie(response, request, _settings(request), auth.PRE_COOKIE, pre, max_age=3600)
     return response
 
@@ -186,6 +187,26 @@ async def login(request: web.Request) -> web.StreamResponse:
             return sessions.sign_in_with_token(session, token)
 
     return await _finish_sign_in(request, await asyncio.to_thread(sign_in))
+
+
+async def mail_link(request: web.Request) -> web.StreamResponse:
+    """"Mail me a sign-in link": the same answer whether or not the address is a staff member's."""
+    lang = _lang(request)
+    form = await request.post()
+    settings = _settings(request)
+    try:
+        auth.check_csrf(request, settings, None, form)
+    except auth.CsrfFailed:
+        return _error_page(lang, 403, wording.text("csrf", lang))
+    if settings.public_url:  # links point at the configured address, never at a Host header someone sent
+        email, db = str(form.get("email") or "")[:320], _db(request)
+
+        def queue() -> None:
+            with db.session() as session:
+                sessions.mail_login_link(session, email, base_url=settings.public_url, language_hint=lang)
+
+        await asyncio.to_thread(queue)
+    return _headers(web.HTTPSeeOther("/agent/login?mailed=1"))
 
 
 async def link_page(request: web.Request) -> web.StreamResponse:
@@ -415,6 +436,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/agent/", signed_in(inbox))
     r.add_get("/agent/login", login_page)
     r.add_post("/agent/login", login)
+    r.add_post("/agent/login/mail", mail_link)
     r.add_get("/agent/login/link", link_page)
     r.add_post("/agent/login/link", redeem_link)
     r.add_post("/agent/logout", signed_in(logout, write=True))

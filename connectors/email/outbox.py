@@ -49,6 +49,7 @@ IDLE_POLL_SECONDS = 5.0  # how often an idle worker looks for rows other process
 CHANNEL = "email"
 KIND_CODE = "verification_code"
 KIND_CONSENT = "consent_confirmation"  # double opt-in link (crm_store/services/consent.py)
+KIND_LOGIN = "login_link"  # a one-time sign-in link to the agent inbox (crm_store/services/agent_sessions.py)
 KIND_REPLY = "reply"  # an agent's answer to a ticket (crm_store/services/ticket_replies.py), threaded
 SCAN_LIMIT = 100
 ERROR_RETRY_SECONDS = 5.0
@@ -73,6 +74,14 @@ BODIES: dict[str, str] = {
     ),
 }
 ABOUT: dict[str, str] = {"en": " (ticket #{number})", "de": " (Ticket #{number})"}
+LOGIN_SUBJECTS: dict[str, str] = {"en": "Your sign-in link for the support inbox",
+                                  "de": "Ihr Anmeldelink für den Support-Posteingang"}
+LOGIN_BODIES: dict[str, str] = {
+    "en": "Hello,\n\nopen this link to sign in to the support inbox (valid for 15 minutes, once):\n\n    {url}\n\n"
+    "If you did not ask for it, ignore this e-mail.\n\n{team}\n",
+    "de": "Guten Tag,\n\nöffnen Sie diesen Link, um sich im Support-Posteingang anzumelden (15 Minuten gültig, "
+    "einmal):\n\n    {url}\n\nWenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail.\n\n{team}\n",
+}
 REPLY_SUBJECT = "[#{number}] Re: {subject}"  # "Re:" (RFC 5322 3.6.5), understood by German clients too
 REPLY_FOOTERS: dict[str, str] = {
     "en": "\n\n--\n{name}{team}\nTo answer, reply to this e-mail and keep [#{number}] in the subject.\n",
@@ -168,6 +177,21 @@ def build_reply_mail(payload: dict[str, Any], *, from_addr: str, from_name: str)
     footer = REPLY_FOOTERS[lang].format(name=f"{agent}\n" if agent else "", team=from_name, number=number)
     message.set_content(str(payload["body"]).rstrip() + footer)
     message["Content-Language"] = lang  # after set_content, which drops Content-* headers set before it
+    return message
+
+
+def build_login_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
+    lang = str(payload.get("language") or "en")
+    lang = lang if lang in LOGIN_SUBJECTS else "en"
+    message = EmailMessage()
+    message["From"] = formataddr((from_name, from_addr))
+    message["To"] = str(payload["to"])
+    message["Subject"] = LOGIN_SUBJECTS[lang]
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid("signin", domain=from_addr.rsplit("@", 1)[-1] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(LOGIN_BODIES[lang].format(url=payload["url"], team=from_name))
+    message["Content-Language"] = lang
     return message
 
 
@@ -307,7 +331,8 @@ class EmailOutbox:
 
     async def _send(self, payload: dict[str, Any]) -> tuple[str | None, bool]:
         """(error, retry): (None, False) when the relay accepted the mail."""
-        secret = {KIND_CODE: "code", KIND_CONSENT: "url", KIND_REPLY: "body"}.get(str(payload.get("kind")))
+        kind = str(payload.get("kind"))
+        secret = {KIND_CODE: "code", KIND_CONSENT: "url", KIND_LOGIN: "url", KIND_REPLY: "body"}.get(kind)
         if secret is None or not payload.get("to") or not payload.get(secret):
             return "unknown_payload", False
         expires = _parse_time(payload.get("expires_at"))
@@ -317,7 +342,8 @@ class EmailOutbox:
             log.warning("a %s mail could not be sent: no SMTP relay (set CRM_SMTP_HOST)", payload.get("kind"))
             log.debug("undelivered one-time code %s for %s", payload.get("code"), payload.get("to"))
             return "no_smtp_relay", False
-        build = {"url": build_consent_mail, "body": build_reply_mail}.get(secret, build_code_mail)
+        build = {KIND_CONSENT: build_consent_mail, KIND_LOGIN: build_login_mail,
+                 KIND_REPLY: build_reply_mail}.get(kind, build_code_mail)
         message = build(payload, from_addr=self.from_addr, from_name=self.from_name)
         relay = self.relay
         try:

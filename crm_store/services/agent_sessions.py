@@ -31,6 +31,7 @@ LINK_PREFIX = "agl_"
 SESSION_HOURS = 12
 IDLE_MINUTES = 120
 LINK_MINUTES = 15
+LINKS_PER_HOUR = 3  # mailed login links per user and hour (a form anyone can submit must not flood a mailbox)
 SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen_at is written at most once a minute per session
 
 
@@ -115,6 +116,36 @@ def sign_out(session: Any, secret: str | None) -> None:
         user = session.get(User, row.user_id)
         if user is not None:
             audit.record(session, actor_for(user), "sign_out", "user", user.id, {})
+
+
+def mail_login_link(session: Any, email: str, *, base_url: str, language_hint: str = "en") -> bool:
+    """"Mail me a login link": when ``email`` is an active staff user's and fewer than ``LINKS_PER_HOUR``
+    links went to them this hour, a link is queued in the e-mail outbox (kind ``login_link``, the URL wiped
+    once sent). The caller answers the same either way, so the form reveals nobody; True only for tests."""
+    from crm_store.models import OutboxMessage
+
+    address = (email or "").strip().lower()
+    user = session.execute(select(User).where(User.email == address)).scalar_one_or_none() if address else None
+    if user is None or not user.is_active or user.role not in STAFF:
+        return False
+    now = utcnow()
+    recent = session.execute(
+        select(AgentSession.id).where(AgentSession.user_id == user.id, AgentSession.kind == "login_link",
+                                      AgentSession.created_at > now - timedelta(hours=1))
+    ).all()
+    if len(recent) >= LINKS_PER_HOUR:
+        audit.record(session, Actor.system("agent_inbox"), "login_link_refused", "user", user.id, {"limit": True})
+        return False
+    link = _new_secret(LINK_PREFIX)
+    session.add(AgentSession(user_id=user.id, kind="login_link", token_hash=hash_token(link), created_at=now,
+                             expires_at=now + timedelta(minutes=LINK_MINUTES)))
+    session.add(OutboxMessage(channel="email", target=user.email[:200], next_attempt_at=now, payload={
+        "kind": "login_link", "to": user.email, "url": f"{base_url.rstrip('/')}/agent/login/link?t={link}",
+        "language": user.language if user.language in ("en", "de") else language_hint,
+        "expires_at": (now + timedelta(minutes=LINK_MINUTES)).isoformat(),
+    }))
+    audit.record(session, Actor.system("agent_inbox"), "login_link", "user", user.id, {"via": "email"})
+    return True
 
 
 class AgentSessionService(Service):

@@ -5,6 +5,7 @@ field changes, the REST endpoint, and the attacks each of those must refuse."""
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -304,7 +305,7 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append(message_from_bytes(envelope.original_content or b""))
+        self.messages.append(message_from_bytes(envelope.original_content or b"", policy=email.policy.default))
         return "250 OK"
 
 
@@ -348,3 +349,38 @@ async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoev
         assert s.get(Ticket, world.ticket_id).needs_human is False
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == "release")).scalar_one()
         assert entry.actor == f"user:{world.users['agent']}"
+
+
+async def test_mailed_login_link_reveals_nobody_is_limited_and_signs_in(db: Database, aiohttp_client: AClient) -> None:
+    """The "mail me a link" form answers the same for a stranger (attack: probing for staff addresses), mails
+    at most 3 links an hour, points them at CRM_PUBLIC_URL (never the request's Host), and the link works."""
+    with db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        crm.users.create({"email": "alex@example-crm.com", "name": "Alex", "role": "agent", "language": "de"})
+    settings = Settings(database_url=db.url, secret_key=SECRET, public_url="http://inbox.example")
+    client = await aiohttp_client(build_app(settings, db=db, extra=[agent_inbox.install]))
+
+    async def ask(email: str) -> str:
+        async with client.get("/agent/login") as resp:
+            pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
+        async with client.post("/agent/login/mail", data={"csrf": pre, "email": email},
+                               headers={"Host": "evil.example"}, allow_redirects=False) as resp:
+            return resp.headers["Location"]
+
+    assert await ask("nobody@example-crm.com") == await ask("alex@example-crm.com") == "/agent/login?mailed=1"
+    for _ in range(4):
+        await ask("ALEX@example-crm.com")
+    with db.session() as s:
+        rows = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "email")).scalars().all()
+        assert len(rows) == 3 and {r.target for r in rows} == {"alex@example-crm.com"}
+        url = rows[0].payload["url"]
+    assert url.startswith("http://inbox.example/agent/login/link?t=agl_")
+    received = await deliver(db)
+    assert len(received) == 3 and received[0]["Subject"] == "Ihr Anmeldelink für den Support-Posteingang"
+    with db.session() as s:
+        assert all("url" not in r.payload for r in s.execute(select(OutboxMessage)).scalars())  # wiped once sent
+    link = url.split("t=", 1)[1]
+    async with client.get("/agent/login/link") as resp:
+        pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
+    async with client.post("/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False) as resp:
+        assert resp.headers["Location"] == "/agent/"

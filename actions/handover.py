@@ -247,7 +247,7 @@ class ActionHandoverRelay(_Notifying):
             .where(TicketMessage.ticket_id == ticket_id, TicketMessage.direction.in_(("inbound", "outbound")))
             .order_by(TicketMessage.created_at, TicketMessage.id)
         ).all()
-        waiting = []
+        waiting: list[Any] = []
         for direction, at in rows:
             waiting = [] if direction == "outbound" else [*waiting, at]
         if len(waiting) < 1:

@@ -53,8 +53,8 @@ def ensure_assistant(app: web.Application) -> None:
     async def start(app: web.Application) -> None:
         from assistant.server import DB_KEY, SETTINGS_KEY
 
-        factory = app.get(FACTORY_KEY) or functools.partial(default_factory, notifier=app.get(NOTIFIER_KEY))
-        app[ASSISTANT_KEY] = await asyncio.to_thread(factory, app[DB_KEY], app[SETTINGS_KEY])  # type: ignore[operator]
+        factory: Any = app.get(FACTORY_KEY) or functools.partial(default_factory, notifier=app.get(NOTIFIER_KEY))
+        app[ASSISTANT_KEY] = await asyncio.to_thread(factory, app[DB_KEY], app[SETTINGS_KEY])
         app[_READY_KEY].set()
         log.info("assistant ready")
 

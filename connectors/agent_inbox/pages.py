@@ -251,7 +251,7 @@ async def logout(request: web.Request, agent: Agent) -> web.StreamResponse:
 # --- the inbox ---------------------------------------------------------------------------------------------
 async def inbox(request: web.Request, agent: Agent) -> web.StreamResponse:
     q = request.query
-    view = q.get("view") if q.get("view") in VIEWS else "mine"
+    view = str(q.get("view")) if q.get("view") in VIEWS else "mine"
     status = q.get("status") if q.get("status") in (*TICKET_STATUSES, "any") else None
     queue = q.get("queue") if q.get("queue") in QUEUES else None
     team_id, assignee_id = _int(q.get("team_id")), _int(q.get("assignee_id"))

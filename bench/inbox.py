@@ -53,16 +53,23 @@ def _classifier(kind: str) -> EmailClassifier:
 
     embedder = HashingEmbedder() if kind == "hashing" else get_embedder(None)
     training = load_training_emails(ROOT / "training_data" / "emails")
-    return EmailClassifier(embedder).fit([t[0] for t in training], [t[1] for t in training],
-                                         [t[2] for t in training])
+    return EmailClassifier(embedder).fit(
+        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training]
+    )
 
 
 def _seed(db: Database) -> str:
     with db.session() as s:
         crm = CrmServices(s, Actor.system("bench"))
         team = crm.users.create_team(f"Billing-{secrets.token_hex(3)}")
-        user = crm.users.create({"email": f"bench-{secrets.token_hex(4)}@example-crm.com", "name": "Bench Agent",
-                                 "role": "admin", "team_id": team.id})
+        user = crm.users.create(
+            {
+                "email": f"bench-{secrets.token_hex(4)}@example-crm.com",
+                "name": "Bench Agent",
+                "role": "admin",
+                "team_id": team.id,
+            }
+        )
         return crm.users.issue_token(user.id)
 
 
@@ -80,8 +87,9 @@ async def _sign_in(http: aiohttp.ClientSession, base: str, token: str) -> None:
     async with http.get(f"{base}/agent/login") as resp:
         found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
     assert found is not None
-    async with http.post(f"{base}/agent/login", data={"csrf": found.group(1), "token": token},
-                         allow_redirects=False) as resp:
+    async with http.post(
+        f"{base}/agent/login", data={"csrf": found.group(1), "token": token}, allow_redirects=False
+    ) as resp:
         if resp.status != 303 or resp.headers.get("Location") != "/agent/":
             raise RuntimeError("sign-in failed")
 
@@ -90,8 +98,14 @@ async def one_run(db_url: str, classifier: EmailClassifier, mails: int) -> list[
     db = Database(db_url)
     token = _seed(db)
     port, smtp_in = _free_port(), _free_port()
-    settings = Settings(database_url=db_url, smtp_listen_port=smtp_in, mail_from="support@example-crm.com",
-                        mail_ack=False, retention_schedule="off", secret_key=secrets.token_hex(16))
+    settings = Settings(
+        database_url=db_url,
+        smtp_listen_port=smtp_in,
+        mail_from="support@example-crm.com",
+        mail_ack=False,
+        retention_schedule="off",
+        secret_key=secrets.token_hex(16),
+    )
     app = build_app(settings, db=db, extra=[email_connector.install, agent_inbox.install])
     app[email_connector.CLASSIFIER_KEY] = classifier
     runner = web.AppRunner(app)
@@ -143,10 +157,14 @@ def main(argv: list[str] | None = None) -> None:
             store.dispose()
             values = asyncio.run(one_run(url, classifier, args.mails))
             everything += values
-            print(f"run {run}: {len(values)} mails  p50 {statistics.median(values):7.1f} ms  "
-                  f"p95 {_pct(values, 95):7.1f} ms  max {max(values):7.1f} ms")
-    print(f"all runs: {len(everything)} mails  p50 {statistics.median(everything):7.1f} ms  "
-          f"p95 {_pct(everything, 95):7.1f} ms  (mail sent by SMTP -> listed in the agent's inbox)")
+            print(
+                f"run {run}: {len(values)} mails  p50 {statistics.median(values):7.1f} ms  "
+                f"p95 {_pct(values, 95):7.1f} ms  max {max(values):7.1f} ms"
+            )
+    print(
+        f"all runs: {len(everything)} mails  p50 {statistics.median(everything):7.1f} ms  "
+        f"p95 {_pct(everything, 95):7.1f} ms  (mail sent by SMTP -> listed in the agent's inbox)"
+    )
 
 
 if __name__ == "__main__":

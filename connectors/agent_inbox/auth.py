@@ -23,8 +23,10 @@ PRE_COOKIE = "crm_agent_pre"
 COOKIE_PATH = "/agent"
 _PROCESS_KEY = secrets.token_bytes(32)  # without CRM_SECRET_KEY (demo): tokens live as long as the process
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -58,10 +60,24 @@ def is_https(request: web.Request, settings: Any) -> bool:
     return trusted and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
-def set_cookie(response: web.StreamResponse, request: web.Request, settings: Any, name: str, value: str,
-               *, max_age: int | None = None) -> None:
-    response.set_cookie(name, value, path=COOKIE_PATH, httponly=True, samesite="Lax",
-                        secure=is_https(request, settings), max_age=max_age)
+def set_cookie(
+    response: web.StreamResponse,
+    request: web.Request,
+    settings: Any,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="Lax",
+        secure=is_https(request, settings),
+        max_age=max_age,
+    )
 
 
 def clear_cookie(response: web.StreamResponse, name: str = COOKIE) -> None:

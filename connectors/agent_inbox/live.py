@@ -48,7 +48,9 @@ class LiveHub:
     def leave(self, listener: _Listener) -> None:
         self._listeners.discard(listener)
 
-    def publish(self, event: dict[str, Any], *, user_id: int | None = None, team_id: int | None = None) -> None:
+    def publish(
+        self, event: dict[str, Any], *, user_id: int | None = None, team_id: int | None = None
+    ) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -77,8 +79,9 @@ HUB_KEY = web.AppKey("agent_live_hub", LiveHub)
 async def events(request: web.Request, user_id: int, team_id: int | None) -> web.StreamResponse:
     """The SSE stream of one signed-in agent until they leave the page."""
     hub = request.app[HUB_KEY]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     await response.prepare(request)
     listener = hub.listen(user_id, team_id)
     try:
@@ -90,7 +93,9 @@ async def events(request: web.Request, user_id: int, team_id: int | None) -> web
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
-            await response.write(f"event: {event.get('type', 'update')}\ndata: {json.dumps(event)}\n\n".encode())
+            await response.write(
+                f"event: {event.get('type', 'update')}\ndata: {json.dumps(event)}\n\n".encode()
+            )
     except ConnectionResetError:  # the page was closed
         pass
     finally:

@@ -27,8 +27,12 @@ class InboxNotifier:
         self.hub.publish({"type": "handover", "text": text}, user_id=user_id)
 
     def notify_ticket(self, notice: HandoverNotice) -> None:
-        event: dict[str, Any] = {"type": notice.kind, "ticket": notice.ticket_id, "number": notice.number,
-                                 "text": notice.text}
+        event: dict[str, Any] = {
+            "type": notice.kind,
+            "ticket": notice.ticket_id,
+            "number": notice.number,
+            "text": notice.text,
+        }
         self.hub.publish(event, user_id=notice.user_id, team_id=notice.team_id)
         if notice.user_id is not None:  # everyone else's list changes too (the live hand-over view)
             self.hub.publish({"type": "ticket", "ticket": notice.ticket_id})

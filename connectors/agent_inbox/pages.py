@@ -24,15 +24,19 @@ from crm_store.db import Database
 from crm_store.models import PRIORITIES, QUEUES, TICKET_STATUSES, utcnow
 from crm_store.services import Actor, CrmServices
 from crm_store.services import agent_sessions as sessions
-from crm_store.services.errors import CrmError, NotFound, PermissionDenied, ValidationFailed
+from crm_store.services.errors import NotFound, PermissionDenied, ValidationFailed
 from crm_store.services.inbox import VIEWS, InboxService, sla_of
-from crm_store.services.live_chat import LiveChatService
+from crm_store.services.live_chat import ChatRef, LiveChatService
 from crm_store.services.ticket_replies import Delivery, TicketReplies, reply_language
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                  trim_blocks=True, lstrip_blocks=True)
+ENV = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 MAX_FORM_BYTES = 100_000
 
 
@@ -96,11 +100,18 @@ def render(name: str, lang: str, *, http_status: int = 200, **context: Any) -> w
         return wording.text(key, lang, **values)
 
     html = ENV.get_template(name).render(
-        t=t, lang=lang, statuses=TICKET_STATUSES, priorities=PRIORITIES, queues=QUEUES,
+        t=t,
+        lang=lang,
+        statuses=TICKET_STATUSES,
+        priorities=PRIORITIES,
+        queues=QUEUES,
         status_name=lambda s: wording.name_of(wording.STATUS_NAMES, s, lang),
         priority_name=lambda p: wording.name_of(wording.PRIORITY_NAMES, p, lang),
         language_name=lambda code: wording.name_of(wording.LANGUAGE_NAMES, code, lang),
-        duration=lambda s: wording.duration(s, lang), sla_of=sla_of, now=utcnow(), **context,
+        duration=lambda s: wording.duration(s, lang),
+        sla_of=sla_of,
+        now=utcnow(),
+        **context,
     )
     return _headers(web.Response(text=html, status=http_status, content_type="text/html"))  # type: ignore[return-value]
 
@@ -112,7 +123,9 @@ def _error_page(lang: str, status: int, message: str) -> web.Response:
 Handler = Callable[[web.Request, Agent], Awaitable[web.StreamResponse]]
 
 
-def signed_in(handler: Handler, *, write: bool = False) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def signed_in(
+    handler: Handler, *, write: bool = False
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wrap a page: no session -> the sign-in page; a write -> CSRF checked; service errors -> a page."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -137,7 +150,7 @@ def signed_in(handler: Handler, *, write: bool = False) -> Callable[[web.Request
             return _error_page(lang, 400, str(exc))
         except web.HTTPException:
             raise
-        except (CrmError, Exception):
+        except Exception:  # never the exception's text: it may carry SQL or customer data
             ref = secrets.token_hex(2)
             log.exception("agent inbox: %s %s failed (ref %s)", request.method, request.path, ref)
             return _error_page(lang, 500, wording.text("error", lang, ref=ref))
@@ -156,8 +169,14 @@ def _int(value: Any) -> int | None:
 async def login_page(request: web.Request) -> web.StreamResponse:
     lang = _lang(request)
     pre = request.cookies.get(auth.PRE_COOKIE) or secrets.token_urlsafe(24)
-    response = render("login.html", lang, csrf=pre, failed=request.query.get("failed") == "1",
-                      mailed=request.query.get("mailed") == "1", can_mail=bool(_settings(request).public_url))
+    response = render(
+        "login.html",
+        lang,
+        csrf=pre,
+        failed=request.query.get("failed") == "1",
+        mailed=request.query.get("mailed") == "1",
+        can_mail=bool(_settings(request).public_url),
+    )
     auth.set_cookie(response, request, _settings(request), auth.PRE_COOKIE, pre, max_age=3600)
     return response
 
@@ -166,8 +185,14 @@ async def _finish_sign_in(request: web.Request, signed: sessions.SignedIn | None
     if signed is None:
         return _headers(web.HTTPSeeOther("/agent/login?failed=1"))
     response = web.HTTPSeeOther("/agent/")
-    auth.set_cookie(response, request, _settings(request), auth.COOKIE, signed.secret,
-                    max_age=sessions.SESSION_HOURS * 3600)
+    auth.set_cookie(
+        response,
+        request,
+        _settings(request),
+        auth.COOKIE,
+        signed.secret,
+        max_age=sessions.SESSION_HOURS * 3600,
+    )
     auth.clear_cookie(response, auth.PRE_COOKIE)
     return _headers(response)
 
@@ -190,7 +215,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def mail_link(request: web.Request) -> web.StreamResponse:
-    """"Mail me a sign-in link": the same answer whether or not the address is a staff member's."""
+    """ "Mail me a sign-in link": the same answer whether or not the address is a staff member's."""
     lang = _lang(request)
     form = await request.post()
     settings = _settings(request)
@@ -260,7 +285,9 @@ async def inbox(request: web.Request, agent: Agent) -> web.StreamResponse:
     def load() -> dict[str, Any]:
         with db.session() as session:
             service = InboxService(session, agent.actor)
-            page = service.views(view=view, status=status, queue=queue, team_id=team_id, assignee_id=assignee_id)
+            page = service.views(
+                view=view, status=status, queue=queue, team_id=team_id, assignee_id=assignee_id
+            )
             users = {u.id: u.name for u in service.agents()}
             teams = service.teams()
             contacts = CrmServices(session, agent.actor).contacts
@@ -268,16 +295,35 @@ async def inbox(request: web.Request, agent: Agent) -> web.StreamResponse:
             for ticket in page.items:
                 if ticket.requester_contact_id and ticket.requester_contact_id not in names:
                     try:
-                        names[ticket.requester_contact_id] = contacts.view(
-                            contacts.get(ticket.requester_contact_id)).get("full_name") or ""
+                        names[ticket.requester_contact_id] = (
+                            contacts.view(contacts.get(ticket.requester_contact_id)).get("full_name") or ""
+                        )
                     except (NotFound, PermissionDenied):
                         names[ticket.requester_contact_id] = ""
-            return {"tickets": page.items, "total": page.total, "users": users, "teams": teams, "names": names}
+            return {
+                "tickets": page.items,
+                "total": page.total,
+                "users": users,
+                "teams": teams,
+                "names": names,
+            }
 
     data = await asyncio.to_thread(load)
-    template = "_rows.html" if request.headers.get("HX-Request") and q.get("partial") == "rows" else "inbox.html"
-    return render(template, agent.lang, agent=agent, view=view, status=status, queue=queue, team_id=team_id,
-                  assignee_id=assignee_id, views=VIEWS, **data)
+    template = (
+        "_rows.html" if request.headers.get("HX-Request") and q.get("partial") == "rows" else "inbox.html"
+    )
+    return render(
+        template,
+        agent.lang,
+        agent=agent,
+        view=view,
+        status=status,
+        queue=queue,
+        team_id=team_id,
+        assignee_id=assignee_id,
+        views=VIEWS,
+        **data,
+    )
 
 
 # --- a ticket ------------------------------------------------------------------------------------------------
@@ -290,11 +336,23 @@ def _load_page(db: Database, agent: Agent, ticket_id: int) -> dict[str, Any]:
         contact = page.contact
         reply_to = contact.get("email") if contact else None
         if not reply_to:
-            reply_to = next((m.author_address for m in page.messages if m.direction == "inbound" and m.author_address), None)
-        lang = reply_language(page.ticket, None) if page.ticket.language else (
-            (contact or {}).get("language") or "en")
-        return {"page": page, "ticket": page.ticket, "agents": agents, "teams": teams, "reply_to": reply_to,
-                "reply_lang": lang if lang in ("en", "de") else "en"}
+            reply_to = next(
+                (m.author_address for m in page.messages if m.direction == "inbound" and m.author_address),
+                None,
+            )
+        lang = (
+            reply_language(page.ticket, None)
+            if page.ticket.language
+            else ((contact or {}).get("language") or "en")
+        )
+        return {
+            "page": page,
+            "ticket": page.ticket,
+            "agents": agents,
+            "teams": teams,
+            "reply_to": reply_to,
+            "reply_lang": lang if lang in ("en", "de") else "en",
+        }
 
 
 async def ticket_page(request: web.Request, agent: Agent) -> web.StreamResponse:
@@ -326,8 +384,9 @@ async def push_to_chat(app: web.Application, delivery: Delivery, agent_name: str
     from connectors import web_chat
 
     _channel, sender_id = delivery.conversation
-    await web_chat.push(app, sender_id, {"text": delivery.message.body,
-                                         "custom": {"type": "agent", "name": agent_name}})
+    await web_chat.push(
+        app, sender_id, {"text": delivery.message.body, "custom": {"type": "agent", "name": agent_name}}
+    )
 
 
 async def post_message(request: web.Request, agent: Agent) -> web.StreamResponse:
@@ -354,7 +413,8 @@ async def send_reply(app: web.Application, actor: Actor, ticket_id: int, body: s
     def write() -> Delivery:
         with db.session() as session:
             return TicketReplies(session, actor, mail_domain=mail_domain(settings)).send(
-                ticket_id, body, kind="note" if kind == "note" else "outbound")
+                ticket_id, body, kind="note" if kind == "note" else "outbound"
+            )
 
     delivery = await asyncio.to_thread(write)
     await push_to_chat(app, delivery, actor.name)
@@ -389,25 +449,26 @@ async def release(request: web.Request, agent: Agent) -> web.StreamResponse:
     ticket_id = _int(request.match_info["id"])
     if ticket_id is None:
         raise NotFound("no such ticket")
-    ref = await release_chat(request.app, agent.actor, ticket_id)
-    del ref
+    await release_chat(request.app, agent.actor, ticket_id)
     return _headers(web.HTTPSeeOther(f"/agent/tickets/{ticket_id}?done=released"))
 
 
-async def release_chat(app: web.Application, actor: Actor, ticket_id: int) -> Any:
+async def release_chat(app: web.Application, actor: Actor, ticket_id: int) -> ChatRef:
+    """Give the ticket's chat back to the bot (the service decides and audits), then tell the open chat."""
     from assistant.server import DB_KEY
+    from connectors import web_chat
 
     db = app[DB_KEY]
 
-    def write() -> Any:
+    def write() -> ChatRef:
         with db.session() as session:
             return LiveChatService(session, actor).release(ticket_id)
 
     ref = await asyncio.to_thread(write)
-    from connectors import web_chat
 
-    await web_chat.push(app, ref.sender_id, {"text": web_chat.RELEASED[ref.language],
-                                             "custom": {"type": "released"}})
+    await web_chat.push(
+        app, ref.sender_id, {"text": web_chat.RELEASED[ref.language], "custom": {"type": "released"}}
+    )
     publish_ticket(app, ticket_id)
     return ref
 

@@ -76,8 +76,10 @@ def build(actor: Actor, db: Any, ticket_id: int, embedder: Any) -> list[Suggesti
         art = [(a.title, a.body) for a in articles]
     scores = rank(query, [f"{t}. {b}" for t, b in art] + [e.question for e in earlier], embedder)
     out = [Suggestion("article", t, b, s) for (t, b), s in zip(art, scores[: len(art)], strict=True)]
-    out += [Suggestion("answer", f"#{e.number}", e.answer, s, e.number)
-            for e, s in zip(earlier, scores[len(art):], strict=True)]
+    out += [
+        Suggestion("answer", f"#{e.number}", e.answer, s, e.number)
+        for e, s in zip(earlier, scores[len(art) :], strict=True)
+    ]
     threshold = MIN_SCORE if embedder is not None else 0.2
     return sorted((s for s in out if s.score >= threshold), key=lambda s: -s.score)[:MAX_SUGGESTIONS]
 

@@ -24,6 +24,7 @@ from crm_store.models import AgentSession, User, utcnow
 from crm_store.services import audit
 from crm_store.services.actor import Actor
 from crm_store.services.base import STAFF, Service
+from crm_store.services.errors import ValidationFailed
 from crm_store.services.users import actor_for, authenticate, hash_token
 
 SESSION_PREFIX = "ags_"
@@ -49,8 +50,16 @@ def start_session(session: Any, user: User, *, via: str, now: datetime | None = 
     """A new browser session for an active staff ``user`` who has just proved who they are."""
     when = now or utcnow()
     secret = _new_secret(SESSION_PREFIX)
-    session.add(AgentSession(user_id=user.id, kind="session", token_hash=hash_token(secret), created_at=when,
-                             expires_at=when + timedelta(hours=SESSION_HOURS), last_seen_at=when))
+    session.add(
+        AgentSession(
+            user_id=user.id,
+            kind="session",
+            token_hash=hash_token(secret),
+            created_at=when,
+            expires_at=when + timedelta(hours=SESSION_HOURS),
+            last_seen_at=when,
+        )
+    )
     actor = actor_for(user)
     audit.record(session, actor, "sign_in", "user", user.id, {"via": via})
     return SignedIn(secret, actor)
@@ -73,7 +82,9 @@ def redeem_login_link(session: Any, link: str, *, now: datetime | None = None) -
     if not isinstance(link, str) or not link.startswith(LINK_PREFIX) or len(link) > 200:
         return None
     row = session.execute(
-        select(AgentSession).where(AgentSession.token_hash == hash_token(link), AgentSession.kind == "login_link")
+        select(AgentSession).where(
+            AgentSession.token_hash == hash_token(link), AgentSession.kind == "login_link"
+        )
     ).scalar_one_or_none()
     if row is None or row.used_at is not None or row.expires_at <= when:
         audit.record(session, Actor.system("agent_inbox"), "sign_in_failed", "user", None, {"via": "link"})
@@ -91,7 +102,9 @@ def resolve(session: Any, secret: str | None, *, now: datetime | None = None) ->
         return None
     when = now or utcnow()
     row = session.execute(
-        select(AgentSession).where(AgentSession.token_hash == hash_token(secret), AgentSession.kind == "session")
+        select(AgentSession).where(
+            AgentSession.token_hash == hash_token(secret), AgentSession.kind == "session"
+        )
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None or row.expires_at <= when:
         return None
@@ -109,7 +122,9 @@ def sign_out(session: Any, secret: str | None) -> None:
     if not secret:
         return
     row = session.execute(
-        select(AgentSession).where(AgentSession.token_hash == hash_token(secret), AgentSession.kind == "session")
+        select(AgentSession).where(
+            AgentSession.token_hash == hash_token(secret), AgentSession.kind == "session"
+        )
     ).scalar_one_or_none()
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
@@ -119,31 +134,54 @@ def sign_out(session: Any, secret: str | None) -> None:
 
 
 def mail_login_link(session: Any, email: str, *, base_url: str, language_hint: str = "en") -> bool:
-    """"Mail me a login link": when ``email`` is an active staff user's and fewer than ``LINKS_PER_HOUR``
+    """ "Mail me a login link": when ``email`` is an active staff user's and fewer than ``LINKS_PER_HOUR``
     links went to them this hour, a link is queued in the e-mail outbox (kind ``login_link``, the URL wiped
     once sent). The caller answers the same either way, so the form reveals nobody; True only for tests."""
     from crm_store.models import OutboxMessage
 
     address = (email or "").strip().lower()
-    user = session.execute(select(User).where(User.email == address)).scalar_one_or_none() if address else None
+    user = (
+        session.execute(select(User).where(User.email == address)).scalar_one_or_none() if address else None
+    )
     if user is None or not user.is_active or user.role not in STAFF:
         return False
     now = utcnow()
     recent = session.execute(
-        select(AgentSession.id).where(AgentSession.user_id == user.id, AgentSession.kind == "login_link",
-                                      AgentSession.created_at > now - timedelta(hours=1))
+        select(AgentSession.id).where(
+            AgentSession.user_id == user.id,
+            AgentSession.kind == "login_link",
+            AgentSession.created_at > now - timedelta(hours=1),
+        )
     ).all()
     if len(recent) >= LINKS_PER_HOUR:
-        audit.record(session, Actor.system("agent_inbox"), "login_link_refused", "user", user.id, {"limit": True})
+        audit.record(
+            session, Actor.system("agent_inbox"), "login_link_refused", "user", user.id, {"limit": True}
+        )
         return False
     link = _new_secret(LINK_PREFIX)
-    session.add(AgentSession(user_id=user.id, kind="login_link", token_hash=hash_token(link), created_at=now,
-                             expires_at=now + timedelta(minutes=LINK_MINUTES)))
-    session.add(OutboxMessage(channel="email", target=user.email[:200], next_attempt_at=now, payload={
-        "kind": "login_link", "to": user.email, "url": f"{base_url.rstrip('/')}/agent/login/link?t={link}",
-        "language": user.language if user.language in ("en", "de") else language_hint,
-        "expires_at": (now + timedelta(minutes=LINK_MINUTES)).isoformat(),
-    }))
+    session.add(
+        AgentSession(
+            user_id=user.id,
+            kind="login_link",
+            token_hash=hash_token(link),
+            created_at=now,
+            expires_at=now + timedelta(minutes=LINK_MINUTES),
+        )
+    )
+    session.add(
+        OutboxMessage(
+            channel="email",
+            target=user.email[:200],
+            next_attempt_at=now,
+            payload={
+                "kind": "login_link",
+                "to": user.email,
+                "url": f"{base_url.rstrip('/')}/agent/login/link?t={link}",
+                "language": user.language if user.language in ("en", "de") else language_hint,
+                "expires_at": (now + timedelta(minutes=LINK_MINUTES)).isoformat(),
+            },
+        )
+    )
     audit.record(session, Actor.system("agent_inbox"), "login_link", "user", user.id, {"via": "email"})
     return True
 
@@ -160,23 +198,35 @@ class AgentSessionService(Service):
             self.require_role("admin")
         user = self.get_or_404(User, user_id, "user")
         if not user.is_active or user.role not in STAFF:
-            from crm_store.services.errors import ValidationFailed
-
             raise ValidationFailed("only an active staff user can sign in", "user_id")
         now = utcnow()
         link = _new_secret(LINK_PREFIX)
-        self.session.add(AgentSession(user_id=user.id, kind="login_link", token_hash=hash_token(link),
-                                      created_at=now, expires_at=now + timedelta(minutes=minutes)))
+        self.session.add(
+            AgentSession(
+                user_id=user.id,
+                kind="login_link",
+                token_hash=hash_token(link),
+                created_at=now,
+                expires_at=now + timedelta(minutes=minutes),
+            )
+        )
         self.audit("login_link", user.id, {"minutes": minutes})
         return link
 
     def end_all(self, user_id: int) -> int:
         if not (self.actor.is_admin or (self.actor.kind == "user" and self.actor.id == user_id)):
             self.require_role("admin")
-        rows = self.session.execute(
-            select(AgentSession).where(AgentSession.user_id == user_id, AgentSession.revoked_at.is_(None),
-                                       AgentSession.kind == "session")
-        ).scalars().all()
+        rows = (
+            self.session.execute(
+                select(AgentSession).where(
+                    AgentSession.user_id == user_id,
+                    AgentSession.revoked_at.is_(None),
+                    AgentSession.kind == "session",
+                )
+            )
+            .scalars()
+            .all()
+        )
         now = utcnow()
         for row in rows:
             row.revoked_at = now

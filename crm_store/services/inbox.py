@@ -79,9 +79,17 @@ class InboxService(Service):
         super().__init__(session, actor)
         self.tickets = TicketService(session, actor)
 
-    def views(self, *, view: str = "mine", status: str | None = None, queue: str | None = None,
-              team_id: int | None = None, assignee_id: int | None = None, limit: int = 100,
-              offset: int = 0) -> Page:
+    def views(
+        self,
+        *,
+        view: str = "mine",
+        status: str | None = None,
+        queue: str | None = None,
+        team_id: int | None = None,
+        assignee_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
         """A view of the inbox, most urgent first: breached and nearest SLA due at the top."""
         if self.actor.kind != "user":
             raise PermissionDenied("the inbox is for staff")
@@ -93,8 +101,11 @@ class InboxService(Service):
         if view == "mine":
             stmt = stmt.where(Ticket.assignee_id == self.actor.id)
         elif view == "team":
-            stmt = stmt.where(Ticket.team_id == self.actor.team_id) if self.actor.team_id else stmt.where(
-                Ticket.assignee_id == self.actor.id)
+            stmt = (
+                stmt.where(Ticket.team_id == self.actor.team_id)
+                if self.actor.team_id
+                else stmt.where(Ticket.assignee_id == self.actor.id)
+            )
         elif view == "unassigned":
             stmt = stmt.where(Ticket.assignee_id.is_(None))
         elif view == "handover":
@@ -102,12 +113,25 @@ class InboxService(Service):
         for col, val in ((Ticket.queue, queue), (Ticket.team_id, team_id), (Ticket.assignee_id, assignee_id)):
             if val is not None:
                 stmt = stmt.where(col == val)
-        due = case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at),
-                   else_=Ticket.resolution_due_at)
+        due = case(
+            (Ticket.first_responded_at.is_(None), Ticket.first_response_due_at),
+            else_=Ticket.resolution_due_at,
+        )
         stmt = stmt.order_by(due.is_(None), due, Ticket.id.desc())
         page = self.paginate(stmt, limit=limit, offset=offset)
-        self.audit_read("inbox", {"view": view, "status": status, "queue": queue, "team_id": team_id,
-                                  "assignee_id": assignee_id, "limit": limit, "offset": offset}, len(page.items))
+        self.audit_read(
+            "inbox",
+            {
+                "view": view,
+                "status": status,
+                "queue": queue,
+                "team_id": team_id,
+                "assignee_id": assignee_id,
+                "limit": limit,
+                "offset": offset,
+            },
+            len(page.items),
+        )
         return page
 
     def page(self, ticket_id: int) -> TicketPage:
@@ -115,14 +139,24 @@ class InboxService(Service):
         ticket = self.tickets.get(ticket_id)
         messages = self.tickets.messages(ticket.id)
         out = TicketPage(ticket=ticket, messages=messages)
-        out.may_update = self.scope("update") != "none" and self.tickets.in_scope(ticket, self.scope("update"))
+        out.may_update = self.scope("update") != "none" and self.tickets.in_scope(
+            ticket, self.scope("update")
+        )
         user_ids = {m.author_user_id for m in messages if m.author_user_id} | {ticket.assignee_id or 0}
-        out.authors = dict(self.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())
+        out.authors = dict(
+            self.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all()
+        )
         out.assignee = self.session.get(User, ticket.assignee_id) if ticket.assignee_id else None
         out.team = self.session.get(Team, ticket.team_id) if ticket.team_id else None
-        out.conversation = self.session.execute(
-            select(Conversation).where(Conversation.ticket_id == ticket.id).order_by(Conversation.id.desc())
-        ).scalars().first()
+        out.conversation = (
+            self.session.execute(
+                select(Conversation)
+                .where(Conversation.ticket_id == ticket.id)
+                .order_by(Conversation.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         if ticket.requester_contact_id is not None:
             contacts = ContactService(self.session, self.actor)
             try:
@@ -138,23 +172,31 @@ class InboxService(Service):
                     out.activities = []
                 if contact.organization_id is not None:
                     try:
-                        out.organization = OrganizationService(self.session, self.actor).get(contact.organization_id)
+                        out.organization = OrganizationService(self.session, self.actor).get(
+                            contact.organization_id
+                        )
                     except (NotFound, PermissionDenied):
                         out.organization = None
                 deals = DealService(self.session, self.actor)
                 if deals.scope("read") != "none":
                     org = contact.organization_id
-                    found = (deals.list(organization_id=org, limit=10) if org
-                             else deals.list(contact_id=contact.id, limit=10)).items
+                    found = (
+                        deals.list(organization_id=org, limit=10)
+                        if org
+                        else deals.list(contact_id=contact.id, limit=10)
+                    ).items
                     out.deals = [d for d in found if d.stage not in ("won", "lost")]
         return out
 
     def agents(self) -> list[User]:
         """Who a ticket may be assigned to: active agents, managers and admins."""
-        return list(self.session.execute(
-            select(User).where(User.is_active.is_(True), User.role.in_(("agent", "manager", "admin")))
-            .order_by(User.name)
-        ).scalars())
+        return list(
+            self.session.execute(
+                select(User)
+                .where(User.is_active.is_(True), User.role.in_(("agent", "manager", "admin")))
+                .order_by(User.name)
+            ).scalars()
+        )
 
     def teams(self) -> list[Team]:
         return list(self.session.execute(select(Team).order_by(Team.name)).scalars())
@@ -168,12 +210,17 @@ class EarlierAnswer:
     answer: str
 
 
-def answered_tickets(service: InboxService, *, language: str | None, exclude: int, limit: int = 300) -> list[
-        EarlierAnswer]:
+def answered_tickets(
+    service: InboxService, *, language: str | None, exclude: int, limit: int = 300
+) -> list[EarlierAnswer]:
     """Solved tickets (newest first) with their opening message and the first agent reply: the material for
     "earlier answers to similar tickets". Only tickets the actor may read; audited as one bulk read."""
-    stmt = service.tickets.scoped(select(Ticket), Ticket).where(
-        Ticket.status.in_(("solved", "closed")), Ticket.id != exclude).order_by(Ticket.id.desc()).limit(limit)
+    stmt = (
+        service.tickets.scoped(select(Ticket), Ticket)
+        .where(Ticket.status.in_(("solved", "closed")), Ticket.id != exclude)
+        .order_by(Ticket.id.desc())
+        .limit(limit)
+    )
     if language:
         stmt = stmt.where(Ticket.language == language)
     tickets = list(service.session.execute(stmt).scalars())
@@ -188,7 +235,12 @@ def answered_tickets(service: InboxService, *, language: str | None, exclude: in
     first: dict[int, dict[str, str]] = {}
     for ticket_id, direction, body in rows:
         first.setdefault(ticket_id, {}).setdefault(direction, body or "")
-    out = [EarlierAnswer(t.id, t.number, f"{t.subject}\n{first[t.id].get('inbound', '')}", first[t.id]["outbound"])
-           for t in tickets if t.id in first and first[t.id].get("outbound")]
+    out = [
+        EarlierAnswer(
+            t.id, t.number, f"{t.subject}\n{first[t.id].get('inbound', '')}", first[t.id]["outbound"]
+        )
+        for t in tickets
+        if t.id in first and first[t.id].get("outbound")
+    ]
     service.audit_read("suggest_answers", {"language": language, "limit": limit}, len(out))
     return out

@@ -28,9 +28,13 @@ class ChatRef:
 
 def conversation_of(session: Any, ticket_id: int) -> Conversation | None:
     """The newest conversation linked to the ticket (the hand-over links them)."""
-    return session.execute(
-        select(Conversation).where(Conversation.ticket_id == ticket_id).order_by(Conversation.id.desc())
-    ).scalars().first()
+    return (
+        session.execute(
+            select(Conversation).where(Conversation.ticket_id == ticket_id).order_by(Conversation.id.desc())
+        )
+        .scalars()
+        .first()
+    )
 
 
 class LiveChatService(Service):
@@ -59,4 +63,6 @@ class LiveChatService(Service):
         self.session.add(ConversationEvent(conversation_id=conv.id, event={"event": "resume"}))
         ticket.needs_human = False
         self.audit("release", ticket.id, {"conversation": conv.id})
-        return ChatRef(conv.channel, conv.sender_id, False, ticket.language if ticket.language == "de" else "en")
+        return ChatRef(
+            conv.channel, conv.sender_id, False, ticket.language if ticket.language == "de" else "en"
+        )

@@ -78,9 +78,15 @@ class TicketReplies(Service):
             raise ValidationFailed("this ticket is closed; reopen it to answer", "status")
         if ticket.channel == MAIL_CHANNEL:
             return self._mail(ticket, text)
-        conv = self.session.execute(
-            select(Conversation).where(Conversation.ticket_id == ticket.id).order_by(Conversation.id.desc())
-        ).scalars().first()
+        conv = (
+            self.session.execute(
+                select(Conversation)
+                .where(Conversation.ticket_id == ticket.id)
+                .order_by(Conversation.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         msg = self.tickets.add_message(ticket.id, text, channel=ticket.channel, direction="outbound")
         self._opened(ticket)
         if conv is not None:
@@ -92,42 +98,74 @@ class TicketReplies(Service):
             self.tickets.update(ticket.id, {"status": "open"})
 
     def _recipient(self, ticket: Ticket) -> tuple[str, Contact | None]:
-        contact = self.session.get(Contact, ticket.requester_contact_id) if ticket.requester_contact_id else None
+        contact = (
+            self.session.get(Contact, ticket.requester_contact_id) if ticket.requester_contact_id else None
+        )
         address = contact.email if contact is not None else None
         if not address:  # no contact (a stranger's mail): whoever wrote the thread's first inbound mail
-            address = self.session.execute(
-                select(TicketMessage.author_address).where(
-                    TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "inbound",
-                    TicketMessage.author_address.is_not(None),
-                ).order_by(TicketMessage.id)
-            ).scalars().first()
+            address = (
+                self.session.execute(
+                    select(TicketMessage.author_address)
+                    .where(
+                        TicketMessage.ticket_id == ticket.id,
+                        TicketMessage.direction == "inbound",
+                        TicketMessage.author_address.is_not(None),
+                    )
+                    .order_by(TicketMessage.id)
+                )
+                .scalars()
+                .first()
+            )
         if not address:
             raise ValidationFailed("this ticket has no e-mail address to answer to", "requester_contact_id")
         return address, contact
 
     def _mail(self, ticket: Ticket, text: str) -> Delivery:
         address, contact = self._recipient(ticket)
-        ids = [m for m in self.session.execute(
-            select(TicketMessage.message_id).where(
-                TicketMessage.ticket_id == ticket.id, TicketMessage.message_id.is_not(None),
-                TicketMessage.direction != "internal",
-            ).order_by(TicketMessage.created_at, TicketMessage.id)
-        ).scalars() if m]
+        ids = [
+            m
+            for m in self.session.execute(
+                select(TicketMessage.message_id)
+                .where(
+                    TicketMessage.ticket_id == ticket.id,
+                    TicketMessage.message_id.is_not(None),
+                    TicketMessage.direction != "internal",
+                )
+                .order_by(TicketMessage.created_at, TicketMessage.id)
+            ).scalars()
+            if m
+        ]
         message_id = make_msgid("reply", domain=self.mail_domain).strip("<>")  # stored bare, as triage does
-        msg = self.tickets.add_message(ticket.id, text, channel=MAIL_CHANNEL, direction="outbound",
-                                       message_id=message_id, in_reply_to=ids[-1] if ids else None,
-                                       recipients=[address.lower()])
+        msg = self.tickets.add_message(
+            ticket.id,
+            text,
+            channel=MAIL_CHANNEL,
+            direction="outbound",
+            message_id=message_id,
+            in_reply_to=ids[-1] if ids else None,
+            recipients=[address.lower()],
+        )
         now = utcnow()
-        self.session.add(OutboxMessage(
-            channel=MAIL_CHANNEL, target=address.lower()[:200], next_attempt_at=now,
-            payload={
-                "kind": REPLY_KIND, "to": address, "body": text, "message_id": message_id,
-                "in_reply_to": ids[-1] if ids else None, "references": ids[-MAX_REFERENCES:],
-                "subject": ticket.subject, "ticket_number": ticket.number,
-                "language": reply_language(ticket, contact), "from_name": self.actor.name or None,
-                "ticket_message_id": msg.id,
-            },
-        ))
+        self.session.add(
+            OutboxMessage(
+                channel=MAIL_CHANNEL,
+                target=address.lower()[:200],
+                next_attempt_at=now,
+                payload={
+                    "kind": REPLY_KIND,
+                    "to": address,
+                    "body": text,
+                    "message_id": message_id,
+                    "in_reply_to": ids[-1] if ids else None,
+                    "references": ids[-MAX_REFERENCES:],
+                    "subject": ticket.subject,
+                    "ticket_number": ticket.number,
+                    "language": reply_language(ticket, contact),
+                    "from_name": self.actor.name or None,
+                    "ticket_message_id": msg.id,
+                },
+            )
+        )
         self._opened(ticket)
         self.audit("reply", ticket.id, {"message": msg.id, "via": MAIL_CHANNEL})
         return Delivery(msg, MAIL_CHANNEL)

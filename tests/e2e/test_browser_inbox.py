@@ -50,10 +50,18 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+    ),
 ]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ORIGINAL_ID = "rechnung-4711@kunde.example"
 
 
@@ -100,40 +108,75 @@ def server(sqlite_db: Database, trained_nlu: Any) -> Iterator[Server]:
     with sqlite_db.session() as s:
         crm = CrmServices(s, Actor.system("seed"))
         billing = crm.users.create_team("Billing")
-        agent = crm.users.create({"email": "alex@example-crm.com", "name": "Alex Agent", "role": "agent",
-                                  "team_id": billing.id, "languages_spoken": ["en", "de"]})
+        agent = crm.users.create(
+            {
+                "email": "alex@example-crm.com",
+                "name": "Alex Agent",
+                "role": "agent",
+                "team_id": billing.id,
+                "languages_spoken": ["en", "de"],
+            }
+        )
         token = crm.users.issue_token(agent.id)
         acme = crm.organizations.create({"name": "Weber Maschinenbau GmbH", "domain": "kunde.example"})
-        jonas = crm.contacts.create({"first_name": "Jonas", "last_name": "Weber", "email": "jonas.weber@kunde.example",
-                                     "organization_id": acme.id, "language": "de"})
+        jonas = crm.contacts.create(
+            {
+                "first_name": "Jonas",
+                "last_name": "Weber",
+                "email": "jonas.weber@kunde.example",
+                "organization_id": acme.id,
+                "language": "de",
+            }
+        )
         from crm_store.services.users import actor_for
 
         CrmServices(s, actor_for(agent)).activities.create(  # agents read their own activities (policy.yml)
-            {"type": "call", "contact_id": jonas.id, "summary": "Asked about the new price list",
-             "occurred_at": "2026-12-01T10:00:00+00:00"})
-        crm.knowledge.create(language="de", title="Rechnungskorrektur",
-                             body="Wir korrigieren fehlerhafte Rechnungen innerhalb von zwei Werktagen und senden "
-                                  "Ihnen eine Gutschrift.")
+            {
+                "type": "call",
+                "contact_id": jonas.id,
+                "summary": "Asked about the new price list",
+                "occurred_at": "2026-12-01T10:00:00+00:00",
+            }
+        )
+        crm.knowledge.create(
+            language="de",
+            title="Rechnungskorrektur",
+            body="Wir korrigieren fehlerhafte Rechnungen innerhalb von zwei Werktagen und senden "
+            "Ihnen eine Gutschrift.",
+        )
     training = load_training_emails(ROOT / "training_data" / "emails")
     classifier = EmailClassifier(HashingEmbedder()).fit(
-        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training])
+        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training]
+    )
     port, smtp_in, mx_port = _free_port(), _free_port(), _free_port()
     mx = CustomerMx()
     settings = Settings(
-        database_url=sqlite_db.url, smtp_listen_port=smtp_in, smtp_host="127.0.0.1", smtp_port=mx_port,
-        mail_from="support@example-crm.com", mail_domains=("example-crm.com",), secret_key="e2e-inbox-secret-0123456789",
-        retention_schedule="off", handover_wait_seconds=3600)
-    app = build_app(settings, db=sqlite_db, extra=[web_chat.install, email_connector.install, agent_inbox.install])
+        database_url=sqlite_db.url,
+        smtp_listen_port=smtp_in,
+        smtp_host="127.0.0.1",
+        smtp_port=mx_port,
+        mail_from="support@example-crm.com",
+        mail_domains=("example-crm.com",),
+        secret_key="e2e-inbox-secret-0123456789",
+        retention_schedule="off",
+        handover_wait_seconds=3600,
+    )
+    app = build_app(
+        settings, db=sqlite_db, extra=[web_chat.install, email_connector.install, agent_inbox.install]
+    )
     app[email_connector.CLASSIFIER_KEY] = classifier
     app[FACTORY_KEY] = lambda db, _s: build_assistant(
-        db, trained_nlu, embedder=getattr(trained_nlu, "embedder", None), notifier=app[NOTIFIER_KEY])
+        db, trained_nlu, embedder=getattr(trained_nlu, "embedder", None), notifier=app[NOTIFIER_KEY]
+    )
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
     started = threading.Event()
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        mx_server = loop.run_until_complete(loop.create_server(lambda: SMTP(mx), host="127.0.0.1", port=mx_port))
+        mx_server = loop.run_until_complete(
+            loop.create_server(lambda: SMTP(mx), host="127.0.0.1", port=mx_port)
+        )
         loop.run_until_complete(runner.setup())
         loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
         started.set()
@@ -165,7 +208,9 @@ def sign_in(page: Any, server: Server) -> None:
     expect(page).to_have_url(server.url + "/agent/")
 
 
-def test_agent_answers_a_mail_and_the_customer_gets_a_threaded_german_reply(server: Server, tmp_path: Path) -> None:
+def test_agent_answers_a_mail_and_the_customer_gets_a_threaded_german_reply(
+    server: Server, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     mail = EmailMessage()
@@ -173,9 +218,13 @@ def test_agent_answers_a_mail_and_the_customer_gets_a_threaded_german_reply(serv
     mail["To"] = "support@example-crm.com"
     mail["Subject"] = "Rechnung 2026-113 ist falsch"
     mail["Message-ID"] = f"<{ORIGINAL_ID}>"
-    mail.set_content("Guten Tag,\n\nunsere Rechnung 2026-113 weist einen falschen Betrag aus. Bitte korrigieren "
-                     "Sie die Rechnung und senden Sie uns eine neue.\n\nMit freundlichen Grüßen\nJonas Weber")
-    mail.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="Rechnung-2026-113.pdf")
+    mail.set_content(
+        "Guten Tag,\n\nunsere Rechnung 2026-113 weist einen falschen Betrag aus. Bitte korrigieren "
+        "Sie die Rechnung und senden Sie uns eine neue.\n\nMit freundlichen Grüßen\nJonas Weber"
+    )
+    mail.add_attachment(
+        b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="Rechnung-2026-113.pdf"
+    )
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
         smtp.send_message(mail)
     ack = server.mx.wait_for(lambda m: m["Auto-Submitted"] == "auto-replied")  # triaged and acknowledged
@@ -212,7 +261,9 @@ def test_agent_answers_a_mail_and_the_customer_gets_a_threaded_german_reply(serv
         page.locator("#body").fill("")
         page.keyboard.press("Escape")
         page.keyboard.press("r")
-        page.keyboard.type("Guten Tag Herr Weber,\n\nwir haben die Rechnung korrigiert; die Gutschrift folgt heute.")
+        page.keyboard.type(
+            "Guten Tag Herr Weber,\n\nwir haben die Rechnung korrigiert; die Gutschrift folgt heute."
+        )
         page.keyboard.press("Control+Enter")
         expect(page.locator(".flash")).to_have_text("Reply queued for e-mail delivery.")
         expect(page.locator(".thread .msg.outbound").last).to_contain_text("die Gutschrift folgt heute")
@@ -268,16 +319,18 @@ def test_live_handover_agent_answers_in_the_chat_and_gives_it_back(server: Serve
         expect(agent.locator(".live")).to_contain_text("the bot is paused")
         agent.locator("#body").fill("Hello, this is Alex from support. How can I help?")
         agent.locator("#send").click()
-        expect(customer.locator(".agent")).to_have_text("Hello, this is Alex from support. How can I help?",
-                                                        timeout=15_000)
+        expect(customer.locator(".agent")).to_have_text(
+            "Hello, this is Alex from support. How can I help?", timeout=15_000
+        )
         bots_before = bots.count()
         box.fill("My invoice shows the wrong amount")
         box.press("Enter")
         expect(agent.locator(".thread .msg.inbound").last).to_contain_text("wrong amount", timeout=15_000)
         assert bots.count() == bots_before  # the bot stays quiet while a person has the chat
         agent.locator("#release").click()
-        expect(customer.locator(".bot").last).to_have_text("You are talking to the assistant again.",
-                                                           timeout=15_000)
+        expect(customer.locator(".bot").last).to_have_text(
+            "You are talking to the assistant again.", timeout=15_000
+        )
         expect(agent.locator(".live")).to_contain_text("The bot answers this chat.")
         say("hello")
         assert "assistant again" not in bots.last.inner_text()  # a real bot answer

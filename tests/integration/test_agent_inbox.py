@@ -54,9 +54,13 @@ def german_mail(message_id: str = "<rechnung-1@kunde.example>") -> bytes:
     mail["Subject"] = "Rechnung falsch"
     mail["Message-ID"] = message_id
     mail["Date"] = "Mon, 07 Dec 2026 09:00:00 +0100"
-    mail.set_content("Guten Tag,\n\nunsere Rechnung 2026-113 weist einen falschen Betrag aus. Bitte korrigieren "
-                     "Sie die Rechnung.\n\nMit freundlichen Grüßen\nJonas Weber")
-    mail.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="rechnung-2026-113.pdf")
+    mail.set_content(
+        "Guten Tag,\n\nunsere Rechnung 2026-113 weist einen falschen Betrag aus. Bitte korrigieren "
+        "Sie die Rechnung.\n\nMit freundlichen Grüßen\nJonas Weber"
+    )
+    mail.add_attachment(
+        b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="rechnung-2026-113.pdf"
+    )
     return bytes(mail)
 
 
@@ -77,8 +81,15 @@ async def world(db: Database, aiohttp_client: AClient, mail_classifier: EmailCla
         crm = CrmServices(s, Actor.system("test"))
         billing = crm.users.create_team("Billing")
         for role in ("agent", "rep", "admin"):
-            user = crm.users.create({"email": f"{role}@example-crm.com", "name": f"{role.title()} Person",
-                                     "role": role, "team_id": billing.id, "language": "de" if role == "agent" else "en"})
+            user = crm.users.create(
+                {
+                    "email": f"{role}@example-crm.com",
+                    "name": f"{role.title()} Person",
+                    "role": role,
+                    "team_id": billing.id,
+                    "language": "de" if role == "agent" else "en",
+                }
+            )
             tokens[role] = crm.users.issue_token(user.id)
             users[role] = user.id
         s.flush()
@@ -100,8 +111,9 @@ async def sign_in(client: TestClient, token: str) -> str:
         assert resp.status == 200
         pre = CSRF.search(await resp.text())
     assert pre is not None
-    async with client.post("/agent/login", data={"csrf": pre.group(1), "token": token},
-                           allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login", data={"csrf": pre.group(1), "token": token}, allow_redirects=False
+    ) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/agent/", await resp.text()
         cookie = resp.cookies["crm_agent"]
         assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/agent"
@@ -131,9 +143,15 @@ async def test_agent_signs_in_finds_the_mail_ticket_and_sees_why_it_is_there(wor
 
 async def test_reply_goes_out_as_a_threaded_mail_in_the_customers_language(world: World) -> None:
     csrf = await sign_in(world.client, world.tokens["agent"])
-    async with world.client.post(f"/agent/tickets/{world.ticket_id}/messages", allow_redirects=False,
-                                 data={"csrf": csrf, "kind": "outbound",
-                                       "body": "Guten Tag Herr Weber,\n\nwir haben die Rechnung korrigiert."}) as resp:
+    async with world.client.post(
+        f"/agent/tickets/{world.ticket_id}/messages",
+        allow_redirects=False,
+        data={
+            "csrf": csrf,
+            "kind": "outbound",
+            "body": "Guten Tag Herr Weber,\n\nwir haben die Rechnung korrigiert.",
+        },
+    ) as resp:
         assert resp.status == 303, await resp.text()
     received = await deliver(world.db)
     assert len(received) == 1
@@ -148,9 +166,14 @@ async def test_reply_goes_out_as_a_threaded_mail_in_the_customers_language(world
     with world.db.session() as s:
         ticket = s.get(Ticket, world.ticket_id)
         assert ticket.first_responded_at is not None and ticket.status == "open"
-        sent = s.execute(select(TicketMessage).where(TicketMessage.ticket_id == world.ticket_id,
-                                                     TicketMessage.direction == "outbound")).scalar_one()
-        assert f"<{sent.message_id}>" == mail["Message-ID"]  # the customer's answer threads back by In-Reply-To
+        sent = s.execute(
+            select(TicketMessage).where(
+                TicketMessage.ticket_id == world.ticket_id, TicketMessage.direction == "outbound"
+            )
+        ).scalar_one()
+        assert (
+            f"<{sent.message_id}>" == mail["Message-ID"]
+        )  # the customer's answer threads back by In-Reply-To
         row = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "email")).scalar_one()
         assert row.sent_at is not None
     # delivered once: a second pass sends nothing again
@@ -159,8 +182,11 @@ async def test_reply_goes_out_as_a_threaded_mail_in_the_customers_language(world
 
 async def test_a_note_stays_internal(world: World) -> None:
     csrf = await sign_in(world.client, world.tokens["agent"])
-    async with world.client.post(f"/agent/tickets/{world.ticket_id}/messages", headers={"HX-Request": "true"},
-                                 data={"csrf": csrf, "kind": "note", "body": "Kunde hat Altvertrag"}) as resp:
+    async with world.client.post(
+        f"/agent/tickets/{world.ticket_id}/messages",
+        headers={"HX-Request": "true"},
+        data={"csrf": csrf, "kind": "note", "body": "Kunde hat Altvertrag"},
+    ) as resp:
         assert resp.status == 200
         assert "Kunde hat Altvertrag" in await resp.text()
     with world.db.session() as s:
@@ -172,22 +198,42 @@ async def test_a_note_stays_internal(world: World) -> None:
 
 async def test_field_changes_are_audited(world: World) -> None:
     csrf = await sign_in(world.client, world.tokens["agent"])
-    async with world.client.post(f"/agent/tickets/{world.ticket_id}/fields", allow_redirects=False,
-                                 data={"csrf": csrf, "status": "pending", "priority": "urgent", "queue": "billing",
-                                       "assignee_id": str(world.users["admin"]), "team_id": ""}) as resp:
+    async with world.client.post(
+        f"/agent/tickets/{world.ticket_id}/fields",
+        allow_redirects=False,
+        data={
+            "csrf": csrf,
+            "status": "pending",
+            "priority": "urgent",
+            "queue": "billing",
+            "assignee_id": str(world.users["admin"]),
+            "team_id": "",
+        },
+    ) as resp:
         assert resp.status == 303
     with world.db.session() as s:
         ticket = s.get(Ticket, world.ticket_id)
-        assert (ticket.status, ticket.priority, ticket.assignee_id) == ("pending", "urgent", world.users["admin"])
-        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "update", AuditEntry.entity == "ticket",
-                                                   AuditEntry.actor == f"user:{world.users['agent']}")).scalar_one()
+        assert (ticket.status, ticket.priority, ticket.assignee_id) == (
+            "pending",
+            "urgent",
+            world.users["admin"],
+        )
+        entry = s.execute(
+            select(AuditEntry).where(
+                AuditEntry.action == "update",
+                AuditEntry.entity == "ticket",
+                AuditEntry.actor == f"user:{world.users['agent']}",
+            )
+        ).scalar_one()
         assert entry.payload["changes"]["status"] == ["new", "pending"]
 
 
 async def test_rest_endpoint_replies_like_the_page(world: World) -> None:
     path = f"/api/v1/tickets/{world.ticket_id}/messages"
     headers = {"Authorization": f"Bearer {world.tokens['agent']}"}
-    async with world.client.post(path, json={"body": "Korrigiert.", "direction": "outbound"}, headers=headers) as r:
+    async with world.client.post(
+        path, json={"body": "Korrigiert.", "direction": "outbound"}, headers=headers
+    ) as r:
         assert r.status == 201, await r.text()
         out = await r.json()
     assert (out["direction"], out["delivery"], out["channel"]) == ("outbound", "email", "email")
@@ -197,7 +243,9 @@ async def test_rest_endpoint_replies_like_the_page(world: World) -> None:
         problem = await r.json()
         assert r.status == 422 or r.status == 400, problem
         assert {e["field"] for e in problem["errors"]} >= {"body", "direction"}
-    async with world.client.post(path, data=b"{not json", headers={**headers, "Content-Type": "application/json"}) as r:
+    async with world.client.post(
+        path, data=b"{not json", headers={**headers, "Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
     async with world.client.post(path, json={"body": "x"}) as r:
         assert r.status == 401
@@ -211,11 +259,15 @@ async def test_attack_rep_may_read_but_not_answer(world: World) -> None:
     async with world.client.get(f"/agent/tickets/{world.ticket_id}") as resp:
         assert resp.status == 200
         assert 'id="composer"' not in await resp.text()
-    async with world.client.post(f"/agent/tickets/{world.ticket_id}/messages",
-                                 data={"csrf": csrf, "kind": "outbound", "body": "hi"}) as resp:
+    async with world.client.post(
+        f"/agent/tickets/{world.ticket_id}/messages", data={"csrf": csrf, "kind": "outbound", "body": "hi"}
+    ) as resp:
         assert resp.status == 403
-    async with world.client.post(f"/api/v1/tickets/{world.ticket_id}/messages", json={"body": "hi"},
-                                 headers={"Authorization": f"Bearer {world.tokens['rep']}"}) as resp:
+    async with world.client.post(
+        f"/api/v1/tickets/{world.ticket_id}/messages",
+        json={"body": "hi"},
+        headers={"Authorization": f"Bearer {world.tokens['rep']}"},
+    ) as resp:
         assert resp.status == 403
     with world.db.session() as s:
         assert s.execute(select(TicketMessage).where(TicketMessage.direction != "inbound")).first() is None
@@ -246,11 +298,13 @@ async def test_attack_wrong_token_forged_cookie_and_login_csrf(world: World) -> 
     client = world.client
     async with client.get("/agent/login") as resp:
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
-    async with client.post("/agent/login", data={"csrf": pre, "token": "crm_not-a-token"},
-                           allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login", data={"csrf": pre, "token": "crm_not-a-token"}, allow_redirects=False
+    ) as resp:
         assert resp.headers["Location"] == "/agent/login?failed=1"
-    async with client.post("/agent/login", data={"csrf": "guess", "token": world.tokens["agent"]},
-                           allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login", data={"csrf": "guess", "token": world.tokens["agent"]}, allow_redirects=False
+    ) as resp:
         assert resp.status == 403  # login CSRF: the form token must match the pre-session cookie
     client.session.cookie_jar.update_cookies({"crm_agent": "ags_forged"})
     async with client.get("/agent/", allow_redirects=False) as resp:
@@ -267,7 +321,9 @@ async def test_one_time_login_link_works_once_and_sign_out_ends_the_session(worl
     async with client.get(f"/agent/login/link?t={link}") as resp:  # a mail scanner's GET redeems nothing
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
         assert resp.headers["Referrer-Policy"] == "same-origin"
-    async with client.post("/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False
+    ) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/agent/"
     async with client.get("/agent/") as resp:
         html = await resp.text()
@@ -278,7 +334,9 @@ async def test_one_time_login_link_works_once_and_sign_out_ends_the_session(worl
         assert s.execute(select(AgentSession).where(AgentSession.revoked_at.is_not(None))).first() is not None
     async with client.get("/agent/login/link") as resp:
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
-    async with client.post("/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False
+    ) as resp:
         assert resp.headers["Location"] == "/agent/login?failed=1"  # used once
 
 
@@ -293,8 +351,12 @@ async def test_cookie_is_secure_behind_https(db: Database, aiohttp_client: AClie
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
         assert resp.cookies["crm_agent_pre"]["secure"]
     # the jar keeps a Secure cookie off plain http, as a browser would: the test sends it itself
-    async with client.post("/agent/login", data={"csrf": pre, "token": token}, allow_redirects=False,
-                           headers={"Cookie": f"crm_agent_pre={pre}"}) as resp:
+    async with client.post(
+        "/agent/login",
+        data={"csrf": pre, "token": token},
+        allow_redirects=False,
+        headers={"Cookie": f"crm_agent_pre={pre}"},
+    ) as resp:
         assert resp.status == 303
         assert resp.cookies["crm_agent"]["secure"] and resp.cookies["crm_agent"]["httponly"]
 
@@ -305,7 +367,9 @@ class Mailbox:
     messages: list[Message] = field(default_factory=list)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append(message_from_bytes(envelope.original_content or b"", policy=email.policy.default))
+        self.messages.append(
+            message_from_bytes(envelope.original_content or b"", policy=email.policy.default)
+        )
         return "250 OK"
 
 
@@ -315,8 +379,11 @@ async def deliver(db: Database) -> list[Message]:
     server = await asyncio.get_running_loop().create_server(lambda: SMTP(box), host="127.0.0.1", port=0)
     port = server.sockets[0].getsockname()[1]
     try:
-        outbox = EmailOutbox(db, SmtpSettings(host="127.0.0.1", port=port, start_tls=False),
-                             from_addr="support@example-crm.com")
+        outbox = EmailOutbox(
+            db,
+            SmtpSettings(host="127.0.0.1", port=port, start_tls=False),
+            from_addr="support@example-crm.com",
+        )
         await outbox.deliver_due()
     finally:
         server.close()
@@ -324,13 +391,19 @@ async def deliver(db: Database) -> list[Message]:
     return box.messages
 
 
-
-async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoever_may_update(world: World) -> None:
+async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoever_may_update(
+    world: World,
+) -> None:
     from crm_store.models import Conversation
 
     with world.db.session() as s:
-        conv = Conversation(channel="web", sender_id="customer:anonymous/0f3c9a7b2d4e6f8091a2b3c4d5e6f708",
-                            paused=True, state={"paused": True}, ticket_id=world.ticket_id)
+        conv = Conversation(
+            channel="web",
+            sender_id="customer:anonymous/0f3c9a7b2d4e6f8091a2b3c4d5e6f708",
+            paused=True,
+            state={"paused": True},
+            ticket_id=world.ticket_id,
+        )
         s.add(conv)
         s.get(Ticket, world.ticket_id).needs_human = True
     csrf = await sign_in(world.client, world.tokens["rep"])
@@ -340,8 +413,9 @@ async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoev
     csrf = await sign_in(world.client, world.tokens["agent"])
     async with world.client.get(f"/agent/tickets/{world.ticket_id}") as resp:
         assert 'id="release"' in await resp.text()
-    async with world.client.post(f"/agent/tickets/{world.ticket_id}/release", data={"csrf": csrf},
-                                 allow_redirects=False) as resp:
+    async with world.client.post(
+        f"/agent/tickets/{world.ticket_id}/release", data={"csrf": csrf}, allow_redirects=False
+    ) as resp:
         assert resp.status == 303
     with world.db.session() as s:
         stored = s.execute(select(Conversation)).scalar_one()
@@ -351,7 +425,9 @@ async def test_release_gives_the_chat_back_to_the_bot_audited_and_only_for_whoev
         assert entry.actor == f"user:{world.users['agent']}"
 
 
-async def test_mailed_login_link_reveals_nobody_is_limited_and_signs_in(db: Database, aiohttp_client: AClient) -> None:
+async def test_mailed_login_link_reveals_nobody_is_limited_and_signs_in(
+    db: Database, aiohttp_client: AClient
+) -> None:
     """The "mail me a link" form answers the same for a stranger (attack: probing for staff addresses), mails
     at most 3 links an hour, points them at CRM_PUBLIC_URL (never the request's Host), and the link works."""
     with db.session() as s:
@@ -363,8 +439,12 @@ async def test_mailed_login_link_reveals_nobody_is_limited_and_signs_in(db: Data
     async def ask(email: str) -> str:
         async with client.get("/agent/login") as resp:
             pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
-        async with client.post("/agent/login/mail", data={"csrf": pre, "email": email},
-                               headers={"Host": "evil.example"}, allow_redirects=False) as resp:
+        async with client.post(
+            "/agent/login/mail",
+            data={"csrf": pre, "email": email},
+            headers={"Host": "evil.example"},
+            allow_redirects=False,
+        ) as resp:
             return resp.headers["Location"]
 
     assert await ask("nobody@example-crm.com") == await ask("alex@example-crm.com") == "/agent/login?mailed=1"
@@ -378,9 +458,13 @@ async def test_mailed_login_link_reveals_nobody_is_limited_and_signs_in(db: Data
     received = await deliver(db)
     assert len(received) == 3 and received[0]["Subject"] == "Ihr Anmeldelink für den Support-Posteingang"
     with db.session() as s:
-        assert all("url" not in r.payload for r in s.execute(select(OutboxMessage)).scalars())  # wiped once sent
+        assert all(
+            "url" not in r.payload for r in s.execute(select(OutboxMessage)).scalars()
+        )  # wiped once sent
     link = url.split("t=", 1)[1]
     async with client.get("/agent/login/link") as resp:
         pre = CSRF.search(await resp.text()).group(1)  # type: ignore[union-attr]
-    async with client.post("/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False) as resp:
+    async with client.post(
+        "/agent/login/link", data={"csrf": pre, "link": link}, allow_redirects=False
+    ) as resp:
         assert resp.headers["Location"] == "/agent/"

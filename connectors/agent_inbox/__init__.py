@@ -30,7 +30,11 @@ def install(app: web.Application) -> None:
 
         hub.bind(asyncio.get_running_loop())
 
+    async def close(_app: web.Application) -> None:
+        hub.close()
+
     app.on_startup.append(bind)
+    app.on_shutdown.append(close)
     add_routes(app)
     add_api_routes(app)
 

@@ -74,6 +74,7 @@ class LiveHub:
 
 
 HUB_KEY = web.AppKey("agent_live_hub", LiveHub)
+_CLOSE: dict[str, Any] = {"type": "_close"}
 
 
 async def events(request: web.Request, user_id: int, team_id: int | None) -> web.StreamResponse:
@@ -93,6 +94,8 @@ async def events(request: web.Request, user_id: int, team_id: int | None) -> web
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
+            if event is _CLOSE:
+                break
             await response.write(
                 f"event: {event.get('type', 'update')}\ndata: {json.dumps(event)}\n\n".encode()
             )

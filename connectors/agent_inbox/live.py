@@ -48,6 +48,12 @@ class LiveHub:
     def leave(self, listener: _Listener) -> None:
         self._listeners.discard(listener)
 
+    def close(self) -> None:
+        """Server shutdown: every open stream ends (so that shutdown does not wait for the pages)."""
+        for listener in list(self._listeners):
+            with contextlib.suppress(asyncio.QueueFull):
+                listener.queue.put_nowait(_CLOSE)
+
     def publish(
         self, event: dict[str, Any], *, user_id: int | None = None, team_id: int | None = None
     ) -> None:

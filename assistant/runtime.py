@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,10 +25,11 @@ class Engine(Protocol):
 AssistantFactory = Callable[[Database, Settings], Engine]
 ASSISTANT_KEY = web.AppKey("assistant", Engine)  # type: ignore[type-abstract]
 FACTORY_KEY = web.AppKey("assistant_factory", object)
+NOTIFIER_KEY = web.AppKey("handover_notifier", object)  # who hears of hand-overs (connectors/agent_inbox)
 _READY_KEY = web.AppKey("assistant_ready", asyncio.Event)
 
 
-def default_factory(db: Database, settings: Settings) -> Engine:
+def default_factory(db: Database, settings: Settings, notifier: Any = None) -> Engine:
     if settings.rasa_url:
         from connectors.rasa_engine import RasaEngine
 
@@ -39,7 +41,7 @@ def default_factory(db: Database, settings: Settings) -> Engine:
     nlu = load_nlu(settings.model_dir, settings.training_data)
     embedder = getattr(nlu, "embedder", None)
     return build_assistant(db, nlu, training_data=settings.training_data, embedder=embedder,
-                           public_url=settings.public_url)
+                           public_url=settings.public_url, notifier=notifier)
 
 
 def ensure_assistant(app: web.Application) -> None:
@@ -51,8 +53,8 @@ def ensure_assistant(app: web.Application) -> None:
     async def start(app: web.Application) -> None:
         from assistant.server import DB_KEY, SETTINGS_KEY
 
-        factory = app.get(FACTORY_KEY) or default_factory
-        app[ASSISTANT_KEY] = await asyncio.to_thread(factory, app[DB_KEY], app[SETTINGS_KEY])  # type: ignore[operator]
+        factory: Any = app.get(FACTORY_KEY) or functools.partial(default_factory, notifier=app.get(NOTIFIER_KEY))
+        app[ASSISTANT_KEY] = await asyncio.to_thread(factory, app[DB_KEY], app[SETTINGS_KEY])
         app[_READY_KEY].set()
         log.info("assistant ready")
 

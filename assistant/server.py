@@ -45,6 +45,7 @@ CONNECTOR_MODULES: tuple[str, ...] = (
     "connectors.teams",
     "connectors.email",
     "connectors.consent_links",
+    "connectors.agent_inbox",
 )
 
 

@@ -79,6 +79,7 @@ class Settings:
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
     pipeline_stalled_days: int = 30  # CRM_PIPELINE_STALLED_DAYS: no activity this long = stalled / at risk
     pipeline_stage_age_days: int = 60  # CRM_PIPELINE_STAGE_AGE_DAYS: in one stage this long = at risk
+    handover_wait_seconds: int = 300  # CRM_HANDOVER_WAIT_SECONDS: a handed-over customer waits this long, then is told
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -140,6 +141,7 @@ class Settings:
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
             pipeline_stalled_days=int(env.get("CRM_PIPELINE_STALLED_DAYS", "30")),
             pipeline_stage_age_days=int(env.get("CRM_PIPELINE_STAGE_AGE_DAYS", "60")),
+            handover_wait_seconds=int(env.get("CRM_HANDOVER_WAIT_SECONDS", "300")),
         )
         s = replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
         if not s.teams_token_url:  # single-tenant: the bot registration's own tenant (sovereign: TEAMS_AUTHORITY)

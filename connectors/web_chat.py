@@ -89,6 +89,54 @@ class TokenCache:
 TOKENS_KEY = web.AppKey("web_chat_tokens", TokenCache)
 
 
+class ChatListeners:
+    """Open chat pages per conversation (``"<speaker label>/<sender id>"``, the key the assistant uses), so an
+    agent's reply can be pushed into the customer's chat. A page listens only to the conversation its own
+    identity and sender id name: the key is derived here, never taken from the client."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+
+    def add(self, key: str, ws: web.WebSocketResponse) -> None:
+        self._sockets.setdefault(key, set()).add(ws)
+
+    def remove(self, ws: web.WebSocketResponse) -> None:
+        for key in [k for k, socks in self._sockets.items() if ws in socks]:
+            self._sockets[key].discard(ws)
+            if not self._sockets[key]:
+                del self._sockets[key]
+
+    def sockets(self, key: str) -> list[web.WebSocketResponse]:
+        return list(self._sockets.get(key, ()))
+
+
+LISTENERS_KEY = web.AppKey("web_chat_listeners", ChatListeners)
+# What the chat shows when an agent gives the conversation back to the bot.
+RELEASED = {
+    "en": "You are talking to the assistant again.",
+    "de": "Sie sprechen jetzt wieder mit dem Assistenten.",
+}
+
+
+async def push(app: web.Application, conversation: str, reply: dict[str, Any]) -> int:
+    """Send ``reply`` (one REST-format message) to every open page of ``conversation``; how many got it."""
+    listeners = app.get(LISTENERS_KEY)
+    if listeners is None:
+        return 0
+    sender = conversation.split("/", 1)[-1]
+    sent = 0
+    for ws in listeners.sockets(conversation):
+        if ws.closed:
+            listeners.remove(ws)
+            continue
+        try:
+            await ws.send_json({"push": [{"recipient_id": sender, **reply}]})
+            sent += 1
+        except (ConnectionError, RuntimeError):
+            listeners.remove(ws)
+    return sent
+
+
 class ChatError(Exception):
     """A refusal the client should see: HTTP status, message, and a machine-readable code for a few."""
 
@@ -254,6 +302,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text=exc.message) from None
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_message_chars * 4 + 1024)
     await ws.prepare(request)
+    listeners = request.app[LISTENERS_KEY]
+    try:
+        await _frames(request, ws, settings, listeners)
+    finally:
+        listeners.remove(ws)
+    return ws
+
+
+async def _frames(request: web.Request, ws: web.WebSocketResponse, settings: Any, listeners: ChatListeners) -> None:
+    """Each text frame: a message {"sender", "message", "token"?}, or {"listen": sender, "token"?} to receive
+    what an agent writes into this conversation."""
     actor: Actor | None = None
     token_seen: str | None = None
     async for frame in ws:
@@ -270,11 +329,21 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if actor is None or token != token_seen:
                 actor = await _speaker(request, token if isinstance(token, str) else None)
                 token_seen = token
+            if isinstance(payload, dict) and "listen" in payload and "message" not in payload:
+                listen = payload.get("listen")
+                if not isinstance(listen, str) or not listen.strip() or len(listen) > MAX_SENDER_CHARS:
+                    raise ChatError(400, '"listen" must be the conversation\'s sender id')
+                if actor.kind == "customer" and actor.id is None and not looks_random(listen.strip()):
+                    raise ChatError(400, SENDER_NOT_RANDOM[_language(request)].format(
+                        n=MIN_ANONYMOUS_SENDER_CHARS), code="sender_not_random")
+                listeners.add(f"{actor.label}/{listen.strip()}", ws)
+                await ws.send_json({"listening": True})
+                continue
             sender, text = _validate(payload, settings.max_message_chars)
+            listeners.add(f"{actor.label}/{sender}", ws)
             await ws.send_json({"replies": await _answer(request, actor, sender, text, "web")})
         except ChatError as exc:
             await ws.send_json({**exc.body(), "status": exc.status})
-    return ws
 
 
 async def chat_page(request: web.Request) -> web.FileResponse:
@@ -309,6 +378,7 @@ def install(app: web.Application) -> None:
     settings = app[SETTINGS_KEY]
     app[LIMITER_KEY] = RateLimiter(rate=settings.chat_rate, burst=settings.chat_burst)
     app[TOKENS_KEY] = TokenCache()
+    app[LISTENERS_KEY] = ChatListeners()
     app[CLIENT_ADDRESS_KEY] = ClientAddress(settings.trusted_proxies)
     app[IP_LIMITER_KEY] = RateLimiter(
         rate=settings.chat_rate * IP_FACTOR, burst=settings.chat_burst * IP_FACTOR

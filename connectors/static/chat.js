@@ -43,7 +43,9 @@
   }
 
   function render(reply) {
-    const li = add("bot", reply.text || "");
+    const agent = reply.custom && reply.custom.type === "agent";
+    const li = add(agent ? "agent" : "bot", reply.text || "");
+    if (agent && reply.custom.name) li.dataset.from = String(reply.custom.name);
     if (reply.custom && reply.custom.type === "table") renderTable(li, reply.custom);
     if (reply.image && (reply.image.startsWith("data:image/png;base64,") || reply.image.startsWith("/"))) {
       const img = document.createElement("img");
@@ -68,6 +70,33 @@
     }
   }
 
+  // Live: an agent who took over the conversation writes into it. The socket only names our own sender id
+  // (and token); the server derives which conversation that is, so nobody can listen to another one.
+  let live = null;
+  let liveDelay = 1000;
+  function listen() {
+    if (!sender || live || !window.WebSocket) return;
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    live = ws;
+    ws.addEventListener("open", () => {
+      liveDelay = 1000;
+      const frame = { listen: sender };
+      if (token) frame.token = token;
+      ws.send(JSON.stringify(frame));
+    });
+    ws.addEventListener("message", (ev) => {
+      let data = null;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      if (data && Array.isArray(data.push)) data.push.forEach(render);
+    });
+    ws.addEventListener("close", () => {
+      live = null;
+      liveDelay = Math.min(liveDelay * 2, 30000);
+      setTimeout(listen, liveDelay);
+    });
+  }
+  if (sender) listen();
+
   async function send(message, shown) {
     add("user", shown || message);
     const headers = { "Content-Type": "application/json" };
@@ -85,6 +114,7 @@
         if (!res.ok && data.code === "sender_not_random" && attempt === 0) { sender = null; continue; }
         if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
         data.forEach(render);
+        listen();
         return;
       }
     } catch (e) {

@@ -31,7 +31,7 @@ from crm_store.models.tickets import (
     Ticket,
     TicketMessage,
 )
-from crm_store.models.users import ROLES, AccountLink, ApiToken, Team, User
+from crm_store.models.users import ROLES, AccountLink, AgentSession, ApiToken, Team, User
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -46,6 +46,7 @@ __all__ = [
     "TICKET_STATUSES",
     "AccountLink",
     "Activity",
+    "AgentSession",
     "ApiToken",
     "AuditEntry",
     "Base",

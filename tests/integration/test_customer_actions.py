@@ -639,3 +639,16 @@ async def test_a_greeting_offers_customers_self_service_not_staff_work(world: Wo
     assert "pipeline" not in answer.lower() and "anruf" not in answer.lower() and "log a call" not in answer
     staff = await Chat(world.assistant, world.rep, sender="staff").send("/greet")
     assert "pipeline" in staff.lower()
+
+
+async def test_a_customer_waiting_too_long_for_a_person_is_told_once(world: World) -> None:
+    """Past the notifier's ``wait_seconds`` without a person's answer the customer hears once that the ticket
+    stays open (and may be answered by e-mail); the next message of the same wait goes quietly to the ticket."""
+    number = add_ticket(world.db, world.anna, "Export fails")
+    world.notifier.wait_seconds = 0.001  # type: ignore[attr-defined]
+    chat = Chat(world.assistant, customer(world.anna, "de"))
+    await chat.send("/request_human")
+    told = await chat.send("Ist da jemand?")
+    assert f"Ticket #{number}" in told and "per E-Mail" in told and "Sie" in told
+    assert await chat.send("Hallo?") == ""
+    assert [m.body for m in tickets(world.db)[0].messages][-2:] == ["Ist da jemand?", "Hallo?"]

@@ -115,6 +115,11 @@ def _serve_demo(store: Database, host: str | None, port: int | None) -> None:
             f"demo running on {url}  (chat: POST {url}/webhooks/rest/webhook, REST API {url}/api/v1/); "
             "Ctrl+C stops it"
         )
+        click.echo(
+            f"open {url}/ in a browser; the assistant warms up first (progress below and at {url}/health), "
+            "the chat says so and answers when it is ready",
+            err=True,
+        )
 
     try:
         run_server(settings, db=store, print_banner=banner)

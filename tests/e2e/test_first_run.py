@@ -35,7 +35,9 @@ WAIT_FOR_ANSWER = 1200.0
 pytestmark = [
     pytest.mark.first_run,
     pytest.mark.timeout(3000),
-    pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make"),
+    pytest.mark.skipif(
+        shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make"
+    ),
     pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout: nothing to clone"),
 ]
 
@@ -71,9 +73,11 @@ class Output:
                     if found:
                         return at, found
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive() and not self._cond.wait(0):
+                if left <= 0 or not self._thread.is_alive():  # no more lines will come
                     tail = "\n".join(line for _, line in self.lines[-40:])
-                    raise AssertionError(f"no line matching {pattern.pattern!r}; the output ended with:\n{tail}")
+                    raise AssertionError(
+                        f"no line matching {pattern.pattern!r}; the output ended with:\n{tail}"
+                    )
                 self._cond.wait(min(left, 1.0))
 
     def first(self, text: str) -> float | None:
@@ -82,8 +86,14 @@ class Output:
 
 def _newcomer_env(port: int) -> dict[str, str]:
     """The environment of someone who has just cloned the project: no CRM_* settings, no active venv."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if "/.venv/" not in p + "/")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRM_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")
+    }
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if "/.venv/" not in p + "/"
+    )
     env.update({"CRM_PORT": str(port), "CRM_HOST": "127.0.0.1"})
     return env
 
@@ -119,7 +129,9 @@ def clone(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(target, ignore_errors=True)
 
 
-def test_make_demo_on_a_fresh_clone_shows_the_url_then_answers(clone: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_make_demo_on_a_fresh_clone_shows_the_url_then_answers(
+    clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = _free_port()
     started = time.monotonic()
     proc = subprocess.Popen(

@@ -36,8 +36,13 @@ dovecot = test_dovecot.dovecot  # the project's private Dovecot on loopback (ski
 
 # Nothing configured but the store: every channel is skipped, whatever the developer's shell has set.
 QUIET_ENV = {
-    "SLACK_BOT_TOKEN": "", "TEAMS_APP_ID": "", "CRM_IMAP_HOST": "", "CRM_SMTP_HOST": "", "CRM_RASA_URL": "",
-    "CRM_SECRET_KEY": "", "CRM_AUDIT_KEY": "",
+    "SLACK_BOT_TOKEN": "",
+    "TEAMS_APP_ID": "",
+    "CRM_IMAP_HOST": "",
+    "CRM_SMTP_HOST": "",
+    "CRM_RASA_URL": "",
+    "CRM_SECRET_KEY": "",
+    "CRM_AUDIT_KEY": "",
 }
 
 
@@ -92,8 +97,9 @@ def test_a_weak_secret_key_fails_only_with_rasa() -> None:
 async def test_slack_token_is_checked_with_auth_test(aiohttp_server: Any) -> None:
     fake = FakeSlackApi()
     server = await aiohttp_server(fake.app)
-    good = Settings.from_env({}, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
-                             slack_api_url=fake.api_url(server))
+    good = Settings.from_env(
+        {}, slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_api_url=fake.api_url(server)
+    )
     checks = {c.name: c for c in await asyncio.to_thread(check_slack, good)}
     assert checks["slack token"].status == "ok" and "T1" in checks["slack token"].detail
     assert checks["slack signing"].status == "ok"
@@ -112,8 +118,12 @@ def _closed_port() -> int:
 
 
 async def test_slack_not_reachable_is_one_clear_line() -> None:
-    conf = Settings.from_env({}, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
-                             slack_api_url=f"http://127.0.0.1:{_closed_port()}/api/")
+    conf = Settings.from_env(
+        {},
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=f"http://127.0.0.1:{_closed_port()}/api/",
+    )
     token = (await asyncio.to_thread(check_slack, conf))[0]
     assert token.status == "fail" and token.detail.startswith("not reachable (")
 
@@ -121,19 +131,30 @@ async def test_slack_not_reachable_is_one_clear_line() -> None:
 async def test_teams_token_endpoint_healthy_refused_and_not_reachable(aiohttp_server: Any) -> None:
     fake = FakeBotConnector(app_id="app-1", app_password="pw-1")
     server = await aiohttp_server(fake.app)
-    good = Settings.from_env({}, teams_app_id="app-1", teams_app_password="pw-1", teams_tenant_ids=("tenant-1",),
-                             teams_token_url=fake.token_url(server))
+    good = Settings.from_env(
+        {},
+        teams_app_id="app-1",
+        teams_app_password="pw-1",
+        teams_tenant_ids=("tenant-1",),
+        teams_token_url=fake.token_url(server),
+    )
     assert {c.status for c in await asyncio.to_thread(check_teams, good)} == {"ok"}
     assert len(fake.tokens_issued) == 1
 
-    wrong = Settings.from_env({}, teams_app_id="app-1", teams_app_password="nope",
-                              teams_token_url=fake.token_url(server))
+    wrong = Settings.from_env(
+        {}, teams_app_id="app-1", teams_app_password="nope", teams_token_url=fake.token_url(server)
+    )
     checks = {c.name: c for c in await asyncio.to_thread(check_teams, wrong)}
     assert checks["teams tenants"].status == "fail"  # TEAMS_TENANT_IDS missing
     assert checks["teams token"].status == "fail" and "HTTP 401" in checks["teams token"].detail
 
-    offline = Settings.from_env({}, teams_app_id="app-1", teams_app_password="pw-1", teams_tenant_ids=("t",),
-                                teams_token_url=f"http://127.0.0.1:{_closed_port()}/token")
+    offline = Settings.from_env(
+        {},
+        teams_app_id="app-1",
+        teams_app_password="pw-1",
+        teams_tenant_ids=("t",),
+        teams_token_url=f"http://127.0.0.1:{_closed_port()}/token",
+    )
     token = (await asyncio.to_thread(check_teams, offline))[-1]
     assert token.status == "fail" and "not reachable (" in token.detail
 
@@ -152,7 +173,9 @@ async def smtp_port() -> AsyncIterator[int]:
 
 
 async def test_smtp_relay_ok_and_closed_port_not_reachable(smtp_port: int) -> None:
-    up = await asyncio.to_thread(check_smtp, Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=smtp_port))
+    up = await asyncio.to_thread(
+        check_smtp, Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=smtp_port)
+    )
     assert up.status == "ok", up
     closed = Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=_closed_port())
     down = await asyncio.to_thread(check_smtp, closed)

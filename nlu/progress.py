@@ -59,8 +59,8 @@ class PhaseClock:
 class Estimate:
     """Seconds left of a run of ``phases``, from the expected time of each phase.
 
-    Once a phase has finished, the rest is scaled by how this run compares with the expectation (a busy
-    machine is slower for every phase); within a phase, its reported fraction counts.
+    The phases still to come are scaled by how this run compares with the expectation so far (a busy machine
+    is slower for every phase); a phase that reports its fraction done is extrapolated from its own rate.
     """
 
     def __init__(
@@ -91,19 +91,18 @@ class Estimate:
             self.phase, self._phase_started = phase, now
         self.fraction = min(1.0, max(0.0, fraction))
 
-    def _speed(self) -> float:
-        if self._done_expected >= 1.0:
-            return max(0.25, self._done_actual / self._done_expected)
-        return 1.0
-
     def remaining_seconds(self) -> float:
-        speed = self._speed()
         index = self.phases.index(self.phase)
-        current = self.expected[self.phase] * speed
+        expected_here = self.expected[self.phase]
         in_phase = self.clock() - self._phase_started
-        left_here = current * (1.0 - self.fraction)
-        if self.fraction == 0.0:  # no news from inside this phase: what is left of its expected time
-            left_here = max(current - in_phase, current * 0.1)
+        if self.fraction > 0.0:  # the phase reports its own progress: its rate so far is the best guess
+            left_here = in_phase * (1.0 - self.fraction) / self.fraction
+            done_expected = self._done_expected + expected_here * self.fraction
+            speed = (self._done_actual + in_phase) / done_expected if done_expected >= 1.0 else 1.0
+        else:  # no news from inside this phase: what is left of its expected time
+            speed = self._done_actual / self._done_expected if self._done_expected >= 1.0 else 1.0
+            left_here = max(expected_here * speed - in_phase, expected_here * speed * 0.1)
+        speed = max(0.25, speed)
         later = sum(self.expected[p] for p in self.phases[index + 1 :]) * speed
         return max(1.0, left_here + later)
 

@@ -186,5 +186,6 @@ def test_make_demo_on_a_fresh_clone_shows_the_url_then_answers(
             + (f"install {install_done:.0f} s, " if install_done is not None else "")
             + (f"demo store {store_done:.0f} s, " if store_done is not None else "")
             + f"URL {timings['url']:.0f} s, first answer {timings['answer']:.0f} s"
-            + f" (warming up when the URL came: {warming}; {refusals} polite refusals meanwhile)"
+            + f" (warming up when the URL came: {warming}; {refusals} polite refusals meanwhile;"
+            + f" load average {os.getloadavg()[1]:.1f} on {os.cpu_count()} CPUs)"
         )

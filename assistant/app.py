@@ -24,15 +24,8 @@ def build_engine(training_data: Path, deps: ActionDeps) -> DialogueEngine:
     return DialogueEngine(domain, policy, InProcessActionRunner(build_actions(deps)))
 
 
-def build_assistant(
-    db: Database,
-    nlu: NLU,
-    *,
-    training_data: Path = PROJECT_DATA,
-    embedder: Any = None,
-    public_url: str = "",
-    notifier: Any = None,
-) -> Assistant:
+def build_assistant(db: Database, nlu: NLU, *, training_data: Path = PROJECT_DATA,
+                    embedder: Any = None, public_url: str = "", notifier: Any = None) -> Assistant:
     deps = ActionDeps(store=StoreAccess(db), embedder=embedder, public_url=public_url, notifier=notifier)
     return Assistant(db, BatchingParser(nlu), build_engine(training_data, deps))
 

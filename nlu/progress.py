@@ -15,8 +15,9 @@ ProgressHook = Callable[[str, float], None]
 
 LOADING = "loading"
 PHASES: tuple[str, ...] = ("embedding", "intents", "entities", "saving", LOADING)
-# Measured on the project's 2-core machines with the bundled all-MiniLM-L6-v2 (first run: the ONNX export
-# is in "embedding"); used only until a model's own timings exist.
+# A first run's guess, about 150 s in all (a whole training took 90 s on a quiet 2-core machine, the ONNX
+# export of the bundled model included in "embedding"): pessimistic on purpose. After one training the
+# model's own phase times replace it, and every run scales it by its own speed as phases finish.
 DEFAULT_PHASE_SECONDS: dict[str, float] = {
     "embedding": 45.0,
     "intents": 20.0,

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from assistant.messages import IncomingMessage
-from assistant.runtime import ASSISTANT_KEY, ensure_assistant
+from assistant.runtime import ASSISTANT_KEY, ensure_assistant, warm_up_status
 from connectors import customer_auth
 from connectors.rate_limit import ClientAddress, RateLimiter
 from crm_store.db import Database, StoreUnavailable
@@ -145,9 +145,11 @@ class ChatError(Exception):
         self.status = status
         self.message = message
         self.code = code
+        self.retry_after: int | None = None  # seconds, for a refusal that will pass (warming up)
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.message, **({"code": self.code} if self.code else {})}
+        extra = {"retry_after": self.retry_after} if self.retry_after is not None else {}
+        return {"error": self.message, **({"code": self.code} if self.code else {}), **extra}
 
 
 # Shown to an anonymous client whose sender id could be guessed; our chat page picks a new id and retries.
@@ -157,6 +159,23 @@ SENDER_NOT_RANDOM = {
     "de": "Diese Gesprächs-ID ist zu leicht zu erraten (mindestens {n} zufällige Zeichen, nicht nur Ziffern): "
     "bitte eine zufällige verwenden, z. B. eine UUID, oder eine von POST /webhooks/rest/session holen.",
 }
+
+
+# While the language model loads (or, on a first start, trains): the chat page shows it and sends again.
+WARMING_UP = {
+    "en": "The assistant is warming up (about {eta} s); your message will be answered then.",
+    "de": "Der Assistent startet noch (etwa {eta} s); Ihre Nachricht wird dann beantwortet.",
+}
+
+
+def _warming_up(request: web.Request) -> ChatError:
+    status = warm_up_status(request.app) or {"state": "warming_up"}
+    if status["state"] == "failed":
+        return ChatError(503, "the assistant is unavailable; please try again later", code="unavailable")
+    eta = int(status.get("eta_seconds") or 5)
+    error = ChatError(503, WARMING_UP[_language(request)].format(eta=eta), code="warming_up")
+    error.retry_after = min(eta, 10)
+    return error
 
 
 def looks_random(sender: str) -> bool:
@@ -257,7 +276,7 @@ async def _answer(
         raise ChatError(429, "too many messages; please slow down")
     assistant = request.app.get(ASSISTANT_KEY)
     if assistant is None:
-        raise ChatError(503, "the assistant is starting; try again in a moment")
+        raise _warming_up(request)
     try:
         replies = await assistant.handle(
             IncomingMessage(channel=channel, sender_id=conversation, text=text, speaker=actor)
@@ -286,7 +305,8 @@ async def rest_webhook(request: web.Request) -> web.Response:
         actor = await _speaker(request, token)
         return web.json_response(await _answer(request, actor, sender, text, "web"))
     except ChatError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return web.json_response(exc.body(), status=exc.status, headers=headers)
     except web.HTTPRequestEntityTooLarge:
         return _json_error(413, "request body too large")
 

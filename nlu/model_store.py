@@ -2,7 +2,8 @@
 
 Layout of ``<model_dir>/nlu/``::
 
-    metadata.json      data hash, embedding model, languages, intents, threshold, timings
+    metadata.json      data hash, embedding model, languages, intents, threshold, timings (total and
+                       per phase: the next run's time estimate)
     intent.joblib      the intent classifier (vectorisers + logistic regression)
     lexicon.joblib     synonyms and lookup tables from the training data
     ner/<lang>/        one spaCy pipeline per language
@@ -44,6 +45,7 @@ class ModelMetadata:
     threshold: float = 0.0
     examples: int = 0
     train_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # per training phase (nlu.progress)
     trained_at: str = ""
     format_version: int = FORMAT_VERSION
 

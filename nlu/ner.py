@@ -16,6 +16,7 @@ run of name words before a legal form is an organisation even when the model mis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -101,7 +102,7 @@ class EntityRecognizer:
         self._not_names_cache.clear()
         total = epochs * len(by_lang)
         if max_seconds is None and _parallel_worthwhile(by_lang):
-            self.models.update(_train_in_processes(by_lang, epochs=epochs, seed=seed))
+            self.models.update(_train_in_processes(by_lang, epochs=epochs, seed=seed, progress=progress))
             if progress:
                 progress(total, total)
             return self
@@ -186,12 +187,17 @@ def _parallel_worthwhile(by_lang: dict[str, list[TrainingExample]]) -> bool:
 
 
 def _train_in_processes(
-    by_lang: dict[str, list[TrainingExample]], *, epochs: int, seed: int
+    by_lang: dict[str, list[TrainingExample]],
+    *,
+    epochs: int,
+    seed: int,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Language]:
     """One worker process per language (the CPU-bound part of ``crm-assistant train``): each is
     ``python -m nlu.ner WORKDIR LANG EPOCHS SEED`` reading its examples from a pickle and writing its model
     there, loaded here. Same seeds as training one after another (BLAS threading may change the last
-    digits); if a worker fails, that language is trained in this process instead."""
+    digits); if a worker fails, that language is trained in this process instead. Each worker counts its
+    finished epochs in ``WORKDIR/epochs``; ``progress(done, total)`` hears the sum while they run."""
     models: dict[str, Language] = {}
     with tempfile.TemporaryDirectory(prefix="crm-ner-") as tmp:
         workers: dict[str, subprocess.Popen[bytes]] = {}
@@ -202,6 +208,7 @@ def _train_in_processes(
             command = [sys.executable, "-m", "nlu.ner", str(folder), lang, str(epochs), str(seed)]
             with (folder / "stderr.log").open("wb") as err:  # a file, not a pipe: nobody reads it meanwhile
                 workers[lang] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _wait_reporting(workers, Path(tmp), epochs * len(workers), progress)
         for lang, proc in workers.items():
             proc.wait()
             model = Path(tmp) / lang / "model"
@@ -214,10 +221,35 @@ def _train_in_processes(
     return models
 
 
+def _wait_reporting(
+    workers: dict[str, subprocess.Popen[bytes]], workdir: Path, total: int, progress: ProgressCallback | None
+) -> None:
+    """Wait for every worker; meanwhile tell ``progress`` the epochs they have finished (polled twice a second)."""
+    reported = -1
+    while True:
+        running = [proc for proc in workers.values() if proc.poll() is None]
+        if progress is not None:
+            done = 0
+            for lang in workers:
+                with contextlib.suppress(OSError, ValueError):  # not written yet, or being written
+                    done += int((workdir / lang / "epochs").read_text() or 0)
+            if done != reported:
+                reported = done
+                progress(min(done, total), total)
+        if not running:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running[0].wait(timeout=0.5)
+
+
 def _worker(argv: Sequence[str]) -> None:
     folder, lang, epochs, seed = Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
     items = pickle.loads((folder / "examples.pickle").read_bytes())
-    train_spacy_ner(lang, items, epochs=epochs, seed=seed).to_disk(folder / "model")
+
+    def count(epoch: int, _total: int) -> None:
+        (folder / "epochs").write_text(str(epoch))
+
+    train_spacy_ner(lang, items, epochs=epochs, seed=seed, on_epoch=count).to_disk(folder / "model")
 
 
 def _not_a_name(token: Any, stop_words: set[str]) -> bool:

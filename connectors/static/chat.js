@@ -97,6 +97,8 @@
   }
   if (sender) listen();
 
+  let warming = null;  // the "warming up" line while the server loads its language model
+
   async function send(message, shown) {
     add("user", shown || message);
     const headers = { "Content-Type": "application/json" };
@@ -112,6 +114,15 @@
         const res = await fetch("/webhooks/rest/webhook", { method: "POST", headers: headers, body: JSON.stringify(body) });
         const data = await res.json();
         if (!res.ok && data.code === "sender_not_random" && attempt === 0) { sender = null; continue; }
+        if (!res.ok && data.code === "warming_up") {
+          // The model is still loading: say so (one line, updated) and send the same message again.
+          warming = warming || add("warming", "");
+          warming.textContent = data.error;
+          await new Promise((done) => setTimeout(done, 1000 * (data.retry_after || 5)));
+          attempt--;
+          continue;
+        }
+        if (warming) { warming.remove(); warming = null; }
         if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
         data.forEach(render);
         listen();

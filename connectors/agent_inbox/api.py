@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.rest_api.auth import actor_for_token, bearer_token
 from connectors.rest_api.inputs import parse_id, read_json_object
+from connectors.rest_api.openapi import STATIC_OPERATIONS
+from connectors.rest_api.plain_routes import describe
 from connectors.rest_api.problems import ProblemError, invalid_body
 from crm_store import serialize
 from crm_store.services import Actor
@@ -55,6 +58,24 @@ async def post_message(request: web.Request) -> web.Response:
     delivery = await send_reply(request.app, actor, ticket_id, body, direction)
     out = {**serialize.thread_message(delivery.message), "delivery": delivery.via}
     return web.json_response(out, status=201, dumps=lambda d: json.dumps(d, default=str))
+
+
+class MessageIn(BaseModel):
+    """The body, for the OpenAPI document (the handler checks the same rules and names every bad field)."""
+
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, pattern=r"\S")
+    direction: Literal["outbound", "note"] = "outbound"
+
+
+STATIC_OPERATIONS["tickets.messages.create"] = describe(
+    "tickets.messages.create",
+    "An agent's reply (sent to the customer on the ticket's channel, e-mail threaded) or an internal note",
+    "201",
+    tag="tickets",
+    body=MessageIn,
+    path=("id",),
+)
 
 
 def add_api_routes(app: web.Application) -> None:

@@ -30,6 +30,7 @@ from crm_store.models.tickets import (
     KnowledgeArticle,
     Ticket,
     TicketMessage,
+    TriageCorrection,
 )
 from crm_store.models.users import ROLES, AccountLink, ApiToken, Team, User
 
@@ -72,6 +73,7 @@ __all__ = [
     "Team",
     "Ticket",
     "TicketMessage",
+    "TriageCorrection",
     "User",
     "utcnow",
 ]

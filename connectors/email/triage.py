@@ -471,7 +471,9 @@ class TriageService:
         # like any new ticket, naming only its own number and the subject the sender wrote
         # nor mail that looked automatic or like spam: a robot or a spammer would get our answer
         looked_automatic = label.queue in NO_TICKET_QUEUES
-        result.ack = not decision.auth_failed and not looked_automatic and self._reserve_ack(session, mail, key)
+        result.ack = (
+            not decision.auth_failed and not looked_automatic and self._reserve_ack(session, mail, key)
+        )
         event.result = json.dumps({"action": result.action, "source": source, "ticket": ticket.number})
         return result
 
@@ -581,14 +583,18 @@ class TriageService:
         )
         return MailThreading(session, self.actor).thread_for(inbound)
 
-    def _repeated(self, session: Session, contact_id: int, queue: str, priority: str) -> tuple[str, str | None]:
+    def _repeated(
+        self, session: Session, contact_id: int, queue: str, priority: str
+    ) -> tuple[str, str | None]:
         """One step more priority when the requester already has an open ticket in this queue (recent)."""
         since = self.now() - timedelta(days=REPEAT_DAYS)
         earlier = recent_open_tickets(session, contact_id=contact_id, queue=queue, since=since)
         if not earlier:
             return priority, None
         numbers = ", ".join(f"#{n}" for n in earlier[:3])
-        return boost_priority(priority, 1), f"repeated contact: open ticket(s) {numbers} in {queue}: priority +1"
+        return boost_priority(
+            priority, 1
+        ), f"repeated contact: open ticket(s) {numbers} in {queue}: priority +1"
 
     def _reserve_ack(self, session: Session, mail: ParsedMail, key: str) -> bool:
         """True when an acknowledgement may go out; counts it (in the store) against the hourly limit."""

@@ -201,7 +201,9 @@ def test_a_german_reply_above_an_invoice_quote_is_judged_on_its_new_text(
     assert "Rechnung" not in ticket(db, result.ticket_number or 0).description
 
 
-def test_a_repeated_contact_on_the_same_issue_raises_the_priority(db: Database, triage: TriageService) -> None:
+def test_a_repeated_contact_on_the_same_issue_raises_the_priority(
+    db: Database, triage: TriageService
+) -> None:
     first = triage.process(make_mail(message_id="r-1@chenarchitects.com"))
     again = triage.process(
         make_mail(

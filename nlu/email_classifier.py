@@ -15,6 +15,7 @@ Only the scikit-learn parts are saved; the encoder is injected again on ``load``
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from sklearn.pipeline import FeatureUnion
 from nlu.email_autoreply import automatic_evidence, is_no_reply_address
 from nlu.email_priority import apply_cues, priority_cues
 from nlu.email_quotes import clean_subject, strip_signature, subject_kind
-from nlu.email_text import ParsedMail, parse_mail_dict
+from nlu.email_text import ParsedMail, parse_mail, parse_mail_dict
 from nlu.embedder import Embedder
 from nlu.gloss_de import encoder_text
 from nlu.language import detect_language
@@ -335,6 +336,34 @@ def load_training_emails(folder: Path) -> list[TrainingEmail]:
     return out
 
 
+def load_labelled_mails(path: Path) -> list[TrainingEmail]:
+    """A labelled mail set in either format:
+
+    * a folder of ``*.yml`` (the training-data format, ``load_training_emails``);
+    * a folder with one RFC 5322 ``.eml`` file per mail and ``labels.csv`` with the columns
+      ``file,queue,priority,language`` (``file`` relative to the folder), or the ``labels.csv`` itself.
+    """
+    import csv
+
+    labels = path if path.is_file() else path / "labels.csv"
+    if not labels.is_file():
+        return load_training_emails(path)
+    folder = labels.parent
+    out: list[TrainingEmail] = []
+    with labels.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"file", "queue", "priority"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{labels}: missing column(s) {', '.join(sorted(missing))}")
+        for number, row in enumerate(reader, start=2):
+            queue, priority = (row.get("queue") or "").strip(), (row.get("priority") or "").strip()
+            if queue not in QUEUES or priority not in PRIORITIES:
+                raise ValueError(f"{labels} line {number}: unknown queue {queue!r} or priority {priority!r}")
+            mail = parse_mail((folder / row["file"].strip()).read_bytes())
+            out.append((mail, queue, priority, (row.get("language") or "").strip()))
+    return out
+
+
 # --- evaluation --------------------------------------------------------------------------------
 
 
@@ -353,7 +382,7 @@ def evaluate_emails(
 
         embedder = get_embedder()
     train = load_training_emails(train_dir)
-    heldout = load_training_emails(heldout_dir)
+    heldout = load_labelled_mails(heldout_dir)
     mails = [t[0] for t in train]
     queues = np.array([t[1] for t in train])
     priorities = np.array([t[2] for t in train])
@@ -369,6 +398,7 @@ def evaluate_emails(
             queues[train_idx],
             priorities[train_idx],
             embeddings=dense[train_idx],
+            calibrate=False,  # accuracy only; the calibration is judged on the held-out mails
         )
         for i, label in zip(
             test_idx, fold.predict_many([mails[i] for i in test_idx], embeddings=dense[test_idx]), strict=True
@@ -387,6 +417,7 @@ def evaluate_emails(
         "heldout": _scores(heldout, held_labels),
         "ms_per_mail": round(1000 * elapsed / max(1, len(heldout)), 2),
         "embedder": getattr(embedder, "name", type(embedder).__name__),
+        "heldout_labels": held_labels,  # EmailLabel objects: for the caller, not for JSON
     }
     result["heldout"]["errors"] = [
         {
@@ -394,9 +425,11 @@ def evaluate_emails(
             "queue": t[1],
             "predicted": label.queue,
             "confidence": round(label.confidence, 3),
+            "priority": t[2],
+            "predicted_priority": label.priority,
         }
         for t, label in zip(heldout, held_labels, strict=True)
-        if label.queue != t[1]
+        if label.queue != t[1] or label.priority != t[2]
     ]
     return result
 
@@ -411,11 +444,55 @@ def _scores(truth: Sequence[TrainingEmail], labels: Sequence[EmailLabel]) -> dic
         }
 
     languages = [(t[3], label.language) for t, label in zip(truth, labels, strict=True) if t[3]]
+    queue_true, queue_pred = [t[1] for t in truth], [label.queue for label in labels]
+    prio_true, prio_pred = [t[2] for t in truth], [label.priority for label in labels]
     return {
-        "queue": pair([t[1] for t in truth], [label.queue for label in labels]),
-        "priority": pair([t[2] for t in truth], [label.priority for label in labels]),
+        "queue": pair(queue_true, queue_pred),
+        "priority": pair(prio_true, prio_pred),
         "language_accuracy": round(sum(a == b for a, b in languages) / max(1, len(languages)), 4),
+        "queue_confusion": confusion(queue_true, queue_pred, QUEUES),
+        "priority_confusion": confusion(prio_true, prio_pred, PRIORITIES),
+        "queue_calibration": calibration(
+            [label.confidence for label in labels],
+            [a == b for a, b in zip(queue_true, queue_pred, strict=True)],
+        ),
+        "priority_calibration": calibration(
+            [label.priority_confidence for label in labels],
+            [a == b for a, b in zip(prio_true, prio_pred, strict=True)],
+        ),
     }
+
+
+def confusion(truth: Sequence[str], predicted: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """``{"labels": [...], "rows": [[...]]}``: rows are the true label, columns the predicted one."""
+    index = {name: i for i, name in enumerate(names)}
+    rows = [[0] * len(names) for _ in names]
+    for t, p in zip(truth, predicted, strict=True):
+        if t in index and p in index:
+            rows[index[t]][index[p]] += 1
+    return {"labels": list(names), "rows": rows}
+
+
+def calibration(confidences: Sequence[float], right: Sequence[bool], bins: int = 5) -> dict[str, Any]:
+    """Expected calibration error, Brier score and per-bin (count, mean confidence, accuracy)."""
+    if not confidences:
+        return {"ece": None, "brier": None, "bins": []}
+    conf = np.clip(np.asarray(confidences, dtype=float), 0.0, 1.0)
+    hit = np.asarray(right, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    table: list[dict[str, Any]] = []
+    ece = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        mask = (conf >= lo) & ((conf < hi) if hi < 1.0 else (conf <= hi))
+        if not mask.any():
+            continue
+        mean_conf, accuracy = float(conf[mask].mean()), float(hit[mask].mean())
+        ece += mask.sum() / len(conf) * abs(mean_conf - accuracy)
+        table.append(
+            {"range": f"{lo:.1f}-{hi:.1f}", "n": int(mask.sum()), "confidence": round(mean_conf, 3),
+             "accuracy": round(accuracy, 3)}
+        )  # fmt: skip
+    return {"ece": round(float(ece), 4), "brier": round(float(((conf - hit) ** 2).mean()), 4), "bins": table}
 
 
 # --- features ----------------------------------------------------------------------------------

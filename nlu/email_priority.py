@@ -69,7 +69,7 @@ _MANY_BLOCKED = _rx(
     r"colleagues|people|team)|the whole (?:team|company|office)|niemand|keiner|alle (?:unsere[n]? )?"
     r"(?:mitarbeiter\w*|kollegen|kolleginnen|nutzer\w*|benutzer\w*|anwender\w*)|"
     r"(?:das |die )?(?:ganze|gesamte) (?:team|firma|büro|abteilung|belegschaft))\b[^.!?\n]{0,60}"
-    r"\b(?:can(?:no|')?t|cannot|unable|able|is|are|können|kann|kommt|kommen)\b|"
+    r"\b(?:can(?:no|')?t|can|could|cannot|unable|able|is|are|können|kann|kommt|kommen)\b|"
     r"\b(?:[2-9]\d|\d{3,})\s+(?:users|employees|staff|people|agents|colleagues|mitarbeiter\w*|kollegen|"
     r"nutzer\w*|benutzer\w*|personen|leute)\b"
 )
@@ -80,6 +80,7 @@ _BLOCKED = _rx(
     r"(?:können|kann) (?:uns |sich |mich )?(?:nicht mehr |nicht )(?:einloggen|anmelden|arbeiten|"
     r"zugreifen|drucken|versenden|rechnungen)|nicht (?:mehr )?einloggen|kein zugriff|kein zugang"
 )
+_WORK_VERB = _rx(r"log ?in|sign ?in|\bwork|access|scan|print|einlogg|anmeld|arbeit|zugreif|drucken|buchen")
 _ESCALATION = _rx(
     r"\bescalat|\blawyer\b|\battorney\b|\blegal action\b|chargeback|final (?:notice|reminder)|"
     r"\bunacceptable\b|\bfurious\b|\b(?:otherwise|or) (?:we|i) (?:will|'ll) (?:cancel|terminate|leave)|"
@@ -117,7 +118,7 @@ def priority_cues(text: str) -> list[Cue]:
     if _OUTAGE.search(text):
         cues.append(Cue("urgent", 0.75, "business impact: outage/standstill/data or security incident"))
     many = _MANY_BLOCKED.search(text)
-    blocked = _BLOCKED.search(text)
+    blocked = _BLOCKED.search(text) or (many and _WORK_VERB.search(text))  # "nobody can log in"
     if many and (blocked or _OUTAGE.search(text)):
         cues.append(Cue("urgent", 0.35, "many people blocked"))
         cues.append(Cue("high", 0.45, "people blocked"))

@@ -271,7 +271,8 @@ def accuracy(heldout: Path, embedder: Embedder) -> dict[str, Any]:
     print_calibration("priority confidence calibration", held["priority_calibration"])
     routing = held["routing"]
     print(
-        f"routing: {routing['to_a_person']} mails to a person (confidence < {routing['review_below']}), "
+        f"routing: {routing['to_a_person']} mails to a person (confidence < {routing['review_below']}, or auto_reply/spam "
+        f"without header evidence), "
         f"queue acc of the rest {routing['queue_accuracy_routed_directly']:.3f}; "
         f"{routing['dropped']} dropped without a ticket, {routing['dropped_wrongly']} of them not auto_reply/spam"
     )

@@ -57,10 +57,11 @@ _CLOSING = re.compile(
     r"(?:lg|vg|mfg|bg)|gruß|gruss|danke(?: schön| und gruß)?|vielen dank(?: im voraus)?|"
     r"(?:best|kind|warm|many thanks and)?\s*regards|best(?: wishes)?|cheers|thanks(?: in advance)?|"
     r"thank you(?: in advance)?|sincerely|yours(?: sincerely| truly)?|many thanks|thx)"
-    r"\s*[,.!]?\s*(?:\S+(?: \S+){0,3})?\s*$",
+    r"\s*[,.!]?\s*(?:\S+(?: \S+){0,2})?\s*$",
     re.IGNORECASE,
 )
 SIGNATURE_MAX_LINES = 12  # a closing further up than this is part of the message, not its end
+SIGNATURE_LINE_WORDS = 10  # a longer line after a closing is message text ("Thanks, but now ...")
 
 _SUBJECT_PREFIX = re.compile(
     r"^\s*(?:(re|aw|antw|antwort|sv|vs|wg|fw|fwd|wtr|tr|weiterleitung)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)",
@@ -161,10 +162,20 @@ def strip_signature(text: str) -> str:
     lines = [line for line in lines if not _MOBILE.match(line)]
     start = max(1, len(lines) - SIGNATURE_MAX_LINES)
     for index in range(start, len(lines)):
-        if _CLOSING.match(lines[index]) and "\n".join(lines[:index]).strip():
+        if (
+            _CLOSING.match(lines[index])
+            and "\n".join(lines[:index]).strip()
+            and _name_block(lines[index + 1 :])
+        ):
             lines = lines[:index]
             break
     return _tidy("\n".join(lines))
+
+
+def _name_block(lines: list[str]) -> bool:
+    """Lines after a closing that look like a name/company block, not more of the message."""
+    rest = [line.strip() for line in lines if line.strip()]
+    return all(len(line.split()) <= SIGNATURE_LINE_WORDS and not line.endswith("?") for line in rest)
 
 
 def subject_kind(subject: str) -> SubjectKind:

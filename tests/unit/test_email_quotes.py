@@ -101,6 +101,11 @@ def test_signatures_are_stripped(signature: str) -> None:
     assert strip_signature(f"Hallo,\n\n{NEW_DE}\n\n{signature}") == f"Hallo,\n\n{NEW_DE}"
 
 
+def test_thanks_at_the_start_of_a_sentence_keeps_what_follows() -> None:
+    body = "Hi,\nThanks for the quick fix\nbut now the export fails with error 500 whenever we start it.\nRegards"
+    assert strip_signature(body) == body.removesuffix("\nRegards")
+
+
 def test_a_closing_word_early_in_a_long_mail_is_not_a_signature() -> None:
     body = "Thanks\n" + "\n".join(f"line {n} of the problem report" for n in range(20))
     assert strip_signature(body) == body

@@ -228,6 +228,8 @@ class TriageService:
         }
         if decided.review is not None:
             out["review_reason"] = decided.review
+        if label.queue in NO_TICKET_QUEUES and not decided.drop:  # kept on doubt, as ``process`` does
+            out["priority"] = "normal"
         if is_broken(mail):
             out["flags"] = ["broken_mime"]
         if self.db is None:

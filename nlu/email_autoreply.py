@@ -14,6 +14,7 @@ from typing import Literal
 from nlu.email_text import ParsedMail
 
 Automatic = Literal["bounce", "auto_reply", "bulk"]
+Evidence = Literal["header", "content"]  # headers/MIME structure, or only phrases a person might write too
 
 BOUNCE: Automatic = "bounce"
 AUTO_REPLY: Automatic = "auto_reply"
@@ -66,6 +67,17 @@ BODY_CHARS = 1500  # robots say it at the top; a human quoting an OOO further do
 def detect_automatic(mail: ParsedMail) -> Automatic | None:
     """``"bounce"``, ``"auto_reply"``, ``"bulk"`` or ``None`` for mail a person wrote."""
     return _by_headers(mail) or _by_content(mail)
+
+
+def automatic_evidence(mail: ParsedMail) -> tuple[Automatic | None, Evidence | None]:
+    """``detect_automatic`` and what it rests on: ``"header"`` evidence (RFC 3834 Auto-Submitted,
+    X-Autoreply, Precedence, list headers, a DSN, mailer-daemon) may drop a mail without a ticket;
+    ``"content"`` (phrases only) may not, since a person can write them too."""
+    verdict = _by_headers(mail)
+    if verdict is not None:
+        return verdict, "header"
+    verdict = _by_content(mail)
+    return verdict, ("content" if verdict is not None else None)
 
 
 def is_no_reply_address(addr: str) -> bool:

@@ -15,7 +15,7 @@ Only the scikit-learn parts are saved; the encoder is injected again on ``load``
 
 from __future__ import annotations
 
-import re
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,40 +30,25 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-from nlu.email_autoreply import detect_automatic, is_no_reply_address
-from nlu.email_text import ParsedMail, parse_mail_dict
+from nlu.email_autoreply import automatic_evidence, is_no_reply_address
+from nlu.email_priority import apply_cues, priority_cues
+from nlu.email_quotes import clean_subject, strip_signature, subject_kind
+from nlu.email_text import ParsedMail, parse_mail, parse_mail_dict
 from nlu.embedder import Embedder
 from nlu.gloss_de import encoder_text
 from nlu.language import detect_language
 from nlu.types import PRIORITIES, QUEUES
 
-FORMAT_VERSION = 2  # 2: German mail embedded through the gloss (nlu.gloss_de)
+FORMAT_VERSION = 3  # 2: German mail embedded through the gloss; 3: calibrated confidences, new text only
 CHUNK_CHARS = 600  # ~128 word pieces: what the encoder reads before it truncates
 MAX_CHUNKS = 4
 EMBEDDING_WEIGHT = 1.0  # scales the dense block against the (L2-normalised) TF-IDF block
-CUE_WEIGHT = 0.75  # probability mass the strongest matching priority cue adds before renormalising
+CALIBRATION_FOLDS = 5  # cross-validated scores the confidence calibration (Platt) is fitted on
+REPLY_SUBJECT_MIN_WORDS = 8  # a reply with at least this many words of its own is judged without its subject
 NO_TICKET_QUEUES = frozenset({"auto_reply", "spam"})
 
 TrainingEmail = tuple[ParsedMail, str, str, str]  # mail, queue, priority, language
 LanguageDetector = Callable[[str], str]
-
-# Phrases that mean the same priority whoever writes them; the model still has its say.
-PRIORITY_CUES: dict[str, re.Pattern[str]] = {
-    "urgent": re.compile(
-        r"production (?:is )?down|\bdown in production|complete(?:ly)? (?:down|standstill|outage)|"
-        r"security (?:incident|breach)|data (?:loss|breach)|\bdata leak|lost (?:all )?(?:our )?data|"
-        r"systemausfall|produktionsausfall|komplett ausgefallen|totalausfall|stillstand|"
-        r"sicherheitsvorfall|datenverlust|datenpanne|datenleck|unbefugte[rn]? zugriff",
-        re.IGNORECASE,
-    ),
-    "high": re.compile(
-        r"\bescalat|\blocked out\b|can(?:no|')t (?:log ?in|work|access)|nobody can|"
-        r"\bblocked\b|\blawyer\b|chargeback|legal action|final (?:notice|reminder)|"
-        r"eskalation|gesperrt|kommen? nicht (?:mehr )?(?:rein|weiter)|anwalt|inkasso|fristsetzung|"
-        r"letzte frist|außerordentlich|fristlos",
-        re.IGNORECASE,
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +56,12 @@ class EmailLabel:
     queue: str
     priority: str
     language: str
-    confidence: float  # probability of ``queue``
-    queue_ranking: list[tuple[str, float]] = field(default_factory=list)
+    confidence: float  # calibrated probability that ``queue`` is right
+    queue_ranking: list[tuple[str, float]] = field(default_factory=list)  # the model's own probabilities
     automatic: str | None = None  # ``detect_automatic``'s verdict
-    priority_confidence: float = 1.0
+    priority_confidence: float = 1.0  # calibrated probability that ``priority`` is right
+    evidence: str | None = None  # for ``automatic``: "header" (may be dropped) or "content" (may not)
+    reasons: tuple[str, ...] = ()  # what moved the priority and how the text was read, for the explanation
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +71,9 @@ class EmailLabel:
             "confidence": round(self.confidence, 4),
             "queue_ranking": [{"name": q, "confidence": round(p, 4)} for q, p in self.queue_ranking],
             "automatic": self.automatic,
+            "evidence": self.evidence,
+            "priority_confidence": round(self.priority_confidence, 4),
+            "reasons": list(self.reasons),
         }
 
 
@@ -96,6 +86,7 @@ class EmailClassifier:
         self._tfidf: FeatureUnion | None = None
         self._queue_model: LogisticRegression | None = None
         self._priority_model: LogisticRegression | None = None
+        self._calibration: dict[str, tuple[float, float]] = {}  # head -> Platt (slope, intercept)
 
     @property
     def is_trained(self) -> bool:
@@ -110,18 +101,23 @@ class EmailClassifier:
         priorities: Sequence[str],
         *,
         embeddings: np.ndarray | None = None,
+        calibrate: bool = True,
     ) -> EmailClassifier:
-        """Train both heads. ``embeddings`` (from ``embed``) may be passed to skip encoding again."""
+        """Train both heads. ``embeddings`` (from ``embed``) may be passed to skip encoding again.
+
+        With ``calibrate`` the confidences are calibrated (Platt scaling of the top probability
+        against being right, fitted on ``CALIBRATION_FOLDS``-fold cross-validated predictions).
+        """
         if not (len(mails) == len(queues) == len(priorities)) or not mails:
             raise ValueError("fit needs the same, non-zero number of mails, queues and priorities")
         _check_labels(queues, QUEUES, "queue")
         _check_labels(priorities, PRIORITIES, "priority")
         dense = self.embed(mails) if embeddings is None else embeddings
-        self._tfidf = _ngram_features()
-        tfidf = self._tfidf.fit_transform([_model_text(m) for m in mails])
-        features = _combine(dense, tfidf)
-        self._queue_model = _logreg().fit(features, list(queues))
-        self._priority_model = _logreg().fit(features, list(priorities))
+        texts = [_model_text(m) for m in mails]
+        self._tfidf, self._queue_model, self._priority_model = _fit_heads(texts, dense, queues, priorities)
+        self._calibration = {}
+        if calibrate:
+            self._calibration = _calibrate(mails, texts, dense, list(queues), list(priorities))
         return self
 
     def embed(self, mails: Sequence[ParsedMail]) -> np.ndarray:
@@ -155,10 +151,10 @@ class EmailClassifier:
         """Labels for several mails; the encoder runs once over all of them."""
         if self._queue_model is None or self._priority_model is None or self._tfidf is None:
             raise RuntimeError("EmailClassifier is not trained; call fit() or load() first")
-        automatic = [detect_automatic(m) for m in mails]
-        todo = [i for i, verdict in enumerate(automatic) if verdict is None]
+        automatic = [automatic_evidence(m) for m in mails]
+        todo = [i for i, (verdict, _) in enumerate(automatic) if verdict is None]
         labels: dict[int, EmailLabel] = {}
-        for i, verdict in enumerate(automatic):
+        for i, (verdict, evidence) in enumerate(automatic):
             if verdict is not None:
                 labels[i] = EmailLabel(
                     queue="auto_reply",
@@ -167,6 +163,8 @@ class EmailClassifier:
                     confidence=1.0,
                     queue_ranking=[("auto_reply", 1.0)],
                     automatic=verdict,
+                    evidence=evidence,
+                    reasons=(f"automatic mail ({verdict}) by {evidence}",),
                 )
         if todo:
             subset = [mails[i] for i in todo]
@@ -182,23 +180,33 @@ class EmailClassifier:
         assert self._queue_model is not None and self._priority_model is not None
         queue_names = [str(c) for c in self._queue_model.classes_]
         ranking = sorted(zip(queue_names, (float(p) for p in queue_probs), strict=True), key=lambda x: -x[1])
-        queue, confidence = ranking[0]
+        queue, top = ranking[0]
         priority_names = [str(c) for c in self._priority_model.classes_]
-        adjusted = apply_priority_cues(
-            _model_text(mail), dict(zip(priority_names, priority_probs, strict=True))
-        )
-        priority, priority_confidence = max(adjusted.items(), key=lambda x: x[1])
+        cues = priority_cues(cue_text(mail))
+        adjusted = apply_cues(cues, dict(zip(priority_names, priority_probs, strict=True)))
+        priority, priority_top = max(adjusted.items(), key=lambda x: x[1])
+        reasons = [f"priority cue: {cue.reason} ({cue.level})" for cue in cues]
+        if subject_kind(mail.subject) == "reply" and not _subject_counts(mail):
+            reasons.append("reply: judged on the new text, not the quoted subject")
         if queue in NO_TICKET_QUEUES:
-            priority, priority_confidence = "low", 1.0
+            priority, priority_top = "low", 1.0
         return EmailLabel(
             queue=queue,
             priority=priority,
             language=self._language(mail),
-            confidence=confidence,
+            confidence=self.calibrated("queue", top),
             queue_ranking=ranking,
             automatic=None,
-            priority_confidence=float(priority_confidence),
+            priority_confidence=self.calibrated("priority", float(priority_top)),
+            reasons=tuple(reasons),
         )
+
+    def calibrated(self, head: str, top: float) -> float:
+        """P(right) for a top probability ``top`` of ``head`` ("queue"/"priority"); ``top`` uncalibrated."""
+        if head not in self._calibration:
+            return float(top)
+        slope, intercept = self._calibration[head]
+        return float(1.0 / (1.0 + np.exp(-(slope * _logit(top) + intercept))))
 
     def _language(self, mail: ParsedMail) -> str:
         return self.detect_language(f"{mail.subject}\n{mail.new_text or mail.text}"[:2000])
@@ -217,6 +225,7 @@ class EmailClassifier:
             "tfidf": self._tfidf,
             "queue_model": self._queue_model,
             "priority_model": self._priority_model,
+            "calibration": self._calibration,
         }
         joblib.dump(state, path)
 
@@ -238,18 +247,74 @@ class EmailClassifier:
         classifier._tfidf = state["tfidf"]
         classifier._queue_model = state["queue_model"]
         classifier._priority_model = state["priority_model"]
+        classifier._calibration = dict(state.get("calibration") or {})
         return classifier
 
 
 def apply_priority_cues(text: str, probs: Mapping[str, float]) -> dict[str, float]:
-    """Add ``CUE_WEIGHT`` to the highest priority whose cue occurs in ``text``, then renormalise."""
-    adjusted = {name: float(p) for name, p in probs.items()}
-    for name, pattern in PRIORITY_CUES.items():  # most severe first
-        if name in adjusted and pattern.search(text):
-            adjusted[name] += CUE_WEIGHT
-            break
-    total = sum(adjusted.values()) or 1.0
-    return {name: p / total for name, p in adjusted.items()}
+    """``probs`` moved by the priority cues of ``text`` (``nlu.email_priority``), renormalised."""
+    return apply_cues(priority_cues(text), probs)
+
+
+def _fit_heads(
+    texts: Sequence[str], dense: np.ndarray, queues: Sequence[str], priorities: Sequence[str]
+) -> tuple[FeatureUnion, LogisticRegression, LogisticRegression]:
+    tfidf = _ngram_features()
+    features = _combine(dense, tfidf.fit_transform(texts))
+    return tfidf, _logreg().fit(features, list(queues)), _logreg().fit(features, list(priorities))
+
+
+def _calibrate(
+    mails: Sequence[ParsedMail],
+    texts: Sequence[str],
+    dense: np.ndarray,
+    queues: list[str],
+    priorities: list[str],
+) -> dict[str, tuple[float, float]]:
+    """Platt scaling per head, fitted on cross-validated top probabilities (cues applied) vs. right/wrong."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = {q: queues.count(q) for q in set(queues)}
+    folds = min(CALIBRATION_FOLDS, min(counts.values()))
+    if folds < 2 or len(set(queues)) < 2:
+        return {}
+    tops: dict[str, list[float]] = {"queue": [], "priority": []}
+    right: dict[str, list[int]] = {"queue": [], "priority": []}
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for train_idx, test_idx in splitter.split(dense, queues):
+        if len({priorities[i] for i in train_idx}) < 2:
+            continue
+        tfidf, queue_model, priority_model = _fit_heads(
+            [texts[i] for i in train_idx], dense[train_idx],
+            [queues[i] for i in train_idx], [priorities[i] for i in train_idx],
+        )  # fmt: skip
+        features = _combine(dense[test_idx], tfidf.transform([texts[i] for i in test_idx]))
+        queue_probs = queue_model.predict_proba(features)
+        priority_probs = priority_model.predict_proba(features)
+        names = [str(c) for c in priority_model.classes_]
+        for row, i in enumerate(test_idx):
+            best = int(np.argmax(queue_probs[row]))
+            tops["queue"].append(float(queue_probs[row][best]))
+            right["queue"].append(int(str(queue_model.classes_[best]) == queues[i]))
+            adjusted = apply_cues(
+                priority_cues(cue_text(mails[i])), dict(zip(names, priority_probs[row], strict=True))
+            )
+            name, top = max(adjusted.items(), key=lambda x: x[1])
+            tops["priority"].append(float(top))
+            right["priority"].append(int(name == priorities[i]))
+    out: dict[str, tuple[float, float]] = {}
+    for head in ("queue", "priority"):
+        if len(set(right[head])) < 2:
+            continue
+        x = np.array([[_logit(t)] for t in tops[head]])
+        platt = LogisticRegression(C=1.0).fit(x, right[head])
+        out[head] = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
 
 
 # --- training data -----------------------------------------------------------------------------
@@ -271,6 +336,34 @@ def load_training_emails(folder: Path) -> list[TrainingEmail]:
     return out
 
 
+def load_labelled_mails(path: Path) -> list[TrainingEmail]:
+    """A labelled mail set in either format:
+
+    * a folder of ``*.yml`` (the training-data format, ``load_training_emails``);
+    * a folder with one RFC 5322 ``.eml`` file per mail and ``labels.csv`` with the columns
+      ``file,queue,priority,language`` (``file`` relative to the folder), or the ``labels.csv`` itself.
+    """
+    import csv
+
+    labels = path if path.is_file() else path / "labels.csv"
+    if not labels.is_file():
+        return load_training_emails(path)
+    folder = labels.parent
+    out: list[TrainingEmail] = []
+    with labels.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"file", "queue", "priority"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{labels}: missing column(s) {', '.join(sorted(missing))}")
+        for number, row in enumerate(reader, start=2):
+            queue, priority = (row.get("queue") or "").strip(), (row.get("priority") or "").strip()
+            if queue not in QUEUES or priority not in PRIORITIES:
+                raise ValueError(f"{labels} line {number}: unknown queue {queue!r} or priority {priority!r}")
+            mail = parse_mail((folder / row["file"].strip()).read_bytes())
+            out.append((mail, queue, priority, (row.get("language") or "").strip()))
+    return out
+
+
 # --- evaluation --------------------------------------------------------------------------------
 
 
@@ -289,7 +382,7 @@ def evaluate_emails(
 
         embedder = get_embedder()
     train = load_training_emails(train_dir)
-    heldout = load_training_emails(heldout_dir)
+    heldout = load_labelled_mails(heldout_dir)
     mails = [t[0] for t in train]
     queues = np.array([t[1] for t in train])
     priorities = np.array([t[2] for t in train])
@@ -305,6 +398,7 @@ def evaluate_emails(
             queues[train_idx],
             priorities[train_idx],
             embeddings=dense[train_idx],
+            calibrate=False,  # accuracy only; the calibration is judged on the held-out mails
         )
         for i, label in zip(
             test_idx, fold.predict_many([mails[i] for i in test_idx], embeddings=dense[test_idx]), strict=True
@@ -323,6 +417,7 @@ def evaluate_emails(
         "heldout": _scores(heldout, held_labels),
         "ms_per_mail": round(1000 * elapsed / max(1, len(heldout)), 2),
         "embedder": getattr(embedder, "name", type(embedder).__name__),
+        "heldout_labels": held_labels,  # EmailLabel objects: for the caller, not for JSON
     }
     result["heldout"]["errors"] = [
         {
@@ -330,9 +425,11 @@ def evaluate_emails(
             "queue": t[1],
             "predicted": label.queue,
             "confidence": round(label.confidence, 3),
+            "priority": t[2],
+            "predicted_priority": label.priority,
         }
         for t, label in zip(heldout, held_labels, strict=True)
-        if label.queue != t[1]
+        if label.queue != t[1] or label.priority != t[2]
     ]
     return result
 
@@ -347,21 +444,85 @@ def _scores(truth: Sequence[TrainingEmail], labels: Sequence[EmailLabel]) -> dic
         }
 
     languages = [(t[3], label.language) for t, label in zip(truth, labels, strict=True) if t[3]]
+    queue_true, queue_pred = [t[1] for t in truth], [label.queue for label in labels]
+    prio_true, prio_pred = [t[2] for t in truth], [label.priority for label in labels]
     return {
-        "queue": pair([t[1] for t in truth], [label.queue for label in labels]),
-        "priority": pair([t[2] for t in truth], [label.priority for label in labels]),
+        "queue": pair(queue_true, queue_pred),
+        "priority": pair(prio_true, prio_pred),
         "language_accuracy": round(sum(a == b for a, b in languages) / max(1, len(languages)), 4),
+        "queue_confusion": confusion(queue_true, queue_pred, QUEUES),
+        "priority_confusion": confusion(prio_true, prio_pred, PRIORITIES),
+        "queue_calibration": calibration(
+            [label.confidence for label in labels],
+            [a == b for a, b in zip(queue_true, queue_pred, strict=True)],
+        ),
+        "priority_calibration": calibration(
+            [label.priority_confidence for label in labels],
+            [a == b for a, b in zip(prio_true, prio_pred, strict=True)],
+        ),
     }
+
+
+def confusion(truth: Sequence[str], predicted: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """``{"labels": [...], "rows": [[...]]}``: rows are the true label, columns the predicted one."""
+    index = {name: i for i, name in enumerate(names)}
+    rows = [[0] * len(names) for _ in names]
+    for t, p in zip(truth, predicted, strict=True):
+        if t in index and p in index:
+            rows[index[t]][index[p]] += 1
+    return {"labels": list(names), "rows": rows}
+
+
+def calibration(confidences: Sequence[float], right: Sequence[bool], bins: int = 5) -> dict[str, Any]:
+    """Expected calibration error, Brier score and per-bin (count, mean confidence, accuracy)."""
+    if not confidences:
+        return {"ece": None, "brier": None, "bins": []}
+    conf = np.clip(np.asarray(confidences, dtype=float), 0.0, 1.0)
+    hit = np.asarray(right, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    table: list[dict[str, Any]] = []
+    ece = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        mask = (conf >= lo) & ((conf < hi) if hi < 1.0 else (conf <= hi))
+        if not mask.any():
+            continue
+        mean_conf, accuracy = float(conf[mask].mean()), float(hit[mask].mean())
+        ece += mask.sum() / len(conf) * abs(mean_conf - accuracy)
+        table.append(
+            {"range": f"{lo:.1f}-{hi:.1f}", "n": int(mask.sum()), "confidence": round(mean_conf, 3),
+             "accuracy": round(accuracy, 3)}
+        )  # fmt: skip
+    return {"ece": round(float(ece), 4), "brier": round(float(((conf - hit) ** 2).mean()), 4), "bins": table}
 
 
 # --- features ----------------------------------------------------------------------------------
 
 
+def own_text(mail: ParsedMail) -> str:
+    """What the sender wrote now, without closing and signature; a forward adds the forwarded body."""
+    body = strip_signature(mail.new_text) or mail.new_text
+    kind = subject_kind(mail.subject)
+    # a forward is about what it forwards; a short reply about its own words, not the quote
+    if mail.forwarded_text and (kind == "forward" or (kind == "new" and len(body.split()) < 4)):
+        body = f"{body}\n{strip_signature(mail.forwarded_text)}".strip()
+    return body
+
+
+def _subject_counts(mail: ParsedMail) -> bool:
+    """A reply's subject belongs to the mail it answers: it counts only when the new text is short."""
+    return subject_kind(mail.subject) != "reply" or len(own_text(mail).split()) < REPLY_SUBJECT_MIN_WORDS
+
+
+def cue_text(mail: ParsedMail) -> str:
+    """The text priority cues are read from: the subject (when it counts) and the sender's own text."""
+    subject = clean_subject(mail.subject) if _subject_counts(mail) else ""
+    return f"{subject}\n{own_text(mail)}".strip()
+
+
 def _model_text(mail: ParsedMail) -> str:
-    """Subject and what the sender wrote now; a too-short new text falls back to the whole text."""
-    body = mail.new_text if len(mail.new_text) >= 40 else mail.text
+    """Subject (unless a reply's, see ``_subject_counts``) and what the sender wrote now."""
     sender = "noreply " if is_no_reply_address(mail.from_addr) else ""
-    return f"{sender}{mail.subject}\n{body}".strip()
+    return f"{sender}{cue_text(mail)}".strip()
 
 
 def _chunks(mail: ParsedMail) -> list[str]:

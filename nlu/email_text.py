@@ -23,6 +23,8 @@ from html.parser import HTMLParser
 
 from mailparser_reply import EmailReplyParser
 
+from nlu.email_quotes import split_reply
+
 MAX_TEXT_CHARS = 200_000  # bodies beyond this are cut: classification needs the start, not 20 MB
 REPLY_LANGUAGES = ["de", "en"]
 
@@ -47,6 +49,7 @@ class ParsedMail:
     date: datetime | None = None
     text: str = ""
     new_text: str = ""
+    forwarded_text: str = ""  # the body of a quoted/forwarded message (``nlu.email_quotes``)
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names; repeated ones joined by ", "
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
@@ -64,6 +67,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     plain, html_parts = _walk(message, mail, defects)
     mail.text = _best_text(plain, html_parts)
     mail.new_text = extract_new_text(mail.text)
+    mail.forwarded_text = split_reply(mail.text).forwarded
     defects.extend(_defect_names(message))
     mail.defects = list(dict.fromkeys(defects))
     return mail
@@ -76,6 +80,7 @@ def parse_mail_dict(headers: Mapping[str, str], body: str) -> ParsedMail:
     mail = _from_headers(lowered, defects)
     mail.text = _clip(body.replace("\r\n", "\n"))
     mail.new_text = extract_new_text(mail.text)
+    mail.forwarded_text = split_reply(mail.text).forwarded
     mail.defects = defects
     return mail
 
@@ -343,16 +348,20 @@ _reply_parser = EmailReplyParser(languages=REPLY_LANGUAGES)
 def extract_new_text(text: str) -> str:
     """What the sender wrote now: quoted history, forwarded headers and the signature removed.
 
-    Uses mail-parser-reply; when that leaves nothing (a mail that is all quote or all forward),
-    falls back to the text without ``>`` lines, then to the whole text.
+    ``nlu.email_quotes.split_reply`` cuts at the first German or English quote marker (Outlook
+    header blocks included); mail-parser-reply then removes what it knows beyond that (other
+    languages, its signature rules). When that leaves nothing (a mail that is all quote or all
+    forward), falls back to the text without ``>`` lines, then to the whole text.
     """
     if not text.strip():
         return ""
+    head = split_reply(text[:20_000]).new
     try:
-        message = _reply_parser.read(text[:20_000])
-        latest = message.replies[0].body if message.replies else ""
+        message = _reply_parser.read(head) if head else None
+        latest = message.replies[0].body if message is not None and message.replies else ""
+        latest = latest or head
     except (IndexError, ValueError, re.error):  # pragma: no cover - defensive
-        latest = ""
+        latest = head
     latest = _strip_trailing_separators(latest)
     if latest:
         return latest

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import click
 
+from assistant.cli.common import db_option, open_store
 from assistant.settings import PROJECT_DATA
 from nlu import model_store
 from nlu.embedder import get_embedder
@@ -22,6 +23,7 @@ from nlu.pipeline import DEFAULT_TZ, NLUPipeline, resolve_zone
 from nlu.training_data import TrainingDataError, data_hash, load_training_data
 
 DEFAULT_DATA_DIR = PROJECT_DATA  # the project's data, wherever the command runs
+DEFAULT_MAIL_HELDOUT = PROJECT_DATA.parent / "bench" / "data" / "emails_heldout"
 
 
 def _model_dir(value: str | None) -> Path:
@@ -97,14 +99,72 @@ def parse_stream(pipeline: NLUPipeline, lines: TextIO, out: TextIO, *, now: date
     help="Model dir [default: $CRM_MODEL_DIR or ./models]",
 )
 @click.option("--force", is_flag=True, help="Retrain even when the data has not changed.")
-def train_cmd(data_dir: Path, out_dir: Path | None, force: bool) -> None:
+@click.option(
+    "--with-corrections", is_flag=True,
+    help="Also retrain the e-mail classifier with agents' queue/priority corrections from the store; "
+    "the new model is used only if it scores no worse on the held-out mails.",
+)  # fmt: skip
+@click.option(
+    "--heldout", "heldout", type=click.Path(path_type=Path), default=DEFAULT_MAIL_HELDOUT, show_default=True,
+    help="Held-out mails that judge the corrected e-mail model (*.yml, or *.eml with labels.csv).",
+)  # fmt: skip
+@db_option
+def train_cmd(
+    data_dir: Path,
+    out_dir: Path | None,
+    force: bool,
+    with_corrections: bool,
+    heldout: Path,
+    db_url: str | None,
+) -> None:
     """Train the NLU model (skipped when the training data is unchanged)."""
     model_dir = _model_dir(str(out_dir) if out_dir else None)
     if not train_model(data_dir, model_dir, force=force):
         click.echo(
             f"NLU model in {model_dir} is up to date (training data unchanged); use --force to retrain."
         )
-        return
+    else:
+        _report_trained(model_dir)
+    if with_corrections:
+        train_mail_with_corrections(model_dir, data_dir / "emails", heldout, db_url)
+
+
+def train_mail_with_corrections(model_dir: Path, mail_dir: Path, heldout: Path, db_url: str | None) -> None:
+    """The e-mail half of ``train --with-corrections``: read the corrections, train, judge, maybe activate."""
+    from connectors.email.model import ClassifierDataError, train_with_corrections
+    from crm_store.services import Actor
+    from crm_store.services.mail_triage import MailTriageService
+    from nlu.email_text import parse_mail_dict
+
+    if not heldout.exists():
+        raise click.ClickException(f"no held-out mails at {heldout}: the corrected model cannot be judged")
+    db = open_store(db_url)
+    try:
+        with db.session() as session:
+            examples = MailTriageService(session, Actor.system("train")).training_examples()
+    finally:
+        db.dispose()
+    corrections = [
+        (parse_mail_dict({"Subject": e.subject}, e.body), e.queue, e.priority, e.language) for e in examples
+    ]
+    embedder = get_embedder(cache_dir=model_dir / "embeddings")
+
+    def say(text: str) -> None:
+        click.echo(text, err=True)
+
+    try:
+        outcome = train_with_corrections(model_dir, mail_dir, embedder, corrections, heldout, say=say)
+    except ClassifierDataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    verdict = "now in use" if outcome.used else "NOT used, the previous model stays"
+    click.echo(
+        f"E-mail classifier with {outcome.corrections} corrections: {verdict}. Held-out ({outcome.heldout_mails} "
+        f"mails) queue {outcome.old['queue']:.3f} -> {outcome.new['queue']:.3f}, "
+        f"priority {outcome.old['priority']:.3f} -> {outcome.new['priority']:.3f}"
+    )
+
+
+def _report_trained(model_dir: Path) -> None:
     meta = model_store.read_metadata(model_dir)
     assert meta is not None
     click.echo(

@@ -6,6 +6,11 @@
 The cache file is named by a hash of the training data and the embedding model, so changed data
 retrains by itself; only the scikit-learn parts are stored (``EmailClassifier.save``).
 
+``train_with_corrections`` (``crm-assistant train --with-corrections``) trains a candidate on the
+training data plus agents' corrections, scores it and the current model on held-out mails, and
+makes it the active model (``email/active.json``) only when it scores at least as well; the old model
+is kept otherwise. The active model is used while the training data and embedder stay the same.
+
 ``authentication_results`` reads the RFC 8601 ``Authentication-Results`` headers into the ticket
 service's ``MailAuth`` (the threading rule lives in ``crm_store.services.mail_threads``). Anyone can
 write such a header into a mail, so only our own MTA's count: with ``authserv_id`` (CRM_MAIL_AUTHSERV_ID)
@@ -17,9 +22,11 @@ for ``method=result`` pairs, so that a failure verdict never vanishes behind a s
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
@@ -27,12 +34,13 @@ from pathlib import Path
 import authres  # type: ignore[import-untyped]
 
 from crm_store.services.mail_threads import MailAuth
-from nlu.email_classifier import EmailClassifier, load_training_emails
+from nlu.email_classifier import EmailClassifier, TrainingEmail, load_labelled_mails, load_training_emails
 from nlu.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
 CLASSIFIER_SUBDIR = "email"
+ACTIVE_FILE = "active.json"  # the model trained with corrections, when it beat the plain one
 
 
 class ClassifierDataError(ValueError):
@@ -59,6 +67,12 @@ def load_or_train_classifier(
         path = model_dir / CLASSIFIER_SUBDIR / f"classifier-{classifier_data_hash(data_dir, embedder)}.joblib"
     except OSError as exc:
         raise ClassifierDataError(f"cannot read e-mail training data in {data_dir}: {exc}") from exc
+    active = _active_model(model_dir, path.stem.removeprefix("classifier-"))
+    if active is not None:
+        try:
+            return EmailClassifier.load(active, embedder)
+        except (ValueError, OSError, EOFError):
+            tell(f"Ignoring unreadable e-mail model {active}; using the one trained without corrections.")
     if path.exists():
         try:
             return EmailClassifier.load(path, embedder)
@@ -75,6 +89,85 @@ def load_or_train_classifier(
     classifier.save(tmp)
     tmp.replace(path)
     return classifier
+
+
+def _active_model(model_dir: Path, data_hash: str) -> Path | None:
+    """The corrections model named by ``active.json`` when it was trained on this data and embedder."""
+    pointer = model_dir / CLASSIFIER_SUBDIR / ACTIVE_FILE
+    try:
+        info = json.loads(pointer.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("data_hash") != data_hash:
+        return None
+    candidate = pointer.parent / str(info.get("file", ""))
+    return candidate if candidate.is_file() and candidate.parent == pointer.parent else None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionsOutcome:
+    used: bool  # the candidate became the active model
+    corrections: int
+    heldout_mails: int
+    old: dict[str, float]  # queue/priority accuracy of the model in use before
+    new: dict[str, float]  # of the candidate trained with the corrections
+
+
+def train_with_corrections(
+    model_dir: Path,
+    data_dir: Path,
+    embedder: Embedder,
+    corrections: Sequence[TrainingEmail],
+    heldout: Path,
+    *,
+    say: Callable[[str], object] | None = None,
+) -> CorrectionsOutcome:
+    """Train on ``data_dir`` plus ``corrections``; activate it only if it scores no worse on ``heldout``.
+
+    The score is the mean of queue and priority accuracy on the held-out mails (never trained on).
+    """
+    tell = say or log.warning
+    current = load_or_train_classifier(model_dir, data_dir, embedder, say=tell)
+    held = load_labelled_mails(heldout)
+    if not held:
+        raise ClassifierDataError(f"no held-out mails in {heldout}: the new model cannot be judged")
+    training = load_training_emails(data_dir) + list(corrections)
+    tell(f"Training the e-mail classifier from {len(training)} mails ({len(corrections)} corrections)...")
+    candidate = EmailClassifier(embedder).fit(
+        [t[0] for t in training], [t[1] for t in training], [t[2] for t in training]
+    )
+    old, new = _heldout_scores(current, held), _heldout_scores(candidate, held)
+    used = bool(corrections) and _mean(new) >= _mean(old)
+    if used:
+        data_hash = classifier_data_hash(data_dir, embedder)
+        folder = model_dir / CLASSIFIER_SUBDIR
+        name = f"corrected-{data_hash}.joblib"
+        tmp = folder / f"{name}.tmp"
+        candidate.save(tmp)
+        tmp.replace(folder / name)
+        pointer = {
+            "file": name,
+            "data_hash": data_hash,
+            "corrections": len(corrections),
+            "old": old,
+            "new": new,
+        }
+        (folder / f"{ACTIVE_FILE}.tmp").write_text(json.dumps(pointer, indent=2), encoding="utf-8")
+        (folder / f"{ACTIVE_FILE}.tmp").replace(folder / ACTIVE_FILE)
+    return CorrectionsOutcome(used, len(corrections), len(held), old, new)
+
+
+def _heldout_scores(classifier: EmailClassifier, held: Sequence[TrainingEmail]) -> dict[str, float]:
+    labels = classifier.predict_many([t[0] for t in held])
+    n = max(1, len(held))
+    return {
+        "queue": round(sum(label.queue == t[1] for label, t in zip(labels, held, strict=True)) / n, 4),
+        "priority": round(sum(label.priority == t[2] for label, t in zip(labels, held, strict=True)) / n, 4),
+    }
+
+
+def _mean(scores: dict[str, float]) -> float:
+    return (scores["queue"] + scores["priority"]) / 2
 
 
 # --- Authentication-Results (RFC 8601) ----------------------------------------------------------------
@@ -127,9 +220,12 @@ def _parse_auth_results(value: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 __all__ = [
+    "ACTIVE_FILE",
     "CLASSIFIER_SUBDIR",
     "ClassifierDataError",
+    "CorrectionsOutcome",
     "authentication_results",
     "classifier_data_hash",
     "load_or_train_classifier",
+    "train_with_corrections",
 ]

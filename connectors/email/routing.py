@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,9 @@ PRIORITY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
 OPEN_STATUSES: tuple[str, ...] = ("new", "open", "pending")
 Strategy = Literal["round_robin", "fewest_open"]
 MATCH_KEYS = frozenset({"queue", "language", "segment", "vip"})
+REVIEW_BELOW = 0.5  # calibrated queue confidence under which a person checks the ticket (``review_below``)
+DROP_ABOVE = 0.97  # auto_reply/spam without header evidence is dropped only above this (``drop_above``)
+REPEAT_DAYS = 14  # open tickets of the same requester and queue this recent make a repeated contact
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Route:
     team: str | None
     priority: str
     matched: tuple[int, ...] = ()  # the numbers (from 1, in file order) of the rules that applied
+    reasons: tuple[str, ...] = ()  # the rules that raised the priority, for the routing explanation
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +62,18 @@ class Router:
         *,
         default_team: str | None = None,
         assignment: Strategy = "fewest_open",
+        review_below: float = REVIEW_BELOW,
+        drop_above: float = DROP_ABOVE,
     ) -> None:
         if assignment not in ("round_robin", "fewest_open"):
             raise ValueError(f"unknown assignment strategy {assignment!r}")
+        if not (0.0 <= review_below <= 1.0 and 0.0 <= drop_above <= 1.0):
+            raise ValueError("review_below and drop_above are probabilities between 0 and 1")
         self.rules = tuple(rules)
         self.default_team = default_team
         self.assignment: Strategy = assignment
+        self.review_below = review_below
+        self.drop_above = drop_above
 
     @classmethod
     def from_mapping(cls, document: Mapping[str, Any]) -> Router:
@@ -83,6 +94,8 @@ class Router:
             rules,
             default_team=document.get("default_team"),
             assignment=document.get("assignment", "fewest_open"),
+            review_below=float(document.get("review_below", REVIEW_BELOW)),
+            drop_above=float(document.get("drop_above", DROP_ABOVE)),
         )
 
     @classmethod
@@ -96,13 +109,22 @@ class Router:
         team: str | None = None
         boost = 0
         matched: list[int] = []
+        reasons: list[str] = []
         for number, rule in enumerate(self.rules, start=1):
             if rule.applies(facts):
                 matched.append(number)
                 boost += rule.priority_boost
+                if rule.priority_boost:
+                    match = ", ".join(f"{k}={'/'.join(sorted(map(str, v)))}" for k, v in rule.match.items())
+                    reasons.append(f"routing rule {match}: priority {rule.priority_boost:+d}")
                 if team is None and rule.team:
                     team = rule.team
-        return Route(team=team or self.default_team, priority=boost_priority(priority, boost), matched=tuple(matched))
+        return Route(
+            team=team or self.default_team,
+            priority=boost_priority(priority, boost),
+            matched=tuple(matched),
+            reasons=tuple(reasons),
+        )
 
     def assign(
         self, session: Session, team_name: str | None, language: str, *, cache: TeamCache | None = None
@@ -130,6 +152,21 @@ class Router:
             turn = next_number(session, f"rr-team-{team_id}")
             return Assignment(team_id, candidates[turn % len(candidates)].id)
         return Assignment(team_id, _fewest_open(session, candidates).id)
+
+
+def recent_open_tickets(
+    session: Session, *, contact_id: int, queue: str, since: datetime, exclude: Sequence[int] = ()
+) -> list[int]:
+    """Numbers of the requester's open tickets in ``queue`` created since ``since`` (repeated contact)."""
+    stmt = select(Ticket.number).where(
+        Ticket.requester_contact_id == contact_id,
+        Ticket.queue == queue,
+        Ticket.status.in_(OPEN_STATUSES),
+        Ticket.created_at >= since,
+    )
+    if exclude:
+        stmt = stmt.where(Ticket.id.not_in(list(exclude)))
+    return list(session.execute(stmt.order_by(Ticket.number)).scalars())
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +216,5 @@ __all__ = [
     "RoutingRule",
     "TeamCache",
     "boost_priority",
+    "recent_open_tickets",
 ]

@@ -33,12 +33,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connectors.email.model import authentication_results
-from connectors.email.routing import Router, TeamCache
+from connectors.email.routing import REPEAT_DAYS, Router, TeamCache, boost_priority, recent_open_tickets
 from crm_store.db import Database, StoreUnavailable
 from crm_store.models import Contact, ProcessedEvent, utcnow
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import Conflict, CrmError
 from crm_store.services.mail_threads import InboundMail, MailThreading, ThreadDecision
+from crm_store.services.mail_triage import MailTriageService
 from nlu.email_autoreply import is_no_reply_address
 from nlu.email_classifier import EmailLabel
 from nlu.email_text import ParsedMail, parse_mail
@@ -111,9 +112,41 @@ class TriageResult:
     subject: str = ""
     related_ticket: int | None = None  # the ticket the mail named but could not join
     review_reason: str | None = None  # why the new ticket waits for an agent (``Ticket.review_reason``)
+    explanation: list[str] = field(default_factory=list)  # why this queue, priority and review (routing)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the triage does with a label: drop it, or which ticket queue, and whether a person checks it."""
+
+    drop: bool
+    queue: str  # the ticket's queue (a contract ticket queue; never auto_reply/spam)
+    review: str | None  # why a person must check the ticket first (None: routed as it is)
+    explanation: tuple[str, ...]
+
+
+def verdict(label: EmailLabel, routing: Router) -> Verdict:
+    """No mail is dropped on a guess: auto_reply/spam without a ticket only on header evidence or above
+    ``routing.drop_above``; below ``routing.review_below`` the ticket waits for a person (needs_human)."""
+    why = [f"queue {label.queue} (confidence {label.confidence:.2f})", *label.reasons]
+    if label.queue in NO_TICKET_QUEUES:
+        if label.evidence == "header" or (label.automatic is None and label.confidence >= routing.drop_above):
+            return Verdict(True, label.queue, None, tuple([*why, "no ticket"]))
+        fallback = next((q for q, _ in label.queue_ranking if q not in NO_TICKET_QUEUES), "other")
+        if label.automatic is not None:
+            reason = f"looks automatic ({label.automatic}) by its wording only, no header says so"
+            fallback = "other"
+        else:
+            reason = f"looks like {label.queue} ({label.confidence:.2f}) without header evidence"
+        return Verdict(False, fallback, reason, tuple([*why, f"kept as a ticket in {fallback}: {reason}"]))
+    if label.confidence < routing.review_below:
+        runners = ", ".join(f"{q} {p:.2f}" for q, p in label.queue_ranking[1:3])
+        reason = f"unsure of the queue: {label.queue} {label.confidence:.2f} (model also: {runners})"
+        return Verdict(False, label.queue, reason[:200], tuple([*why, reason]))
+    return Verdict(False, label.queue, None, tuple(why))
 
 
 def idempotency_key(mail: ParsedMail, raw: bytes) -> str:
@@ -174,7 +207,8 @@ class TriageService:
         """
         mail = parse_mail(raw)
         label = self._label(mail)
-        route = self.routing.route(queue=label.queue, priority=label.priority, language=label.language)
+        decided = verdict(label, self.routing)
+        route = self.routing.route(queue=decided.queue, priority=label.priority, language=label.language)
         out: dict[str, Any] = {
             "message_id": mail.message_id,
             "queue": label.queue,
@@ -186,8 +220,16 @@ class TriageService:
             "contact_id": None,
             "organization_id": None,
             "thread_ticket": None,
-            "team": None if label.queue in NO_TICKET_QUEUES else route.team,
+            "team": None if decided.drop else route.team,
+            "ticket": not decided.drop,
+            "ticket_queue": None if decided.drop else decided.queue,
+            "needs_review": decided.review is not None,
+            "why": [*decided.explanation, *route.reasons],
         }
+        if decided.review is not None:
+            out["review_reason"] = decided.review
+        if label.queue in NO_TICKET_QUEUES and not decided.drop:  # kept on doubt, as ``process`` does
+            out["priority"] = "normal"
         if is_broken(mail):
             out["flags"] = ["broken_mime"]
         if self.db is None:
@@ -206,12 +248,18 @@ class TriageService:
                     out["review_reason"] = decision.reason
                 out["already_processed"] = self._seen_in(session, idempotency_key(mail, raw))
                 org = contact.organization if contact is not None else None
-                if org is not None and label.queue not in NO_TICKET_QUEUES:
+                if org is not None and not decided.drop:
                     routed = self.routing.route(
-                        queue=label.queue, priority=label.priority, language=label.language,
+                        queue=decided.queue, priority=label.priority, language=label.language,
                         segment=org.segment, vip=org.vip,
                     )  # fmt: skip
                     out["team"], out["priority"] = routed.team, routed.priority
+                    out["why"] = [*decided.explanation, *routed.reasons]
+                if contact is not None and not decided.drop and decision.ticket is None:
+                    priority, repeat = self._repeated(session, contact.id, decided.queue, out["priority"])
+                    if repeat:
+                        out["priority"] = priority
+                        out["why"].append(repeat)
                 session.rollback()
         except (StoreUnavailable, SQLAlchemyError) as exc:
             log.info("store unavailable for the dry run, lookups skipped: %s", type(exc).__name__)
@@ -315,12 +363,16 @@ class TriageService:
             from_addr=mail.from_addr, subject=mail.subject,
         )  # fmt: skip
         broken = is_broken(mail)
+        decided = verdict(label, self.routing)
+        result.explanation = list(decided.explanation)
         if broken:
             result.flags.append("broken_mime")
             result.priority = "normal"
-        if label.queue in NO_TICKET_QUEUES and not broken:
+        if decided.drop and not broken:
             event.result = json.dumps({"action": "ignored", "source": source, "queue": label.queue})
             return result
+        if label.queue in NO_TICKET_QUEUES:  # kept on doubt: a ticket in a ticket queue, checked by a person
+            result.queue, result.priority = decided.queue, "normal"
 
         crm = self._crm(session)
         contact = self._contact(crm, mail, cache)
@@ -352,16 +404,21 @@ class TriageService:
 
         org = contact.organization if contact is not None else None
         route = self.routing.route(
-            queue=label.queue, priority=result.priority, language=label.language,
+            queue=decided.queue, priority=result.priority, language=label.language,
             segment=org.segment if org is not None else None, vip=bool(org is not None and org.vip),
         )  # fmt: skip
         result.team = route.team
+        result.explanation.extend(route.reasons)
         if not broken:
             result.priority = route.priority
+            if contact is not None:
+                result.priority, repeat = self._repeated(session, contact.id, decided.queue, result.priority)
+                if repeat:
+                    result.explanation.append(repeat)
 
         if decision.related is not None:
             result.related_ticket = decision.related.number
-        if label.queue == "sales" and not broken and not decision.needs_review:
+        if decided.queue == "sales" and not broken and not decision.needs_review and decided.review is None:
             deal = crm.deals.create(
                 {
                     "name": (mail.subject or f"Enquiry from {mail.from_addr}")[:200],  # DealIn's limit
@@ -381,7 +438,7 @@ class TriageService:
                 "subject": (mail.subject or "(no subject)")[:500],
                 "description": body[:100_000],
                 "priority": result.priority,
-                "queue": label.queue if label.queue not in NO_TICKET_QUEUES else "other",
+                "queue": decided.queue,
                 "language": label.language if re.fullmatch(r"[a-z]{2}", label.language or "") else None,
                 "requester_contact_id": contact.id if contact is not None else None,
                 "team_id": assignment.team_id,
@@ -394,8 +451,13 @@ class TriageService:
             ticket.messages[0].author_address = mail.from_addr or None
             ticket.messages[0].recipients = None if decision.auth_failed else _recipients(mail)
         MailThreading(session, self.actor).flag(ticket, decision)
+        if decided.review is not None and not broken:
+            MailTriageService(session, self.actor).flag_for_review(
+                ticket, decided.review, {"explanation": result.explanation}
+            )
+            result.flags.append("needs_review")
         crm.tickets.record_triage(ticket.id, {
-            "queue": label.queue, "priority": result.priority, "classified_priority": label.priority,
+            "queue": decided.queue, "classified_queue": label.queue, "priority": result.priority, "classified_priority": label.priority,
             "language": label.language, "confidence": result.confidence, "rules": list(route.matched),
             "team": route.team, "flags": list(result.flags), "automatic": label.automatic,
         })  # fmt: skip
@@ -409,7 +471,7 @@ class TriageService:
             ticket.number,
             assignment.assignee_id,
         )
-        if label.queue == "privacy" and contact is not None and not broken and not decision.auth_failed:
+        if decided.queue == "privacy" and contact is not None and not broken and not decision.auth_failed:
             # tracked and due in a month, but NOT verified: a From: proves nothing, so nothing is disclosed
             # or erased until the person proves who they are (chat code, or an admin's verify-request)
             request = crm.gdpr.request(
@@ -418,7 +480,11 @@ class TriageService:
             result.action, result.gdpr_request_id = "gdpr_request", request.id
         # a forged From: must not get our mail (backscatter); a stranger's new ticket is acknowledged
         # like any new ticket, naming only its own number and the subject the sender wrote
-        result.ack = not decision.auth_failed and self._reserve_ack(session, mail, key)
+        # nor mail that looked automatic or like spam: a robot or a spammer would get our answer
+        looked_automatic = label.queue in NO_TICKET_QUEUES
+        result.ack = (
+            not decision.auth_failed and not looked_automatic and self._reserve_ack(session, mail, key)
+        )
         event.result = json.dumps({"action": result.action, "source": source, "ticket": ticket.number})
         return result
 
@@ -527,6 +593,19 @@ class TriageService:
             auth=authentication_results(raw, self.authserv_id),
         )
         return MailThreading(session, self.actor).thread_for(inbound)
+
+    def _repeated(
+        self, session: Session, contact_id: int, queue: str, priority: str
+    ) -> tuple[str, str | None]:
+        """One step more priority when the requester already has an open ticket in this queue (recent)."""
+        since = self.now() - timedelta(days=REPEAT_DAYS)
+        earlier = recent_open_tickets(session, contact_id=contact_id, queue=queue, since=since)
+        if not earlier:
+            return priority, None
+        numbers = ", ".join(f"#{n}" for n in earlier[:3])
+        return boost_priority(
+            priority, 1
+        ), f"repeated contact: open ticket(s) {numbers} in {queue}: priority +1"
 
     def _reserve_ack(self, session: Session, mail: ParsedMail, key: str) -> bool:
         """True when an acknowledgement may go out; counts it (in the store) against the hourly limit."""

@@ -30,6 +30,7 @@ from crm_store.models.tickets import (
     KnowledgeArticle,
     Ticket,
     TicketMessage,
+    TriageCorrection,
 )
 from crm_store.models.users import ROLES, AccountLink, AgentSession, ApiToken, Team, User
 
@@ -75,6 +76,7 @@ __all__ = [
     "TeamsConversationRef",
     "Ticket",
     "TicketMessage",
+    "TriageCorrection",
     "User",
     "utcnow",
 ]

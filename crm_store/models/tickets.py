@@ -77,6 +77,25 @@ class TicketMessage(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
 
 
+class TriageCorrection(Base):
+    """An agent changed the queue or priority the mail triage gave a ticket: labelled data for training.
+
+    The text is the ticket's own subject and description (read at training time), so erasing the ticket's
+    personal data also takes it out of the training data; these rows hold labels only.
+    """
+
+    __tablename__ = "triage_corrections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    old_queue: Mapped[str] = mapped_column(String(20))
+    new_queue: Mapped[str] = mapped_column(String(20))
+    old_priority: Mapped[str] = mapped_column(String(16))
+    new_priority: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class KnowledgeArticle(Base, TimestampMixin):
     __tablename__ = "knowledge_articles"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -132,11 +132,18 @@ class TicketService(Service):
             ticket.solved_at = utcnow()
         if status in ("new", "open", "pending"):
             ticket.solved_at = None
+        old_queue, old_priority = ticket.queue, ticket.priority
         diff = changes(ticket, values)  # first: the audit sees every changed field, priority included
         if "priority" in diff:
             self._apply_sla(ticket, ticket.created_at)  # a new priority moves the SLA due times
         if diff:
             self.audit("update", ticket.id, {"changes": {k: [str(a), str(b)] for k, (a, b) in diff.items()}})
+        if (ticket.queue, ticket.priority) != (old_queue, old_priority):  # an agent corrects the mail triage
+            from crm_store.services.mail_triage import record_triage_correction
+
+            record_triage_correction(
+                self.session, self.actor, ticket, old_queue=old_queue, old_priority=old_priority
+            )
         return ticket
 
     def add_message(self, ticket_id: int, body: str, *, channel: str = "web", message_id: str | None = None,

@@ -86,7 +86,11 @@ def test_label_shape(hashing_classifier: EmailClassifier) -> None:
     assert label.language == "de"
     assert label.automatic is None
     assert label.queue_ranking[0][0] == label.queue
-    assert label.confidence == pytest.approx(label.queue_ranking[0][1])
+    # calibrated: a monotone function of the model's top probability, not the probability itself
+    assert 0.0 < label.confidence < 1.0
+    assert label.confidence == pytest.approx(
+        hashing_classifier.calibrated("queue", label.queue_ranking[0][1])
+    )
     assert sum(p for _, p in label.queue_ranking) == pytest.approx(1.0)
     assert set(label.to_dict()) >= {"queue", "priority", "language", "confidence"}
 

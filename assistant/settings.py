@@ -70,6 +70,7 @@ class Settings:
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
+    workers: int = 1  # CRM_WORKERS: web worker processes forked after the models are loaded (>1 needs PostgreSQL)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -122,6 +123,7 @@ class Settings:
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
             retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
+            workers=int(env.get("CRM_WORKERS", "1")),
         )
         return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
 
@@ -150,6 +152,10 @@ class Settings:
             # the action server runs in another process: without a shared key it could verify no speaker
             raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
                                 "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
+        if self.workers < 1:
+            raise SettingsError("CRM_WORKERS must be at least 1")
+        if self.workers > 1 and self.database_url.startswith("sqlite"):
+            raise SettingsError("CRM_WORKERS > 1 needs PostgreSQL (CRM_DATABASE_URL): SQLite is one process's store")
         if self.retention_schedule not in ("daily", "off"):
             raise SettingsError("CRM_RETENTION_SCHEDULE must be 'daily' or 'off'")
         for proxy in self.trusted_proxies:

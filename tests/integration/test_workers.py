@@ -31,7 +31,7 @@ def pg_url() -> Iterator[str]:
     try:
         with private_postgres("workers") as url:
             yield url
-    except Exception as exc:  # noqa: BLE001 - no server: skip, as the db fixture does
+    except Exception as exc:
         pytest.skip(f"PostgreSQL not usable ({type(exc).__name__})")
 
 
@@ -104,7 +104,9 @@ def stored(pg_url: str, tag: str) -> tuple[set[str], int]:
             ids = {str(r.id) for r in rows}
             audited = set(
                 s.execute(
-                    select(AuditEntry.entity_id).where(AuditEntry.entity == "contact", AuditEntry.action == "create")
+                    select(AuditEntry.entity_id).where(
+                        AuditEntry.entity == "contact", AuditEntry.action == "create"
+                    )
                 ).scalars()
             )
             return {str(r.email) for r in rows}, len(ids - audited)
@@ -140,7 +142,10 @@ def test_kill_9_of_a_worker_the_other_serves_on_and_it_is_replaced(
 
     during, after = asyncio.run(load_and_kill())
     assert set(after.values()) == {201}, after  # the survivor (and the replacement) serve on
-    assert set(during.values()) <= {201, 0}  # a request the killed worker held fails as a connection, never a 5xx
+    assert set(during.values()) <= {
+        201,
+        0,
+    }  # a request the killed worker held fails as a connection, never a 5xx
     emails, unaudited = stored(pg_url, "kill")
     assert {e for e, s in during.items() if s == 201} <= emails and unaudited == 0  # no partial write
     new = server.wait_workers(2, not_in={victim})
@@ -155,11 +160,12 @@ def test_sigterm_stops_every_worker(pg_url: str, tmp_path: Path) -> None:
     pids = served.wait_workers(2)
     assert served.stop() == 0
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )
     assert "Traceback" not in served.log.read_text(errors="replace")
 
 
 def test_several_workers_refuse_sqlite(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="needs PostgreSQL"):
         Served.start(f"sqlite:///{tmp_path / 'one.db'}", workers=2, log=tmp_path / "serve.log")
-

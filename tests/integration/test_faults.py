@@ -1,0 +1,187 @@
+"""Faults under load on ``crm-assistant serve --workers 2`` (real processes, PostgreSQL, loopback).
+
+- Every connection of the workers is ended with ``pg_terminate_backend`` while REST writes and chat
+  turns are in flight: each request is answered (200/201, or 503 when its unit of work lost the
+  connection), nothing partial is stored (a created contact always has its audit entry, a 503 stored
+  nothing, a conversation holds exactly the turns that were answered), the job lock is taken again by
+  one worker, and the next requests succeed.
+- 50 messages sent at once to one conversation, spread over both workers, become 50 turns.
+
+The chat server loads the trained model from ``CRM_TEST_MODEL_DIR`` (else it trains one: slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from crm_store.db import Database
+from crm_store.models import Conversation, ConversationEvent
+from tests.integration.test_workers import create_contacts, stored, wait_for
+from tests.support.served import Served, lock_holders, private_postgres, terminate_backends
+
+pytestmark = [pytest.mark.postgres, pytest.mark.faults]
+
+WEBHOOK = "/webhooks/rest/webhook"
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    try:
+        with private_postgres("faults") as url:
+            yield url
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not usable ({type(exc).__name__})")
+
+
+@pytest.fixture(scope="module")
+def chat_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    model_dir = os.environ.get("CRM_TEST_MODEL_DIR") or str(tmp_path_factory.mktemp("models"))
+    env = {"CRM_MODEL_DIR": model_dir, "CRM_CHAT_RATE": "1000", "CRM_CHAT_BURST": "1000"}
+    served = Served.start(
+        pg_url, workers=2, api_only=False, env=env, log=tmp_path_factory.mktemp("faults") / "serve.log"
+    )
+    try:
+        served.wait_workers(2)
+        yield served
+    finally:
+        code = served.stop()
+        assert code == 0, served.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def token(pg_url: str, chat_server: Served) -> str:
+    from crm_store.services import Actor, CrmServices
+
+    db = Database(pg_url)
+    try:
+        with db.session() as s:
+            users = CrmServices(s, Actor.system("test")).users
+            user = users.create({"email": "admin@faults.example", "name": "Admin", "role": "admin"})
+            return users.issue_token(user.id)
+    finally:
+        db.dispose()
+
+
+def turns_of(pg_url: str, senders: list[str]) -> dict[str, tuple[int, int]]:
+    """``{sender: (turns counted on the row, user messages among its events)}``."""
+    db = Database(pg_url)
+    try:
+        with db.session() as s:
+            out: dict[str, tuple[int, int]] = {}
+            keyed = {
+                f"customer:anonymous/{sender}": sender for sender in senders
+            }  # the web chat keys by speaker too
+            rows = s.execute(select(Conversation).where(Conversation.sender_id.in_(keyed))).scalars()
+            for conv in rows:
+                events = s.execute(
+                    select(ConversationEvent.event).where(ConversationEvent.conversation_id == conv.id)
+                ).scalars()
+                users = sum(1 for e in events if isinstance(e, dict) and e.get("event") == "user")
+                out[keyed[conv.sender_id]] = (conv.turns or 0, users)
+            return out
+    finally:
+        db.dispose()
+
+
+async def chat(url: str, sender: str, texts: list[str], *, concurrent: bool = False) -> list[int]:
+    """Send ``texts`` as ``sender`` (one after another, or all at once on new connections); the statuses."""
+    timeout = aiohttp.ClientTimeout(total=60)
+
+    async def one(http: aiohttp.ClientSession, text: str) -> int:
+        try:
+            async with http.post(url + WEBHOOK, json={"sender": sender, "message": text}) as res:
+                body = await res.json(content_type=None)
+                if res.status == 200:
+                    assert isinstance(body, list) and all(r.get("recipient_id") == sender for r in body)
+                return res.status
+        except (aiohttp.ClientError, TimeoutError):
+            return 0
+
+    async with aiohttp.ClientSession(timeout=timeout, headers={"Connection": "close"}) as http:
+        if concurrent:
+            return list(await asyncio.gather(*(one(http, t) for t in texts)))
+        return [await one(http, t) for t in texts]
+
+
+def terminate_repeatedly(pg_url: str, times: int, every: float, stop: threading.Event) -> list[int]:
+    ended: list[int] = []
+    for _ in range(times):
+        if stop.wait(every):
+            break
+        ended.append(terminate_backends(pg_url))
+    return ended
+
+
+def test_terminated_connections_mid_load_leave_no_partial_write(
+    chat_server: Served, pg_url: str, token: str
+) -> None:
+    senders = [str(uuid.uuid4()) for _ in range(12)]
+    texts = ["/greet", "/affirm", "/deny", "/greet", "/affirm", "/deny", "/greet", "/affirm"]
+    stop = threading.Event()
+    ended: list[int] = []
+
+    async def run() -> tuple[dict[str, int], list[list[int]]]:
+        killer = threading.Thread(target=lambda: ended.extend(terminate_repeatedly(pg_url, 3, 0.4, stop)))
+        killer.start()
+        try:
+            rest = asyncio.create_task(create_contacts(chat_server.url, token, "terminated", 200))
+            turns = await asyncio.gather(*(chat(chat_server.url, s, texts) for s in senders))
+            return await rest, list(turns)
+        finally:
+            stop.set()
+            await asyncio.to_thread(killer.join)
+
+    statuses, chats = asyncio.run(run())
+    assert sum(ended) > 0  # the workers' connections were ended while the load ran
+    assert set(statuses.values()) <= {201, 503}, statuses
+    emails, unaudited = stored(pg_url, "terminated")
+    assert unaudited == 0
+    assert emails == {e for e, s in statuses.items() if s == 201}  # a 503 stored nothing
+    for answered in chats:
+        assert set(answered) <= {200, 503}, answered
+    stored_turns = turns_of(pg_url, senders)
+    for sender, answered in zip(senders, chats, strict=True):
+        ok = answered.count(200)
+        turns, user_events = stored_turns.get(sender, (0, 0))
+        assert turns == ok and user_events == ok, (sender, answered, turns, user_events)
+    # service recovers: the job lock is held again by one live worker, and new requests succeed
+    holders = wait_for(lambda: lock_holders(pg_url))
+    assert len(holders) == 1 and next(iter(holders)) in chat_server.worker_pids()
+    after = asyncio.run(create_contacts(chat_server.url, token, "after-terminate", 20))
+    assert set(after.values()) == {201}
+
+
+def test_fifty_messages_at_once_to_one_conversation_become_fifty_turns(
+    chat_server: Served, pg_url: str
+) -> None:
+    sender = str(uuid.uuid4())
+    statuses = asyncio.run(chat(chat_server.url, sender, ["/greet"] * 50, concurrent=True))
+    assert statuses == [200] * 50
+    assert turns_of(pg_url, [sender])[sender] == (50, 50)
+
+
+def test_chat_goes_on_after_a_worker_is_killed(chat_server: Served, pg_url: str, tmp_path: Path) -> None:
+    import signal
+
+    sender = str(uuid.uuid4())
+    victim = chat_server.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    statuses: list[int] = []
+    while time.monotonic() < deadline and len(statuses) < 10:
+        statuses += asyncio.run(chat(chat_server.url, sender, ["/greet"]))
+    assert (
+        statuses == [200] * 10
+    )  # the other worker answers at once; a connection is never sent to the dead one
+    chat_server.wait_workers(2, not_in={victim}, timeout=120)
+    assert turns_of(pg_url, [sender])[sender] == (10, 10)

@@ -179,7 +179,10 @@ async def start_mail(
             )
             connector.smtp_handler = handler
             connector.smtp_server = await start_smtp_server(
-                handler, host=settings.smtp_listen_host, port=settings.smtp_listen_port
+                handler,
+                host=settings.smtp_listen_host,
+                port=settings.smtp_listen_port,
+                reuse_port=settings.workers > 1,  # each worker listens; the kernel shares connections out
             )
             log.info("inbound SMTP on %s:%s", settings.smtp_listen_host, connector.smtp_port)
         for mailbox in settings.imap_mailboxes if settings.imap_host else ():

@@ -8,6 +8,7 @@ the sender actually wrote this time (quotes, forwarded history and signatures re
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import html
 import re
 from collections.abc import Iterable, Mapping
@@ -85,7 +86,7 @@ def parse_mail_dict(headers: Mapping[str, str], body: str) -> ParsedMail:
 def _headers(message: Message, defects: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in message.raw_items():  # raw: never trips over a malformed structured header
-        decoded = decode_header_value(str(value), defects)
+        decoded = decode_header_value(str(value), defects).replace("\x00", "")  # no store keeps NUL in text
         key = name.lower()
         out[key] = f"{out[key]}, {decoded}" if key in out else decoded
     return out
@@ -119,12 +120,22 @@ def _from_headers(headers: Mapping[str, str], defects: list[str]) -> ParsedMail:
     )
 
 
+MAX_MESSAGE_ID = 900  # the store keeps up to 998 (RFC 5322's line limit); longer ids are shortened, still unique
+
+
+def _bounded_id(value: str) -> str:
+    if len(value) <= MAX_MESSAGE_ID:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return f"{value[: MAX_MESSAGE_ID - 33]}#{digest}"
+
+
 def _message_ids(value: str) -> list[str]:
     ids = re.findall(r"<([^<>\s]+)>", value)
     if ids:
-        return ids
+        return [_bounded_id(i) for i in ids]
     bare = value.strip()
-    return [bare] if bare and " " not in bare else []
+    return [_bounded_id(bare)] if bare and " " not in bare else []
 
 
 def _date(value: str | None, defects: list[str]) -> datetime | None:
@@ -248,7 +259,7 @@ def _normalise_text(text: str) -> str:
 
 
 def _clip(text: str) -> str:
-    return text[:MAX_TEXT_CHARS]
+    return text.replace("\x00", "")[:MAX_TEXT_CHARS]
 
 
 def _defect_names(message: Message) -> list[str]:

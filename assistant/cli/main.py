@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "assistant.cli.data_cmds",
     "assistant.cli.nlu_cmds",
     "assistant.cli.triage_cmds",
+    "assistant.cli.mail_cmds",  # quarantined inbound mail
     "assistant.cli.chat_cmds",
     "assistant.cli.actions_cmds",
     "assistant.cli.doctor_cmds",

@@ -124,17 +124,8 @@ def triage_cmd(
 ) -> None:
     """Triage e-mail files (.eml, mbox, maildir): one JSON line per message on stdout."""
     now = _parse_now(now_text)
-    model_dir = Path(model) if model else model_store.default_model_dir()
-    embedder = get_embedder(backend=backend, cache_dir=model_dir / "embeddings")
-    if data_dir == DEFAULT_EMAIL_DATA and not data_dir.is_dir():
-        data_dir = BUNDLED_EMAIL_DATA  # run from another directory: the checkout's own data
-    classifier = load_or_train_classifier(model_dir, data_dir, embedder)
-    router = Router.from_yaml(rules)
     db = _dry_run_store(db_url) if dry_run else open_store(db_url)
-    from assistant.settings import Settings
-
-    authserv_id = Settings.from_env().mail_authserv_id or None  # whose Authentication-Results to believe
-    service = TriageService(db, classifier, routing=router, now=now, authserv_id=authserv_id)
+    service = build_triage(db, model=model, data_dir=data_dir, backend=backend, rules=rules, now=now)
     try:
         for path in files:
             for label, raw in iter_messages(path):
@@ -146,6 +137,28 @@ def triage_cmd(
     finally:
         if db is not None:
             db.dispose()
+
+
+def build_triage(
+    db: Database | None,
+    *,
+    model: str | None = None,
+    data_dir: Path = DEFAULT_EMAIL_DATA,
+    backend: str = "auto",
+    rules: Path = DEFAULT_RULES_FILE,
+    now: datetime | None = None,
+) -> TriageService:
+    """The triage service as the server builds it: the cached (or freshly trained) classifier, the routing
+    rules, and whose Authentication-Results to believe."""
+    from assistant.settings import Settings
+
+    model_dir = Path(model) if model else model_store.default_model_dir()
+    embedder = get_embedder(backend=backend, cache_dir=model_dir / "embeddings")
+    if data_dir == DEFAULT_EMAIL_DATA and not data_dir.is_dir():
+        data_dir = BUNDLED_EMAIL_DATA  # run from another directory: the checkout's own data
+    classifier = load_or_train_classifier(model_dir, data_dir, embedder)
+    authserv_id = Settings.from_env().mail_authserv_id or None
+    return TriageService(db, classifier, routing=Router.from_yaml(rules), now=now, authserv_id=authserv_id)
 
 
 def register(cli: click.Group) -> None:

@@ -4,6 +4,12 @@ The last UID seen per mailbox (with the mailbox's UIDVALIDITY) is stored as a ``
 (source ``imap-state``), updated after each message is triaged. A restart continues after that UID;
 a changed UIDVALIDITY starts the mailbox over, which repeats nothing because the triage processes
 each Message-ID once. Messages are fetched with ``BODY.PEEK[]`` so their \\Seen flag stays as it was.
+
+Faults: while the store is down (``StoreUnavailable``) nothing is skipped: the poller waits
+``store_retry`` seconds and reads the mailbox again from the stored UID, so intake resumes by itself when
+the database is back. A message whose triage fails for another reason (a poison input) is tried
+``max_tries`` times in this process, then set aside in the quarantine (``crm_store/services/quarantine.py``)
+and the mailbox goes on behind it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from dataclasses import dataclass
 
 from aioimaplib import IMAP4, IMAP4_SSL, Response
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from connectors.email.ack import AckSender
 from connectors.email.triage import TriageResult, TriageService
-from crm_store.db import Database
+from crm_store.db import Database, StoreUnavailable
 from crm_store.models import ProcessedEvent, utcnow
+from crm_store.services import Actor, CrmServices
+from crm_store.services.quarantine import describe_error
+from nlu.email_text import parse_mail
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,8 @@ class ImapSettings:
     idle_timeout: float = 25 * 60.0  # RFC 2177: re-issue IDLE before 29 minutes
     batch_size: int = 50
     timeout: float = 30.0
+    max_tries: int = 3  # a message failing this often is quarantined
+    store_retry: float = 2.0  # seconds between reads while the store is down
 
     @property
     def state_key(self) -> str:
@@ -104,6 +116,9 @@ class ImapPoller:
         self.acks = acks
         self.on_result = on_result  # e.g. metrics; called once per triaged message
         self.backlog = 0  # new messages left for the next batch after the last fetch
+        self.failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID) -> failed tries in this process
+        self.quarantined = 0
+        self.retrying = False  # the last round stopped at a failed message: try again soon, do not IDLE
 
     async def connect(self) -> IMAP4:
         s = self.settings
@@ -142,12 +157,23 @@ class ImapPoller:
             int(n) for n in b" ".join(found.lines[:-1]).split() if n.isdigit() and int(n) > last_uid
         )
         results: list[TriageResult] = []
+        self.retrying = False
         self.backlog = max(0, len(uids) - self.settings.batch_size)
         for uid in uids[: self.settings.batch_size]:
             fetched = _ok(await imap.uid("fetch", str(uid), "(BODY.PEEK[])"), "UID FETCH")
             raw = next((bytes(line) for line in fetched.lines if isinstance(line, bytearray)), None)
             if raw is not None:
-                result = await asyncio.to_thread(self.triage.process, raw, source="imap")
+                try:
+                    result = await asyncio.to_thread(self.triage.process, raw, source="imap")
+                except (StoreUnavailable, OperationalError):
+                    raise  # the store is away: stop here, skip nothing, run() tries again
+                except Exception as exc:
+                    if not await self._failed(uidvalidity, uid, raw, exc):
+                        self.retrying = True  # tried again on the next round; the UID is not passed
+                        break
+                    await asyncio.to_thread(self.state.save, key, MailboxState(uidvalidity, uid))
+                    continue
+                self.failures.pop((uidvalidity, uid), None)
                 results.append(result)
                 if self.on_result is not None:
                     self.on_result(result)
@@ -155,6 +181,32 @@ class ImapPoller:
                     await self._acknowledge(result)
             await asyncio.to_thread(self.state.save, key, MailboxState(uidvalidity, uid))
         return results
+
+    async def _failed(self, uidvalidity: int, uid: int, raw: bytes, exc: Exception) -> bool:
+        """Count a failed try; at ``max_tries`` quarantine the message (True: pass it)."""
+        tries = self.failures.get((uidvalidity, uid), 0) + 1
+        self.failures[(uidvalidity, uid)] = tries
+        if tries < self.settings.max_tries:
+            log.warning("mail UID %s failed triage (try %s of %s): %s", uid, tries, self.settings.max_tries,
+                        type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            return False
+        await asyncio.to_thread(self._quarantine, uid, raw, describe_error(exc), tries)
+        self.failures.pop((uidvalidity, uid), None)
+        self.quarantined += 1
+        log.error("mail UID %s failed triage %s times: quarantined (crm-assistant mail quarantine)", uid, tries)
+        return True
+
+    def _quarantine(self, uid: int, raw: bytes, error: str, tries: int) -> None:
+        try:
+            mail = parse_mail(raw)
+            message_id, from_addr, subject = mail.message_id, mail.from_addr, mail.subject
+        except Exception:  # so broken it does not parse: kept as bytes all the same
+            message_id = from_addr = subject = None
+        with self.state.db.session() as session:
+            CrmServices(session, Actor.system("imap")).quarantine.add(
+                source="imap", mailbox=self.settings.state_key, raw=raw, error=error, attempts=tries, uid=uid,
+                message_id=message_id, from_addr=from_addr, subject=subject,
+            )  # fmt: skip
 
     async def _acknowledge(self, result: TriageResult) -> None:
         assert self.acks is not None
@@ -185,12 +237,22 @@ class ImapPoller:
                     await self._fetch_new(imap)
                     if self.backlog:  # more than one batch waiting: fetch on before idling
                         continue
+                    if self.retrying:  # a message failed: try it again shortly rather than idle
+                        await _wait(stop, self.settings.store_retry)
+                        continue
                     if imap.has_capability("IDLE"):
                         await self._idle(imap, stop)
                     else:
                         await _wait(stop, self.settings.poll_interval)
             except (OSError, TimeoutError, ImapError):
                 log.warning("IMAP session to %s ended; reconnecting", self.settings.host, exc_info=True)
+            except (StoreUnavailable, OperationalError) as exc:
+                log.warning("store unavailable (%s); mail intake waits %.0f s and resumes at the stored UID",
+                            type(exc).__name__, self.settings.store_retry)
+                await _wait(stop, self.settings.store_retry)
+            except Exception:  # a bug must not end intake for good: log it, wait, start over
+                log.exception("IMAP intake failed; restarting it")
+                await _wait(stop, self.settings.poll_interval)
             finally:
                 await _logout(imap)
 

@@ -362,7 +362,7 @@ class TriageService:
         if label.queue == "sales" and not broken and not decision.needs_review:
             deal = crm.deals.create(
                 {
-                    "name": (mail.subject or f"Enquiry from {mail.from_addr}")[:300],
+                    "name": (mail.subject or f"Enquiry from {mail.from_addr}")[:200],  # DealIn's limit
                     "contact_id": contact.id if contact is not None else None,
                     "stage": "lead",
                 }

@@ -13,7 +13,7 @@ from crm_store.models.compliance import (
 )
 from crm_store.models.conversations import Conversation, ConversationEvent, ConversationGrant
 from crm_store.models.deals import DEFAULT_PROBABILITY, OPEN_STAGES, STAGES, Deal, DealStageChange
-from crm_store.models.outbox import OutboxMessage
+from crm_store.models.outbox import OutboxMessage, QuarantinedMail
 from crm_store.models.people import (
     RELATIONSHIP_KINDS,
     Contact,
@@ -68,6 +68,7 @@ __all__ = [
     "Organization",
     "OutboxMessage",
     "ProcessedEvent",
+    "QuarantinedMail",
     "Task",
     "Team",
     "Ticket",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_store.models.base import Base, utcnow
@@ -27,3 +27,23 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedMail(Base):
+    """An inbound mail that failed triage ``attempts`` times (a poison input): kept whole so an admin can see
+    why and replay it (``crm-assistant mail quarantine``), while the mailbox goes on behind it."""
+
+    __tablename__ = "quarantined_mail"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # imap / smtp
+    mailbox: Mapped[str] = mapped_column(String(300))  # user@host:port/INBOX, or the SMTP listener
+    uid: Mapped[int | None]  # IMAP UID within the mailbox's UIDVALIDITY
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    from_addr: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    error: Mapped[str] = mapped_column(Text)  # the exception's type and first line, no traceback
+    attempts: Mapped[int] = mapped_column(default=1)
+    quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[datetime | None]
+    replay_result: Mapped[str | None] = mapped_column(String(200))

@@ -20,6 +20,7 @@ from crm_store.services.gdpr import GdprService
 from crm_store.services.grants import GrantService
 from crm_store.services.knowledge import KnowledgeService
 from crm_store.services.links import LinkService
+from crm_store.services.quarantine import QuarantineService
 from crm_store.services.reports import ReportService
 from crm_store.services.retention import RetentionService
 from crm_store.services.tickets import SlaPolicy, TicketService
@@ -80,6 +81,11 @@ class CrmServices:
     def grants(self) -> GrantService:
         """What an anonymous chat proved (a code sent to the address, a ticket it opened): crm_store/services/grants.py."""
         return GrantService(self.session, self.actor)
+
+    @cached_property
+    def quarantine(self) -> QuarantineService:
+        """Inbound mail set aside after repeated failures: crm_store/services/quarantine.py."""
+        return QuarantineService(self.session, self.actor)
 
     @cached_property
     def consent(self) -> ConsentService:

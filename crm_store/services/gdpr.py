@@ -342,6 +342,7 @@ LOCATORS: dict[str, Locator] = {
     "legal_holds": lambda x: LegalHold.contact_id == x.contact_id,
     "audit_log": lambda x: false(),  # redacted through audit.redact_payloads, never edited here
     "outbox_messages": lambda x: false(),  # only mentions
+    "quarantined_mail": lambda x: false(),  # only mentions (the sender's address, the subject)
     "processed_events": lambda x: _ids(ProcessedEvent.id, x.event_ids),
 }
 MODELS: dict[str, Any] = {m.class_.__table__.name: m.class_ for m in Base.registry.mappers}
@@ -352,6 +353,7 @@ ORDER: tuple[str, ...] = (
     "conversation_grants",
     "processed_events",
     "outbox_messages",
+    "quarantined_mail",
     "ticket_messages",
     "tickets",
     "activities",

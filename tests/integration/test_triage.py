@@ -304,6 +304,27 @@ def test_privacy_mail_records_a_gdpr_request_and_a_privacy_ticket(
         )
 
 
+@pytest.mark.parametrize(
+    ("name", "mail"),
+    [
+        ("NUL bytes in the body", make_mail(body="Hello\x00 the invoice\x00 2026-113 is wrong", message_id="n1@x.example")),
+        ("a NUL byte in the subject", make_mail(subject="Invoice\x00 question", message_id="n2@x.example")),
+        ("an over-long Message-ID", make_mail(message_id="a" * 1500 + "@x.example")),
+        ("a sales subject longer than a deal name",
+         make_mail(subject="Quote for 500 licences please " + "x" * 400, message_id="s1@x.example",
+                   body="We want to buy 500 licences, please send us a quote.")),
+    ],
+)
+def test_crafted_mails_that_once_blocked_the_mailbox_are_triaged(
+    db: Database, triage: TriageService, name: str, mail: bytes
+) -> None:
+    """Each of these was retried forever on PostgreSQL (text cannot hold NUL, a column length, a deal
+    name's limit) and blocked every mail behind it; now each is triaged once like any other."""
+    first = triage.process(mail, source="imap")
+    assert first.action not in ("failed", "duplicate"), name  # processed (its label is issue 17's business)
+    assert triage.process(mail, source="imap").action == "duplicate", name
+
+
 def test_broken_mime_is_kept_with_its_raw_text_and_flagged(db: Database, triage: TriageService) -> None:
     result = triage.process(fixture("broken_mime.eml"))
     assert result.action == "created" and "broken_mime" in result.flags

@@ -6,6 +6,10 @@
   nothing, a conversation holds exactly the turns that were answered), the job lock is taken again by
   one worker, and the next requests succeed.
 - 50 messages sent at once to one conversation, spread over both workers, become 50 turns.
+- A kill -9 of a worker: the other answers every following message; the supervisor starts a new one.
+- The database goes away (a TCP proxy in front of it is switched off): /health answers 503 on every
+  worker, writes are refused with 503 and store nothing, the job lock is gone; when it comes back every
+  worker answers 200 within 5 s and one worker takes the jobs again.
 
 The chat server loads the trained model from ``CRM_TEST_MODEL_DIR`` (else it trains one: slow).
 """
@@ -13,6 +17,7 @@ The chat server loads the trained model from ``CRM_TEST_MODEL_DIR`` (else it tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -28,6 +33,7 @@ from crm_store.db import Database
 from crm_store.models import Conversation, ConversationEvent
 from tests.integration.test_workers import create_contacts, stored, wait_for
 from tests.support.served import Served, lock_holders, private_postgres, terminate_backends
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
@@ -58,18 +64,21 @@ def chat_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert code == 0, served.log.read_text(errors="replace")[-3000:]
 
 
-@pytest.fixture(scope="module")
-def token(pg_url: str, chat_server: Served) -> str:
+def admin_token(pg_url: str, email: str) -> str:
     from crm_store.services import Actor, CrmServices
 
     db = Database(pg_url)
     try:
         with db.session() as s:
             users = CrmServices(s, Actor.system("test")).users
-            user = users.create({"email": "admin@faults.example", "name": "Admin", "role": "admin"})
-            return users.issue_token(user.id)
+            return users.issue_token(users.create({"email": email, "name": "Admin", "role": "admin"}).id)
     finally:
         db.dispose()
+
+
+@pytest.fixture(scope="module")
+def token(pg_url: str, chat_server: Served) -> str:
+    return admin_token(pg_url, "admin@faults.example")
 
 
 def turns_of(pg_url: str, senders: list[str]) -> dict[str, tuple[int, int]]:
@@ -185,3 +194,61 @@ def test_chat_goes_on_after_a_worker_is_killed(chat_server: Served, pg_url: str,
     )  # the other worker answers at once; a connection is never sent to the dead one
     chat_server.wait_workers(2, not_in={victim}, timeout=120)
     assert turns_of(pg_url, [sender])[sender] == (10, 10)
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[Served, TcpProxy, str, str]]:
+    """Two api-only workers on a database of their own, reached through a TCP proxy the test switches
+    off and on; with the store's direct URL and an admin token."""
+    from sqlalchemy.engine import make_url
+
+    with private_postgres("proxied") as pg_url:
+        url = make_url(pg_url)
+        with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+            via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+            served = Served.start(via_proxy, workers=2, log=tmp_path / "serve.log")
+            try:
+                served.wait_workers(2)
+                yield served, proxy, pg_url, admin_token(pg_url, "admin@proxied.example")
+            finally:
+                with contextlib.suppress(OSError):  # already up unless the test failed while it was down
+                    proxy.up()  # a clean stop needs the database
+                assert served.stop() == 0, served.log.read_text(errors="replace")[-3000:]
+
+
+async def health_round(url: str, n: int = 8) -> list[int]:
+    """``n`` /health requests, each on a new connection (so both workers answer some)."""
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"Connection": "close"}) as http:
+
+        async def one() -> int:
+            try:
+                async with http.get(f"{url}/health") as res:
+                    return res.status
+            except (aiohttp.ClientError, TimeoutError):
+                return 0
+
+        return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def test_health_is_503_while_the_database_is_away_and_service_recovers_within_5_s(
+    proxied: tuple[Served, TcpProxy, str, str],
+) -> None:
+    served, proxy, pg_url, token = proxied
+    assert asyncio.run(health_round(served.url)) == [200] * 8
+    holders_before = wait_for(lambda: lock_holders(pg_url))
+    proxy.down()
+    assert wait_for(lambda: asyncio.run(health_round(served.url)) == [503] * 8, timeout=30)
+    writes = asyncio.run(create_contacts(served.url, token, "away", 8, clients=4))
+    assert set(writes.values()) == {503}  # refused, not half-done
+    assert stored(pg_url, "away") == (set(), 0)
+    assert lock_holders(pg_url) == {}  # the job-lock connection went with the database
+    proxy.up()
+    back = time.monotonic()
+    while asyncio.run(health_round(served.url)) != [200] * 8:
+        assert time.monotonic() - back < 5.0, "not recovered within 5 s of the database coming back"
+        time.sleep(0.1)
+    after = asyncio.run(create_contacts(served.url, token, "back", 20))
+    assert set(after.values()) == {201}
+    holders = wait_for(lambda: lock_holders(pg_url))  # one worker runs the jobs again
+    assert len(holders) == 1 and set(holders) <= set(served.worker_pids()), (holders_before, holders)

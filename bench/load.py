@@ -47,6 +47,7 @@ import aiohttp
 import aiosmtplib
 import psutil
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from bench.chat import PERSONAS, Stats, _conversations, converse, prepare_store, run_concurrent
 from connectors.slack import verify
@@ -104,6 +105,49 @@ def process_memory(pid: int) -> list[dict[str, Any]]:
         out[0]["role"] = "supervisor"
         out += [{"pid": c.pid, "role": "worker", **memory(c.pid)} for c in children]
     return out
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server process and its workers so far."""
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children()]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def database_cpu(database: str | None) -> float:
+    """CPU seconds of the PostgreSQL backends serving ``database`` (their process title names it)."""
+    if not database:
+        return 0.0
+    total = 0.0
+    for p in psutil.process_iter(["cmdline", "cpu_times"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        times = p.info.get("cpu_times")
+        if cmd.startswith("postgres:") and f" {database} " in f"{cmd} " and times is not None:
+            total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU spent by the server (and its database backends) during one phase, per message."""
+
+    def __init__(self, pid: int, database: str | None) -> None:
+        self.pid, self.database = pid, database
+        self.server, self.db = server_cpu(pid), database_cpu(database)
+
+    def per_message(self, messages: int) -> dict[str, float]:
+        server = server_cpu(self.pid) - self.server
+        db = database_cpu(self.database) - self.db  # backends that ended meanwhile are not counted
+        n = max(messages, 1)
+        return {"server_cpu_ms": round(server * 1000 / n, 2), "db_cpu_ms": round(db * 1000 / n, 2)}
 
 
 # --- the fake Slack API, timing replies ----------------------------------------------------------------
@@ -311,7 +355,9 @@ async def run_config(name: str, args: argparse.Namespace, workdir: Path) -> Run:
         await asyncio.gather(*(slack_user(url, fake, u, Stats(), messages=1, think=0, seed=0) for u in staff))
         await mail_client(smtp_port, 999, Stats(), count=4, interval=0)
 
+        database = make_url(db_url).database if db_choice == "postgres" else None
         # 1. mixed, paced
+        meter = CpuMeter(proc.pid, database)
         chat, slack, mails = Stats(), Stats(), Stats()
         start = time.perf_counter()
         convs = _conversations(args.conversations, tokens, 3000, PERSONAS)
@@ -333,13 +379,15 @@ async def run_config(name: str, args: argparse.Namespace, workdir: Path) -> Run:
         for label, stats in (("chat paced", chat), ("slack paced", slack), ("mail paced", mails)):
             stats.wall_s = wall
             run.results[label] = stats.summary()
+        run.results["mixed paced"] = meter.per_message(chat.messages + slack.messages + mails.messages)
         # 2. chat saturation
-        run.results["chat saturation"] = (
-            await run_concurrent(
-                url, _conversations(args.conversations, tokens, 2000, PERSONAS), args.messages, 0
-            )
-        ).summary()
+        meter = CpuMeter(proc.pid, database)
+        saturation = await run_concurrent(
+            url, _conversations(args.conversations, tokens, 2000, PERSONAS), args.messages, 0
+        )
+        run.results["chat saturation"] = saturation.summary() | meter.per_message(saturation.messages)
         # 3. mail saturation
+        meter = CpuMeter(proc.pid, database)
         blast = Stats()
         start = time.perf_counter()
         per_client = max(1, args.mails // args.mail_clients)
@@ -350,7 +398,7 @@ async def run_config(name: str, args: argparse.Namespace, workdir: Path) -> Run:
             )
         )
         blast.wall_s = time.perf_counter() - start
-        run.results["mail saturation"] = blast.summary()
+        run.results["mail saturation"] = blast.summary() | meter.per_message(blast.messages)
         run.memory = process_memory(proc.pid)
     finally:
         await stop_server(proc)
@@ -371,11 +419,18 @@ async def run_config(name: str, args: argparse.Namespace, workdir: Path) -> Run:
 
 
 def line(label: str, s: dict[str, Any]) -> str:
+    cpu = (
+        f"  CPU/msg server {s['server_cpu_ms']:.1f} ms, database {s['db_cpu_ms']:.1f} ms"
+        if "server_cpu_ms" in s
+        else ""
+    )
+    if "messages" not in s:
+        return f"{label:<16}{cpu}"
     kinds = ", ".join(f"{k}: {v}" for k, v in s["error_kinds"].items())
     return (
         f"{label:<16} {s['messages']:>5} in {s['wall_s']:>6.2f} s = {s['messages_per_s']:>6.1f}/s  "
         f"p50 {s['p50_ms']:>7.1f}  p95 {s['p95_ms']:>7.1f}  p99 {s['p99_ms']:>7.1f} ms  "
-        f"errors {s['errors']}{f' ({kinds})' if kinds else ''}"
+        f"errors {s['errors']}{f' ({kinds})' if kinds else ''}{cpu}"
     )
 
 
@@ -397,14 +452,21 @@ def report(runs: list[Run]) -> dict[str, Any]:
     for name, rs in by_config.items():
         summary[name] = {}
         for label in rs[0].results:
-            cells = {
-                key: spread([r.results[label][key] for r in rs])
-                for key in ("messages_per_s", "p50_ms", "p95_ms", "p99_ms", "errors")
-            }
+            keys = [k for k in ("messages_per_s", "p50_ms", "p95_ms", "p99_ms", "errors", "server_cpu_ms", "db_cpu_ms")
+                    if k in rs[0].results[label]]  # fmt: skip
+            cells = {key: spread([r.results[label][key] for r in rs]) for key in keys}
             summary[name][label] = cells
+            cpu = (
+                f"   CPU/msg server {cells['server_cpu_ms']} ms, database {cells['db_cpu_ms']} ms"
+                if "server_cpu_ms" in cells
+                else ""
+            )
+            if "messages_per_s" not in cells:
+                print(f"  {name:<8} {label:<16}{cpu}")
+                continue
             print(
                 f"  {name:<8} {label:<16} {cells['messages_per_s']:>20}/s   p50 {cells['p50_ms']:>18}   "
-                f"p95 {cells['p95_ms']:>18}   p99 {cells['p99_ms']:>18} ms   errors {cells['errors']}"
+                f"p95 {cells['p95_ms']:>18}   p99 {cells['p99_ms']:>18} ms   errors {cells['errors']}{cpu}"
             )
         workers = [m for r in rs for m in r.memory if m["role"] == "worker"]
         if workers:
@@ -425,7 +487,9 @@ def report(runs: list[Run]) -> dict[str, Any]:
         best = max(pg, key=lambda r: r.results["chat saturation"]["messages_per_s"])
         aims = {
             "0 errors": all(
-                sum(r2["errors"] for r2 in r.results.values()) == 0 for rs in by_config.values() for r in rs
+                sum(r2.get("errors", 0) for r2 in r.results.values()) == 0
+                for rs in by_config.values()
+                for r in rs
             ),
             ">= 200 chat msg/s (PostgreSQL, saturation)": best.results["chat saturation"]["messages_per_s"]
             >= 200,

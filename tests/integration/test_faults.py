@@ -31,8 +31,15 @@ from sqlalchemy import select
 
 from crm_store.db import Database
 from crm_store.models import Conversation, ConversationEvent
-from tests.integration.test_workers import create_contacts, stored, wait_for
-from tests.support.served import Served, lock_holders, private_postgres, terminate_backends
+from tests.support.served import (
+    Served,
+    create_contacts,
+    lock_holders,
+    private_postgres,
+    stored,
+    terminate_backends,
+    wait_for,
+)
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]

@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from sqlalchemy import select
 
 from crm_store.db import Database
-from crm_store.models import AuditEntry, Contact
 from crm_store.services import Actor, CrmServices
-from tests.support.served import Served, lock_holders, private_postgres
+from tests.support.served import Served, create_contacts, lock_holders, private_postgres, stored, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
@@ -55,61 +51,6 @@ def token(pg_url: str, server: Served) -> str:
             users = CrmServices(s, Actor.system("test")).users
             user = users.create({"email": "admin@workers.example", "name": "Admin", "role": "admin"})
             return users.issue_token(user.id)
-    finally:
-        db.dispose()
-
-
-def wait_for(check: object, timeout: float = 20.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {check}")
-
-
-async def create_contacts(url: str, token: str, tag: str, n: int, *, clients: int = 8) -> dict[str, int]:
-    """POST ``n`` contacts from ``clients`` concurrent clients (new connections each); ``{email: status}``
-    (0: the connection failed)."""
-    statuses: dict[str, int] = {}
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(f"{tag}-{i}@load.example")
-
-    async def client() -> None:
-        timeout = aiohttp.ClientTimeout(total=30)
-        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
-        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
-            while not queue.empty():
-                email = queue.get_nowait()
-                body = {"first_name": "Load", "last_name": tag, "email": email}
-                try:
-                    async with http.post(f"{url}/api/v1/contacts", json=body) as res:
-                        await res.read()
-                        statuses[email] = res.status
-                except (aiohttp.ClientError, TimeoutError):
-                    statuses[email] = 0
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return statuses
-
-
-def stored(pg_url: str, tag: str) -> tuple[set[str], int]:
-    """The e-mail addresses stored for ``tag`` and how many of those contacts have no audit entry."""
-    db = Database(pg_url)
-    try:
-        with db.session() as s:
-            rows = s.execute(select(Contact).where(Contact.last_name == tag)).scalars().all()
-            ids = {str(r.id) for r in rows}
-            audited = set(
-                s.execute(
-                    select(AuditEntry.entity_id).where(
-                        AuditEntry.entity == "contact", AuditEntry.action == "create"
-                    )
-                ).scalars()
-            )
-            return {str(r.email) for r in rows}, len(ids - audited)
     finally:
         db.dispose()
 

@@ -4,12 +4,14 @@
         server = Served.start(url, workers=2)        # waits for the banner
         ...; server.stop()
 
-``Served.worker_pids()`` are the forked workers (children of the supervisor); ``lock_holders()`` which
+``create_contacts`` drives the REST API from concurrent clients, ``stored`` reads back what was written (and
+whether each contact has its audit entry). ``Served.worker_pids()`` are the forked workers (children of the supervisor); ``lock_holders()`` which
 process holds which job lock (``assistant/leader.py`` names its connection ``crm-job-locks/<pid>``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -20,11 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from crm_store.db import Database
+from crm_store.models import AuditEntry, Contact
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/crm_test")
@@ -133,3 +137,58 @@ def terminate_backends(db_url: str) -> int:
             )
     finally:
         engine.dispose()
+
+
+def wait_for(check: object, timeout: float = 20.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {check}")
+
+
+async def create_contacts(url: str, token: str, tag: str, n: int, *, clients: int = 8) -> dict[str, int]:
+    """POST ``n`` contacts from ``clients`` concurrent clients (new connections each); ``{email: status}``
+    (0: the connection failed)."""
+    statuses: dict[str, int] = {}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(f"{tag}-{i}@load.example")
+
+    async def client() -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
+            while not queue.empty():
+                email = queue.get_nowait()
+                body = {"first_name": "Load", "last_name": tag, "email": email}
+                try:
+                    async with http.post(f"{url}/api/v1/contacts", json=body) as res:
+                        await res.read()
+                        statuses[email] = res.status
+                except (aiohttp.ClientError, TimeoutError):
+                    statuses[email] = 0
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return statuses
+
+
+def stored(pg_url: str, tag: str) -> tuple[set[str], int]:
+    """The e-mail addresses stored for ``tag`` and how many of those contacts have no audit entry."""
+    db = Database(pg_url)
+    try:
+        with db.session() as s:
+            rows = s.execute(select(Contact).where(Contact.last_name == tag)).scalars().all()
+            ids = {str(r.id) for r in rows}
+            audited = set(
+                s.execute(
+                    select(AuditEntry.entity_id).where(
+                        AuditEntry.entity == "contact", AuditEntry.action == "create"
+                    )
+                ).scalars()
+            )
+            return {str(r.email) for r in rows}, len(ids - audited)
+    finally:
+        db.dispose()

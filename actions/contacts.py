@@ -12,7 +12,7 @@ from rasa_sdk.forms import FormValidationAction
 
 from actions.base import CrmAction, DomainDict, Turn
 from actions.labels import label
-from actions.resolve import choice_buttons, resolve_contact
+from actions.resolve import offer, resolve_contact
 from crm_store.names import fold
 from crm_store.services import CrmServices
 
@@ -244,7 +244,7 @@ class ActionUpdateContact(CrmAction):
         with self.crm(turn) as crm:
             res = resolve_contact(crm, turn, name=who)
             if res.choices:
-                return turn.offer_choices("utter_which_contact", choice_buttons(res.choices), name=who)
+                return offer(turn, res, who)
             if res.contact_id is None:
                 turn.say("utter_contact_not_found", name=res.unknown or who or "?")
                 return turn.done()
@@ -289,9 +289,9 @@ class ActionFindContact(CrmAction):
         name = _lookup_name(turn)
         field = asked_field(turn.text) or (turn.slot("pending") or {}).get("field")
         with self.crm(turn) as crm:
-            res = resolve_contact(crm, turn, name=name, organization=turn.slot("organization"))
+            res = resolve_contact(crm, turn, name=name, organization=turn.slot("organization"), strict=False)
             if res.choices:  # the button's payload has no words: remember which field was asked for
-                events = turn.offer_choices("utter_which_contact", choice_buttons(res.choices), name=name)
+                events = offer(turn, res, name, may_create=False)
                 return [*events, SlotSet("pending", {"field": field})]
             if res.contact_id is not None:
                 contact = crm.contacts.get(res.contact_id)
@@ -362,9 +362,9 @@ class ActionContactHistory(CrmAction):
     def act(self, turn: Turn) -> list[EventType]:
         name = _lookup_name(turn)
         with self.crm(turn) as crm:
-            res = resolve_contact(crm, turn, name=name, organization=turn.slot("organization"))
+            res = resolve_contact(crm, turn, name=name, organization=turn.slot("organization"), strict=False)
             if res.choices:
-                return turn.offer_choices("utter_which_contact", choice_buttons(res.choices), name=name)
+                return offer(turn, res, name, may_create=False)
             if res.contact_id is not None:
                 items = crm.activities.list(contact_id=res.contact_id, limit=HISTORY_SIZE).items
             elif res.organization_id is not None:

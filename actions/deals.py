@@ -18,6 +18,7 @@ from actions.reports import period_of
 from crm_store.models import OPEN_STAGES, STAGES
 from crm_store.services import CrmServices
 from crm_store.services.errors import NotFound
+from nlu.references import refers_to_last_deal
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -126,9 +127,9 @@ class ActionCreateDeal(CrmAction):
                     "contact_id": _contact_in(crm, contact, org.id),
                 }
             )
-            name = deal.name
+            name, deal_id, org_id = deal.name, deal.id, org.id
         turn.say("utter_deal_created", name=name, amount=shown["amount"])
-        return turn.done()
+        return turn.done(SlotSet("last_deal_id", deal_id), SlotSet("last_organization_id", org_id))
 
 
 def _contact_in(crm: CrmServices, contact_id: Any, org_id: int) -> int | None:
@@ -185,7 +186,13 @@ class ValidateUpdateDealForm(FormValidationAction):
             deal_change_from(tracker, from_text=tracker.get_slot("requested_slot") == "deal_change")
         )
         events: list[EventType] = [SlotSet("deal_change", change or None)]
-        if tracker.get_slot("deal_id") and not tracker.get_slot("organization"):
+        last = tracker.get_slot("last_deal_id")
+        if last and not tracker.get_slot("deal_id") and refers_to_last_deal(free_text(tracker)):
+            events.append(
+                SlotSet("deal_id", last)
+            )  # "move that deal to negotiation": the one just talked about
+            events.append(SlotSet("organization", "-"))
+        elif tracker.get_slot("deal_id") and not tracker.get_slot("organization"):
             events.append(SlotSet("organization", "-"))  # a chosen deal needs no company name
         return events
 
@@ -246,9 +253,9 @@ class ActionUpdateDeal(CrmAction):
             if not turn.confirmed:
                 return turn.ask_confirmation("utter_confirm_update_deal", deal=deal.name, changes=changes)
             crm.deals.update(deal.id, change)
-            name = deal.name
+            name, deal_id, org_id = deal.name, deal.id, deal.organization_id
         turn.say("utter_deal_updated", deal=name, changes=changes)
-        return turn.done()
+        return turn.done(SlotSet("last_deal_id", deal_id), SlotSet("last_organization_id", org_id))
 
 
 def actions(deps: ActionDeps) -> list[Action]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Tracker
 
+from nlu.references import ticket_reference
+
 
 def ticket_number(value: Any) -> int | None:
-    """``"#1042"``, ``"1042"``, ``"ticket 1042"`` -> 1042."""
-    match = re.search(r"\d{1,9}", str(value or ""))
-    return int(match.group(0)) if match else None
+    """``"#1042"``, ``"1042"``, ``"ticket 1042"`` -> 1042; an invoice number, amount or date -> None."""
+    return ticket_reference(value)
 
 
 def latest_text(tracker: Tracker) -> str:

@@ -69,7 +69,9 @@ class ActionResumePending(Action):
     def bind_registry(self, registry: dict[str, Action]) -> None:
         self.registry = registry
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         listen = FollowupAction("action_listen")
         pending = tracker.get_slot("pending_action")
         action = self.registry.get(str(pending or ""))
@@ -88,5 +90,40 @@ class ActionResumePending(Action):
         return [*events, SlotSet("confirmed", None), listen]
 
 
+class ActionResumeForm(Action):
+    """ "Yes" to "shall we go on with ...?" after a question interrupted a form: the form continues with what it
+    had collected (the engine keeps that in the ``resume`` slot when it answers the detour)."""
+
+    NAME = "action_resume_form"
+
+    def name(self) -> str:
+        return self.NAME
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        saved = tracker.get_slot("resume") or {}
+        form = saved.get("form") if isinstance(saved, dict) else None
+        cleared: list[EventType] = [SlotSet("resume", None), SlotSet("pending_action", None)]
+        if not form or form not in (domain.get("forms") or {}):
+            dispatcher.utter_message(response="utter_nothing_pending")
+            return cleared
+        if intent_of(tracker) == "deny":
+            dispatcher.utter_message(response="utter_cancelled")
+            return [AllSlotsReset()]
+        restored = [SlotSet(name, value) for name, value in (saved.get("slots") or {}).items()]
+        return [*cleared, *restored, FollowupAction(form)]
+
+
+def intent_of(tracker: Tracker) -> str:
+    return str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
+
+
 def actions(deps: ActionDeps) -> list[Action]:
-    return [ActionHelp(deps.store), ActionGreet(deps.store), ActionCancel(deps.store), ActionResumePending()]
+    return [
+        ActionHelp(deps.store),
+        ActionGreet(deps.store),
+        ActionCancel(deps.store),
+        ActionResumePending(),
+        ActionResumeForm(),
+    ]

@@ -3,7 +3,13 @@
 ``action_request_human`` flags a ticket ``needs_human`` (the one this conversation is about, the speaker's
 open one, or a new one with the recent chat as its description), assigns and notifies an available agent
 and pauses the bot. While paused the engine runs ``action_handover_relay`` for every message: it goes to
-the ticket and the bot stays quiet. An agent ends the hand-over with :func:`release_conversation`.
+the ticket and the bot stays quiet. An agent ends the hand-over from the inbox
+(``crm_store.services.live_chat``) or with :func:`release_conversation`.
+
+The notifier (``ActionDeps.notifier``) gets ``notify(user_id, text)``; one that also has
+``notify_ticket(notice)`` gets the whole :class:`HandoverNotice` (the agent inbox publishes it live and posts
+to the team's Slack channel). Its ``wait_seconds`` (if any) is how long a customer may wait for a person's
+first answer before the bot tells them that the ticket stays open and the answer may come by e-mail.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
@@ -33,7 +41,7 @@ from actions.store_access import StoreAccess
 from actions.tickets import OPEN_STATUSES, TicketAction, channel_of
 from assistant.parsing import parse_payload
 from crm_store.db import Database
-from crm_store.models import Conversation, ConversationEvent, Ticket, User
+from crm_store.models import Conversation, ConversationEvent, Ticket, TicketMessage, User, utcnow
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import NotFound
 
@@ -42,9 +50,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 6  # recent customer messages copied into a new hand-over ticket
-Notification = tuple[int | None, str]
+# Said once per wait when nobody has answered for ``wait_seconds`` (German customers addressed with "Sie").
+STILL_WAITING = {
+    "en": "Sorry for the wait: everyone on our team is busy right now. Your request is ticket #{number} and "
+    "stays open; you can keep writing here, or close this window and we will answer by e-mail.",
+    "de": "Entschuldigen Sie die Wartezeit: Unser Team ist gerade ausgelastet. Ihr Anliegen ist als Ticket "
+    "#{number} erfasst und bleibt offen; Sie können hier weiterschreiben oder das Fenster schließen, dann "
+    "antworten wir per E-Mail.",
+}
+
+
+@dataclass(frozen=True)
+class HandoverNotice:
+    """What the agent side is told: a new hand-over, or a new customer message on a handed-over ticket."""
+
+    kind: str  # "handover" / "message"
+    ticket_id: int
+    number: int
+    user_id: int | None  # the assignee; None: the ticket's team (or every agent) is told
+    team_id: int | None
+    text: str
+
+
 # Notifications wait here until the action's transaction work is done, then are sent (sync or async).
-_OUTBOX: ContextVar[list[Notification] | None] = ContextVar("handover_outbox", default=None)
+_OUTBOX: ContextVar[list[HandoverNotice] | None] = ContextVar("handover_outbox", default=None)
 
 
 def release_conversation(db: Database, channel: str, sender_id: str) -> bool:
@@ -91,28 +120,34 @@ class _Notifying(TicketAction):
         super().__init__(store)
         self.notifier = notifier
 
-    def notify(self, user_id: int | None, text: str) -> None:
+    def notify(self, notice: HandoverNotice) -> None:
         outbox = _OUTBOX.get()
         if outbox is not None and self.notifier is not None:
-            outbox.append((user_id, text))
+            outbox.append(notice)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        outbox: list[Notification] = []
+        outbox: list[HandoverNotice] = []
         token = _OUTBOX.set(outbox)
         try:
             events = await super().run(dispatcher, tracker, domain)
         finally:
             _OUTBOX.reset(token)
-        for user_id, text in outbox:
+        for notice in outbox:
             try:
-                result = self.notifier.notify(user_id, text)
+                rich = getattr(self.notifier, "notify_ticket", None)
+                result = rich(notice) if rich is not None else self.notifier.notify(notice.user_id, notice.text)
                 if inspect.isawaitable(result):
                     await result
             except Exception:  # a failed notification must not undo the hand-over
-                log.exception("could not notify agent %s about a hand-over", user_id)
+                log.exception("could not notify agent %s about a hand-over", notice.user_id)
         return events
+
+    @property
+    def wait_seconds(self) -> float | None:
+        value = getattr(self.notifier, "wait_seconds", None)
+        return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 class ActionRequestHuman(_Notifying):
@@ -134,11 +169,11 @@ class ActionRequestHuman(_Notifying):
             current = system.tickets.get(ticket_id)
             if agent is not None and current.assignee_id is None:
                 system.tickets.update(ticket_id, {"assignee_id": agent.id})
-            assignee = current.assignee_id
-        self.notify(
-            assignee,
+            assignee, team = current.assignee_id, current.team_id
+        self.notify(HandoverNotice(
+            "handover", ticket_id, number, assignee, team,
             f"Ticket #{number} needs a person ({channel_of(turn)} chat, language {turn.lang}): {subject}",
-        )
+        ))
         turn.say("utter_handover", number=number)
         return [*turn.done(SlotSet("last_ticket_number", str(number))), ConversationPaused()]
 
@@ -193,9 +228,34 @@ class ActionHandoverRelay(_Notifying):
                 return [ConversationResumed()]
             # the conversation is linked to this ticket by the server, so the system may write to it
             system.tickets.add_message(ticket.id, text, channel=channel_of(turn), direction="inbound")
-            number, assignee = ticket.number, ticket.assignee_id
-        self.notify(assignee, f"Ticket #{number}: new chat message from the customer")
+            number, assignee, team = ticket.number, ticket.assignee_id, ticket.team_id
+            waited_too_long = self._tell_waiting(system, ticket.id)
+        self.notify(HandoverNotice("message", ticket.id, number, assignee, team,
+                                   f"Ticket #{number}: new chat message from the customer"))
+        if waited_too_long:
+            turn.say_text(STILL_WAITING["de" if turn.lang == "de" else "en"].format(number=number))
         return []
+
+    def _tell_waiting(self, system: CrmServices, ticket_id: int) -> bool:
+        """True once per wait: on the first customer message after ``wait_seconds`` without a person's answer
+        (counted from the first customer message after the last answer)."""
+        wait = self.wait_seconds
+        if wait is None:
+            return False
+        rows = system.session.execute(
+            select(TicketMessage.direction, TicketMessage.created_at)
+            .where(TicketMessage.ticket_id == ticket_id, TicketMessage.direction.in_(("inbound", "outbound")))
+            .order_by(TicketMessage.created_at, TicketMessage.id)
+        ).all()
+        waiting: list[Any] = []
+        for direction, at in rows:
+            waiting = [] if direction == "outbound" else [*waiting, at]
+        if len(waiting) < 1:
+            return False
+        limit = waiting[0] + timedelta(seconds=wait)
+        now = utcnow()
+        # told already when an earlier message of this wait came after the limit
+        return now >= limit and all(at < limit for at in waiting[:-1])
 
     @staticmethod
     def _ticket(system: CrmServices, turn: Turn, ticket_id: int | None) -> Ticket | None:

@@ -16,7 +16,7 @@ LABELS: dict[str, dict[str, str]] = {
     "lost": {"en": "lost", "de": "verloren"},
     "new": {"en": "new", "de": "neu"},
     "open": {"en": "open", "de": "offen"},
-    "pending": {"en": "waiting for you", "de": "wartet auf dich"},
+    "pending": {"en": "waiting for you", "de": "wartet auf Ihre Antwort"},
     "solved": {"en": "solved", "de": "gelöst"},
     "closed": {"en": "closed", "de": "geschlossen"},
     "low": {"en": "low", "de": "niedrig"},

@@ -12,9 +12,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.base import CrmAction, DomainDict, Turn, speaker
-from actions.contacts import find_organization, free_text
+from actions.contacts import POSSESSIVES, find_organization, free_text, message_words
 from actions.reports import local_today, period_of, period_text
-from actions.resolve import choice_buttons, resolve_contact
+from actions.resolve import offer, resolve_contact
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -127,13 +127,21 @@ class ActionCreateTask(CrmAction):
         title = str(turn.slot("task_title") or "").strip()
         due = turn.due_at(turn.slot("time"))
         person, org_name = turn.slot("person"), turn.slot("organization")
+        if (
+            not person
+            and not turn.slot("contact_id")
+            and turn.slot("last_contact_id")
+            and (set(message_words(turn.text)) & POSSESSIVES)
+        ):
+            person = "her"  # "remind me to send her the contract": the contact just talked about
+        back_ref = [SlotSet("contact_id", turn.slot("last_contact_id"))] if person == "her" else []
         with self.crm(turn) as crm:
             contact_id = org_id = None
             link, new_contact = "", None
             if person or turn.slot("contact_id"):
                 res = resolve_contact(crm, turn, name=person, organization=org_name)
                 if res.choices:
-                    return turn.offer_choices("utter_which_contact", choice_buttons(res.choices), name=person)
+                    return offer(turn, res, person)
                 contact_id, org_id, new_contact = res.contact_id, res.organization_id, res.unknown
                 link = res.label or res.unknown or ""
             if org_name and org_id is None:
@@ -144,9 +152,12 @@ class ActionCreateTask(CrmAction):
                 link_text = f" ({link})" if link else ""
                 if new_contact:
                     link_text = f" ({new_contact}: {'neuer Kontakt' if turn.lang == 'de' else 'new contact'})"
-                return turn.ask_confirmation(
-                    "utter_confirm_create_task", title=title, due=turn.fmt_date(due), link=link_text
-                )
+                return [
+                    *turn.ask_confirmation(
+                        "utter_confirm_create_task", title=title, due=turn.fmt_date(due), link=link_text
+                    ),
+                    *back_ref,
+                ]
             if new_contact:
                 first, _, last = new_contact.strip().rpartition(" ")
                 contact_id = crm.contacts.create(

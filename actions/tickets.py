@@ -313,7 +313,8 @@ class ValidateTicketStatusForm(_DescriptionForm):
             if asked is None and self.granted(tracker, ticket_number(tracker.get_slot("last_ticket_number"))):
                 return []
             return ["ticket_id"] if self.granted(tracker, asked) else ["ticket_id", "email"]
-        return ["ticket_id"] if is_staff(actor) else []
+        # staff name the ticket, unless this conversation just talked about one ("my ticket", "it")
+        return ["ticket_id"] if is_staff(actor) and not tracker.get_slot("last_ticket_number") else []
 
 
 class ValidateUpdateTicketForm(_DescriptionForm):
@@ -335,7 +336,9 @@ class ValidateUpdateTicketForm(_DescriptionForm):
     ) -> list[str]:
         if not is_anonymous(speaker(tracker)) or self.proof.contact(tracker) is not None:
             return domain_slots
-        known = ticket_number(tracker.get_slot("ticket_id")) or ticket_number(tracker.get_slot("last_ticket_number"))
+        known = ticket_number(tracker.get_slot("ticket_id")) or ticket_number(
+            tracker.get_slot("last_ticket_number")
+        )
         extra = [] if tracker.get_slot("last_ticket_number") else ["ticket_id"]
         return [*domain_slots, *extra, *([] if self.granted(tracker, known) else ["email"])]
 
@@ -365,7 +368,9 @@ class ActionAskEmail(Action):
         if not is_anonymous(speaker(tracker)):
             return finish_form(form)
         invalid = rejected_this_turn(tracker, "email")
-        asked = "utter_ask_verify_email" if form == VERIFY_FORM else "utter_ask_email"
+        # for an existing ticket the address is asked to prove it (a code goes there), not to reach the customer
+        proving = form in (VERIFY_FORM, "ticket_status_form", "update_ticket_form")
+        asked = "utter_ask_verify_email" if proving else "utter_ask_email"
         dispatcher.utter_message(response="utter_ask_email_invalid" if invalid else asked)
         return []
 
@@ -410,7 +415,9 @@ class Located:
     actor: Actor | None = None
     number: int | None = None
     choices: list[Ticket] = field(default_factory=list)
-    problem: str | None = None  # not_found / none_open / need_number / verify (an anonymous speaker must prove)
+    problem: str | None = (
+        None  # not_found / none_open / need_number / verify (an anonymous speaker must prove)
+    )
     asked: int | None = None
 
 
@@ -444,6 +451,7 @@ class TicketAction(CrmAction):
                 return self._locate_anonymous(turn, asked or remembered)
             with self.crm(turn) as crm:
                 if asked is not None or is_staff(actor):
+                    asked = asked if asked is not None else remembered
                     if asked is None:
                         return Located(problem="need_number")
                     return Located(actor=actor, number=crm.tickets.by_number(asked).number)
@@ -510,12 +518,16 @@ class ActionReportIssue(TicketAction):
             turn.say("utter_ask_email")
             return turn.done()
         if not turn.confirmed:  # nothing is written (not even the contact) before a yes
-            summary = {"subject": subject_of(description), "priority": label(priority_of(
-                description, turn.slot("priority")), turn.lang)}
+            summary = {
+                "subject": subject_of(description),
+                "priority": label(priority_of(description, turn.slot("priority")), turn.lang),
+            }
             if is_anonymous(actor):
                 return turn.ask_confirmation("utter_confirm_report_issue_anonymous", email=email, **summary)
             return turn.ask_confirmation("utter_confirm_report_issue", **summary)
-        if is_anonymous(actor) and email is not None:  # (an anonymous report without an address returned above)
+        if (
+            is_anonymous(actor) and email is not None
+        ):  # (an anonymous report without an address returned above)
             with acting_as(self.store, SYSTEM) as system:
                 actor = customer(find_or_create_contact(system, email, language=turn.lang), turn.lang)
         with acting_as(self.store, actor) as crm:
@@ -561,7 +573,7 @@ class ActionTicketStatus(TicketAction):
 
     def run_turn(self, turn: Turn) -> list[EventType]:
         asked = ticket_number(turn.slot("ticket_id"))
-        if is_logged_in(turn.actor) and asked is None:
+        if is_logged_in(turn.actor) and asked is None:  # their open tickets (the one just opened among them)
             with self.crm(turn) as crm:
                 mine = list(crm.tickets.list(open_only=True, limit=20).items)
                 if len(mine) == 1:
@@ -613,8 +625,12 @@ class ActionUpdateTicket(TicketAction):
                 return turn.done()
             if not turn.confirmed:
                 return [
-                    *turn.ask_confirmation("utter_confirm_update_ticket", number=ticket.number,
-                                           subject=ticket.subject, addition=subject_of(addition, 200)),
+                    *turn.ask_confirmation(
+                        "utter_confirm_update_ticket",
+                        number=ticket.number,
+                        subject=ticket.subject,
+                        addition=subject_of(addition, 200),
+                    ),
                     SlotSet("ticket_id", str(ticket.number)),
                 ]
             reopened = ticket.status == "solved"

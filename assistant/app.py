@@ -15,6 +15,7 @@ from assistant.pipeline import Assistant
 from assistant.rules import RulePolicy
 from assistant.settings import PROJECT_DATA
 from crm_store.db import Database
+from nlu.progress import LOADING, ProgressHook
 
 
 def build_engine(training_data: Path, deps: ActionDeps) -> DialogueEngine:
@@ -29,14 +30,15 @@ def build_assistant(db: Database, nlu: NLU, *, training_data: Path = PROJECT_DAT
     return Assistant(db, BatchingParser(nlu), build_engine(training_data, deps))
 
 
-def load_nlu(model_dir: Path, training_data: Path) -> Any:
-    """The trained NLU pipeline; trains first when no model (or an outdated one) is there."""
+def load_nlu(model_dir: Path, training_data: Path, hook: ProgressHook | None = None) -> Any:
+    """The trained NLU pipeline; trains first when no model (or an outdated one) is there.
+    ``hook(phase, fraction)`` hears the training phases and then ``loading`` (``nlu.progress``)."""
     from nlu import model_store
     from nlu.pipeline import NLUPipeline
     from nlu.training_data import data_hash
 
-    if model_store.is_current(model_dir, data_hash(training_data)):
-        return NLUPipeline.load(model_dir)
-    pipeline = NLUPipeline()
-    pipeline.train(training_data, model_dir, progress=False)
+    if not model_store.is_current(model_dir, data_hash(training_data)):
+        NLUPipeline().train(training_data, model_dir, progress=False, hook=hook)
+    if hook is not None:
+        hook(LOADING, 0.0)
     return NLUPipeline.load(model_dir)

@@ -73,10 +73,14 @@ class Assistant:
 
     @staticmethod
     def _language(state: ConversationState, msg: IncomingMessage, parse: dict[str, Any]) -> str:
+        """The message's language when it clearly is English or German ("hi" too), else the conversation's,
+        else the speaker's profile."""
+        from nlu.reply_language import clear_language
+
         detected = parse.get("language")
-        words = len((msg.text or "").split())
-        if detected in SUPPORTED_LANGUAGES and words >= 3 and not msg.text.startswith("/"):
-            return str(detected)
+        clear = clear_language(msg.text or "")
+        if clear in SUPPORTED_LANGUAGES:
+            return str(clear)
         current = state.slots.get("language")
         if current in SUPPORTED_LANGUAGES:
             return str(current)

@@ -22,6 +22,7 @@ from types import ModuleType
 from aiohttp import web
 
 from assistant import leader, speaker_seal
+from assistant.runtime import IN_BACKGROUND_KEY
 from assistant.settings import Settings
 from connectors.rest_api import RestApi, install_health, problem_middleware
 from crm_store.db import Database
@@ -45,6 +46,7 @@ CONNECTOR_MODULES: tuple[str, ...] = (
     "connectors.teams",
     "connectors.email",
     "connectors.consent_links",
+    "connectors.agent_inbox",
 )
 
 
@@ -173,4 +175,5 @@ def run_server(
     if connectors:
         load_connectors()
     app = build_app(settings, db=db, extra=extra)
+    app[IN_BACKGROUND_KEY] = True  # the URL at once; the chat says "warming up" until the model is loaded
     asyncio.run(serve(app, host=settings.host, port=settings.port, print_banner=print_banner))

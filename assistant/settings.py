@@ -41,7 +41,14 @@ class Settings:
     teams_app_id: str = ""
     teams_app_password: str = ""
     teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    teams_token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    teams_token_url: str = ""  # doctor's token check; default: the authority's token endpoint (single-tenant)
+    teams_auth_type: str = "client_secret"  # certificate, user_managed_identity, system_managed_identity, ...
+    teams_app_tenant_id: str = ""  # the bot registration's tenant (default: the first of TEAMS_TENANT_IDS)
+    teams_authority: str = ""  # e.g. https://login.microsoftonline.us/<tenant> (default: public cloud, our tenant)
+    teams_entra_openid_url: str = ""  # keys of single-tenant Entra tokens (default: the authority's metadata)
+    teams_authority_discovery: bool = True  # MSAL instance discovery (off for private/test authorities)
+    teams_cert_pfx_file: str = ""
+    teams_federated_client_id: str = ""
     teams_member_lookup: bool = True  # ask the Bot Connector for an unknown Teams user's e-mail
     teams_tenant_ids: tuple[str, ...] = ()  # Azure AD tenants whose users may talk to the bot (required)
     smtp_host: str = ""
@@ -71,6 +78,9 @@ class Settings:
     retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
     workers: int = 1  # CRM_WORKERS: web worker processes forked after the models are loaded (>1 needs PostgreSQL)
+    pipeline_stalled_days: int = 30  # CRM_PIPELINE_STALLED_DAYS: no activity this long = stalled / at risk
+    pipeline_stage_age_days: int = 60  # CRM_PIPELINE_STAGE_AGE_DAYS: in one stage this long = at risk
+    handover_wait_seconds: int = 300  # CRM_HANDOVER_WAIT_SECONDS: a handed-over customer waits this long, then is told
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -94,7 +104,14 @@ class Settings:
             teams_app_id=env.get("TEAMS_APP_ID", ""),
             teams_app_password=env.get("TEAMS_APP_PASSWORD", ""),
             teams_openid_url=env.get("TEAMS_OPENID_URL", cls.teams_openid_url),
-            teams_token_url=env.get("TEAMS_TOKEN_URL", cls.teams_token_url),
+            teams_token_url=env.get("TEAMS_TOKEN_URL", ""),
+            teams_auth_type=env.get("TEAMS_AUTH_TYPE", "client_secret"),
+            teams_app_tenant_id=env.get("TEAMS_APP_TENANT_ID", ""),
+            teams_authority=env.get("TEAMS_AUTHORITY", ""),
+            teams_entra_openid_url=env.get("TEAMS_ENTRA_OPENID_URL", ""),
+            teams_authority_discovery=env.get("TEAMS_AUTHORITY_DISCOVERY", "1").lower() not in ("0", "false", "no"),
+            teams_cert_pfx_file=env.get("TEAMS_CERT_PFX_FILE", ""),
+            teams_federated_client_id=env.get("TEAMS_FEDERATED_CLIENT_ID", ""),
             teams_member_lookup=env.get("TEAMS_MEMBER_LOOKUP", "1").lower() not in ("0", "false", "no"),
             teams_tenant_ids=tuple(t.strip() for t in env.get("TEAMS_TENANT_IDS", "").split(",") if t.strip()),
             smtp_host=env.get("CRM_SMTP_HOST", ""),
@@ -124,8 +141,16 @@ class Settings:
             retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
             workers=int(env.get("CRM_WORKERS", "1")),
+            pipeline_stalled_days=int(env.get("CRM_PIPELINE_STALLED_DAYS", "30")),
+            pipeline_stage_age_days=int(env.get("CRM_PIPELINE_STAGE_AGE_DAYS", "60")),
+            handover_wait_seconds=int(env.get("CRM_HANDOVER_WAIT_SECONDS", "300")),
         )
-        return replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
+        s = replace(s, **overrides) if overrides else s  # type: ignore[arg-type]
+        if not s.teams_token_url:  # single-tenant: the bot registration's own tenant (sovereign: TEAMS_AUTHORITY)
+            tenant = s.teams_app_tenant_id or (s.teams_tenant_ids[0] if s.teams_tenant_ids else "botframework.com")
+            base = s.teams_authority.rstrip("/") or f"https://login.microsoftonline.com/{tenant}"
+            s = replace(s, teams_token_url=f"{base}/oauth2/v2.0/token")
+        return s
 
     @property
     def slack_enabled(self) -> bool:
@@ -139,8 +164,12 @@ class Settings:
             raise SettingsError("SLACK_APP_TOKEN is not an app-level token (xapp-...)")
         if self.slack_app_token and not self.slack_bot_token:
             raise SettingsError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is empty")
-        if self.teams_app_id and not self.teams_app_password and not self.demo:
+        if self.teams_app_id and self.teams_auth_type == "client_secret" and not self.teams_app_password and not self.demo:
             raise SettingsError("TEAMS_APP_ID is set but TEAMS_APP_PASSWORD is empty")
+        teams_auth_types = ("client_secret", "certificate", "user_managed_identity", "system_managed_identity",
+                            "federated_credentials")
+        if self.teams_app_id and self.teams_auth_type not in teams_auth_types:
+            raise SettingsError(f"TEAMS_AUTH_TYPE must be one of {', '.join(teams_auth_types)}")
         if self.teams_app_id and not self.teams_tenant_ids and not self.demo:
             raise SettingsError(
                 "TEAMS_APP_ID is set but TEAMS_TENANT_IDS is empty: list the Azure AD tenants whose users may "
@@ -156,6 +185,10 @@ class Settings:
             raise SettingsError("CRM_WORKERS must be at least 1")
         if self.workers > 1 and self.database_url.startswith("sqlite"):
             raise SettingsError("CRM_WORKERS > 1 needs PostgreSQL (CRM_DATABASE_URL): SQLite is one process's store")
+        if self.pipeline_stalled_days < 1 or self.pipeline_stage_age_days < 1:
+            raise SettingsError(
+                "CRM_PIPELINE_STALLED_DAYS and CRM_PIPELINE_STAGE_AGE_DAYS must be at least 1"
+            )
         if self.retention_schedule not in ("daily", "off"):
             raise SettingsError("CRM_RETENTION_SCHEDULE must be 'daily' or 'off'")
         for proxy in self.trusted_proxies:

@@ -24,8 +24,11 @@ def _intent_ok(mapping: SlotMapping, intent: str) -> bool:
     return not (mapping.not_intent and intent in mapping.not_intent)
 
 
-def extract_slots(domain: Domain, state: ConversationState, message: dict[str, Any]) -> dict[str, Any]:
-    """Slot values this message provides, by the domain's mappings (first mapping that yields wins)."""
+def extract_slots(
+    domain: Domain, state: ConversationState, message: dict[str, Any], *, free_text: bool = True
+) -> dict[str, Any]:
+    """Slot values this message provides, by the domain's mappings (first mapping that yields wins);
+    ``free_text=False`` leaves out ``from_text`` mappings (what the message carries, not what it is)."""
     intent = (message.get("intent") or {}).get("name", "")
     entities: list[dict[str, Any]] = message.get("entities") or []
     text: str = message.get("text") or ""
@@ -39,7 +42,13 @@ def extract_slots(domain: Domain, state: ConversationState, message: dict[str, A
                 values = [e["value"] for e in entities if e.get("entity") == mapping.entity]
                 if values:
                     value = values[0] if slot.type != "list" else values
-            elif mapping.type == "from_text" and mapping.conditions and text and not text.startswith("/"):
+            elif (
+                mapping.type == "from_text"
+                and free_text
+                and mapping.conditions
+                and text
+                and not text.startswith("/")
+            ):
                 value = text
             elif mapping.type == "from_intent" and mapping.intent and intent in mapping.intent:
                 value = mapping.value

@@ -8,7 +8,10 @@ from typing import Any
 
 MAX_EVENTS_IN_STATE = 60
 # Slots that survive from one request to the next; the rest belong to a single request.
-PERSISTENT_SLOTS = frozenset({"language", "last_contact_id", "last_ticket_number", "email"})
+# The last_* slots are what "it", "her", "my ticket", "that deal" refer to for the rest of the conversation.
+PERSISTENT_SLOTS = frozenset(
+    {"language", "last_contact_id", "last_ticket_number", "last_deal_id", "last_organization_id", "email"}
+)
 
 
 @dataclass
@@ -24,24 +27,41 @@ class ConversationState:
     new_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_json(cls, sender_id: str, channel: str, data: dict[str, Any], initial_slots: dict[str, Any]) -> ConversationState:
+    def from_json(
+        cls, sender_id: str, channel: str, data: dict[str, Any], initial_slots: dict[str, Any]
+    ) -> ConversationState:
         slots = dict(initial_slots)
         slots.update(data.get("slots") or {})
-        return cls(sender_id=sender_id, channel=channel, slots=slots, active_loop=data.get("active_loop"),
-                   paused=bool(data.get("paused")), events=list(data.get("events") or []),
-                   latest_message=data.get("latest_message") or {},
-                   latest_action_name=data.get("latest_action_name"))
+        return cls(
+            sender_id=sender_id,
+            channel=channel,
+            slots=slots,
+            active_loop=data.get("active_loop"),
+            paused=bool(data.get("paused")),
+            events=list(data.get("events") or []),
+            latest_message=data.get("latest_message") or {},
+            latest_action_name=data.get("latest_action_name"),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"slots": {k: v for k, v in self.slots.items() if v is not None}, "active_loop": self.active_loop,
-                "paused": self.paused, "events": self.events[-MAX_EVENTS_IN_STATE:],
-                "latest_message": self.latest_message, "latest_action_name": self.latest_action_name}
+        return {
+            "slots": {k: v for k, v in self.slots.items() if v is not None},
+            "active_loop": self.active_loop,
+            "paused": self.paused,
+            "events": self.events[-MAX_EVENTS_IN_STATE:],
+            "latest_message": self.latest_message,
+            "latest_action_name": self.latest_action_name,
+        }
 
     def tracker(self) -> dict[str, Any]:
         """The tracker dict that Rasa-SDK's ``Tracker.from_dict`` reads."""
         return {
-            "sender_id": self.sender_id, "slots": dict(self.slots), "latest_message": self.latest_message,
-            "events": list(self.events), "paused": self.paused, "followup_action": None,
+            "sender_id": self.sender_id,
+            "slots": dict(self.slots),
+            "latest_message": self.latest_message,
+            "events": list(self.events),
+            "paused": self.paused,
+            "followup_action": None,
             "active_loop": {"name": self.active_loop} if self.active_loop else {},
             "latest_action_name": self.latest_action_name,
         }

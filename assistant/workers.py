@@ -2,10 +2,10 @@
 
     serve_workers(settings, db, workers=4, print_banner=print)   # until SIGINT/SIGTERM
 
-The parent process binds the listening socket, builds the dialogue engine (NLU model, embedder) and the
-mail classifier once, gives up its database connections and forks ``workers`` children. Each child runs
-the ordinary aiohttp application (``build_app``) on the inherited socket, with the preloaded engine
-handed in through ``FACTORY_KEY``/``CLASSIFIER_KEY``: the model pages stay shared copy-on-write, so an
+The parent process binds the listening socket, loads the NLU pipeline (model, embedder) and the mail
+classifier once, gives up its database connections and forks ``workers`` children. Each child runs the
+ordinary aiohttp application (``build_app``) on the inherited socket and builds its dialogue engine on the
+preloaded pipeline (``FACTORY_KEY``; the mail classifier through ``CLASSIFIER_KEY``): the model pages stay shared copy-on-write, so an
 extra worker costs its own heap, not another copy of the model. The kernel hands each new connection
 to whichever worker accepts first, and a connection stays with its worker; a worker that dies (killed,
 crashed) is replaced, and the others keep serving in the meantime.
@@ -75,31 +75,36 @@ def socket_url(sock: socket.socket) -> str:
 class Preloaded:
     """What the parent loads once for all workers (None: the worker loads its own, or needs none)."""
 
-    engine: Any = None
+    nlu: Any = None
     classifier: Any = None
 
     def installer(self, app: web.Application) -> None:
-        from assistant.runtime import FACTORY_KEY
+        from assistant.runtime import FACTORY_KEY, NOTIFIER_KEY, default_factory
 
-        engine = self.engine
-        if engine is not None:
-            app[FACTORY_KEY] = lambda _db, _settings: engine
+        nlu = self.nlu
+        if nlu is not None:  # each worker builds its dialogue engine (with its own hand-over notifier) on it
+
+            def factory(db: Database, settings: Settings) -> Any:
+                return default_factory(db, settings, notifier=app.get(NOTIFIER_KEY), nlu=nlu)
+
+            app[FACTORY_KEY] = factory
         if self.classifier is not None:
             from connectors.email import CLASSIFIER_KEY
 
             app[CLASSIFIER_KEY] = self.classifier
 
 
-def preload(settings: Settings, db: Database, *, connectors: bool) -> Preloaded:
-    """Build the dialogue engine and the mail classifier in this (the parent) process."""
+def preload(settings: Settings, *, connectors: bool) -> Preloaded:
+    """Load the NLU pipeline (model, embedder) and the mail classifier in this (the parent) process."""
     loaded = Preloaded()
     if not connectors:
         return loaded
-    from assistant.runtime import default_factory
+    if not settings.rasa_url:  # with a Rasa server the NLU runs there
+        from assistant.app import load_nlu
 
-    if not settings.rasa_url:  # a Rasa server is a client with its own session: each worker makes one
-        loaded.engine = default_factory(db, settings)
-        _warm_up(loaded.engine)
+        log.warning("loading the language model from %s once for every worker", settings.model_dir)
+        loaded.nlu = load_nlu(settings.model_dir, settings.training_data)
+        _warm_up(loaded.nlu)
     if settings.smtp_listen_port or settings.imap_host:
         from connectors.email import _classifier
 
@@ -110,10 +115,9 @@ def preload(settings: Settings, db: Database, *, connectors: bool) -> Preloaded:
 WARM_UP_TEXTS = ("what's on my list today?", "Wie setze ich mein Passwort zurück?", "hi")
 
 
-def _warm_up(engine: Any) -> None:
+def _warm_up(nlu: Any) -> None:
     """Parse a few texts once, so the lazily built parts (the runtime's buffers, language data) are made
     before the fork and shared, not built again in every worker."""
-    nlu = getattr(getattr(engine, "parser", None), "nlu", None)
     parse_batch = getattr(nlu, "parse_batch", None)
     if parse_batch is None:
         return
@@ -280,7 +284,7 @@ def serve_workers(
         load_connectors()
     sock = listen_socket(settings.host, settings.port)
     try:
-        loaded = preload(settings, db, connectors=connectors)
+        loaded = preload(settings, connectors=connectors)
 
         def build() -> web.Application:
             return build_app(settings, db=db, extra=[loaded.installer])

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from assistant.messages import IncomingMessage
-from assistant.runtime import ASSISTANT_KEY, ensure_assistant
+from assistant.runtime import ASSISTANT_KEY, ensure_assistant, warm_up_status
 from connectors import customer_auth
 from connectors.rate_limit import ClientAddress, RateLimiter
 from crm_store.db import Database, StoreUnavailable
@@ -89,6 +89,54 @@ class TokenCache:
 TOKENS_KEY = web.AppKey("web_chat_tokens", TokenCache)
 
 
+class ChatListeners:
+    """Open chat pages per conversation (``"<speaker label>/<sender id>"``, the key the assistant uses), so an
+    agent's reply can be pushed into the customer's chat. A page listens only to the conversation its own
+    identity and sender id name: the key is derived here, never taken from the client."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[web.WebSocketResponse]] = {}
+
+    def add(self, key: str, ws: web.WebSocketResponse) -> None:
+        self._sockets.setdefault(key, set()).add(ws)
+
+    def remove(self, ws: web.WebSocketResponse) -> None:
+        for key in [k for k, socks in self._sockets.items() if ws in socks]:
+            self._sockets[key].discard(ws)
+            if not self._sockets[key]:
+                del self._sockets[key]
+
+    def sockets(self, key: str) -> list[web.WebSocketResponse]:
+        return list(self._sockets.get(key, ()))
+
+
+LISTENERS_KEY = web.AppKey("web_chat_listeners", ChatListeners)
+# What the chat shows when an agent gives the conversation back to the bot.
+RELEASED = {
+    "en": "You are talking to the assistant again.",
+    "de": "Sie sprechen jetzt wieder mit dem Assistenten.",
+}
+
+
+async def push(app: web.Application, conversation: str, reply: dict[str, Any]) -> int:
+    """Send ``reply`` (one REST-format message) to every open page of ``conversation``; how many got it."""
+    listeners = app.get(LISTENERS_KEY)
+    if listeners is None:
+        return 0
+    sender = conversation.split("/", 1)[-1]
+    sent = 0
+    for ws in listeners.sockets(conversation):
+        if ws.closed:
+            listeners.remove(ws)
+            continue
+        try:
+            await ws.send_json({"push": [{"recipient_id": sender, **reply}]})
+            sent += 1
+        except (ConnectionError, RuntimeError):
+            listeners.remove(ws)
+    return sent
+
+
 class ChatError(Exception):
     """A refusal the client should see: HTTP status, message, and a machine-readable code for a few."""
 
@@ -97,9 +145,11 @@ class ChatError(Exception):
         self.status = status
         self.message = message
         self.code = code
+        self.retry_after: int | None = None  # seconds, for a refusal that will pass (warming up)
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.message, **({"code": self.code} if self.code else {})}
+        extra = {"retry_after": self.retry_after} if self.retry_after is not None else {}
+        return {"error": self.message, **({"code": self.code} if self.code else {}), **extra}
 
 
 # Shown to an anonymous client whose sender id could be guessed; our chat page picks a new id and retries.
@@ -109,6 +159,23 @@ SENDER_NOT_RANDOM = {
     "de": "Diese Gesprächs-ID ist zu leicht zu erraten (mindestens {n} zufällige Zeichen, nicht nur Ziffern): "
     "bitte eine zufällige verwenden, z. B. eine UUID, oder eine von POST /webhooks/rest/session holen.",
 }
+
+
+# While the language model loads (or, on a first start, trains): the chat page shows it and sends again.
+WARMING_UP = {
+    "en": "The assistant is warming up (about {eta} s); your message will be answered then.",
+    "de": "Der Assistent startet noch (etwa {eta} s); Ihre Nachricht wird dann beantwortet.",
+}
+
+
+def _warming_up(request: web.Request) -> ChatError:
+    status = warm_up_status(request.app) or {"state": "warming_up"}
+    if status["state"] == "failed":
+        return ChatError(503, "the assistant is unavailable; please try again later", code="unavailable")
+    eta = int(status.get("eta_seconds") or 5)
+    error = ChatError(503, WARMING_UP[_language(request)].format(eta=eta), code="warming_up")
+    error.retry_after = min(eta, 10)
+    return error
 
 
 def looks_random(sender: str) -> bool:
@@ -209,7 +276,7 @@ async def _answer(
         raise ChatError(429, "too many messages; please slow down")
     assistant = request.app.get(ASSISTANT_KEY)
     if assistant is None:
-        raise ChatError(503, "the assistant is starting; try again in a moment")
+        raise _warming_up(request)
     try:
         replies = await assistant.handle(
             IncomingMessage(channel=channel, sender_id=conversation, text=text, speaker=actor)
@@ -238,7 +305,8 @@ async def rest_webhook(request: web.Request) -> web.Response:
         actor = await _speaker(request, token)
         return web.json_response(await _answer(request, actor, sender, text, "web"))
     except ChatError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return web.json_response(exc.body(), status=exc.status, headers=headers)
     except web.HTTPRequestEntityTooLarge:
         return _json_error(413, "request body too large")
 
@@ -254,6 +322,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text=exc.message) from None
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=settings.max_message_chars * 4 + 1024)
     await ws.prepare(request)
+    listeners = request.app[LISTENERS_KEY]
+    try:
+        await _frames(request, ws, settings, listeners)
+    finally:
+        listeners.remove(ws)
+    return ws
+
+
+async def _frames(request: web.Request, ws: web.WebSocketResponse, settings: Any, listeners: ChatListeners) -> None:
+    """Each text frame: a message {"sender", "message", "token"?}, or {"listen": sender, "token"?} to receive
+    what an agent writes into this conversation."""
     actor: Actor | None = None
     token_seen: str | None = None
     async for frame in ws:
@@ -270,11 +349,21 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if actor is None or token != token_seen:
                 actor = await _speaker(request, token if isinstance(token, str) else None)
                 token_seen = token
+            if isinstance(payload, dict) and "listen" in payload and "message" not in payload:
+                listen = payload.get("listen")
+                if not isinstance(listen, str) or not listen.strip() or len(listen) > MAX_SENDER_CHARS:
+                    raise ChatError(400, '"listen" must be the conversation\'s sender id')
+                if actor.kind == "customer" and actor.id is None and not looks_random(listen.strip()):
+                    raise ChatError(400, SENDER_NOT_RANDOM[_language(request)].format(
+                        n=MIN_ANONYMOUS_SENDER_CHARS), code="sender_not_random")
+                listeners.add(f"{actor.label}/{listen.strip()}", ws)
+                await ws.send_json({"listening": True})
+                continue
             sender, text = _validate(payload, settings.max_message_chars)
+            listeners.add(f"{actor.label}/{sender}", ws)
             await ws.send_json({"replies": await _answer(request, actor, sender, text, "web")})
         except ChatError as exc:
             await ws.send_json({**exc.body(), "status": exc.status})
-    return ws
 
 
 async def chat_page(request: web.Request) -> web.FileResponse:
@@ -309,6 +398,7 @@ def install(app: web.Application) -> None:
     settings = app[SETTINGS_KEY]
     app[LIMITER_KEY] = RateLimiter(rate=settings.chat_rate, burst=settings.chat_burst)
     app[TOKENS_KEY] = TokenCache()
+    app[LISTENERS_KEY] = ChatListeners()
     app[CLIENT_ADDRESS_KEY] = ClientAddress(settings.trusted_proxies)
     app[IP_LIMITER_KEY] = RateLimiter(
         rate=settings.chat_rate * IP_FACTOR, burst=settings.chat_burst * IP_FACTOR

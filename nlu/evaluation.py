@@ -89,6 +89,34 @@ class EvaluationReport:
             types,
         )
 
+    def entity_value_report(self, types: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+        return entity_value_accuracy(
+            [p.example.entities for p in self.predictions],
+            [p.result.entities for p in self.predictions],
+            types,
+            texts=[p.example.text for p in self.predictions],
+        )
+
+    def entity_value_errors(
+        self, types: Sequence[str] = ("person", "organization", "job_title")
+    ) -> list[dict[str, Any]]:
+        """Annotated names whose value was not extracted, with what was extracted instead."""
+        out: list[dict[str, Any]] = []
+        for p in self.predictions:
+            found = [(e.entity, normalise_value(e.value)) for e in p.result.entities]
+            for gold in p.example.entities:
+                if gold.entity in types and (gold.entity, normalise_value(gold.value)) not in found:
+                    extracted = [str(e.value) for e in p.result.entities if e.entity == gold.entity]
+                    out.append(
+                        {
+                            "text": p.example.text,
+                            "entity": gold.entity,
+                            "expected": gold.value,
+                            "got": extracted,
+                        }
+                    )
+        return out
+
     def errors(self) -> list[dict[str, Any]]:
         return [
             {
@@ -140,6 +168,67 @@ def entity_scores(
     names = sorted(set(types) if types else set(tp) | set(fn) | set(fp))
     report = {name: _prf(tp[name], fp[name], fn[name]) for name in names}
     report["micro"] = _prf(sum(tp[n] for n in names), sum(fp[n] for n in names), sum(fn[n] for n in names))
+    return report
+
+
+def normalise_value(value: object) -> str:
+    """What "the same value" means for value accuracy: case and whitespace do not count."""
+    return " ".join(str(value).split()).casefold()
+
+
+def entity_value_accuracy(
+    gold: Sequence[Sequence[Entity]],
+    predicted: Sequence[Sequence[Entity]],
+    types: Sequence[str] | None = None,
+    texts: Sequence[str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per entity type: the share of annotated entities whose value was extracted (same type, value equal
+    after ``normalise_value``; each extracted entity counts once), plus ``overall`` over all types.
+    Offsets do not matter: "[Acme GmbH](organization)" is found when any ``organization`` reads "acme gmbh".
+    An annotation without a normalised value (``[next friday](time)``, ``[+49 170 5550199](phone)``)
+    is found by an extracted entity of its type with that surface text (``texts`` gives the surfaces)."""
+    hits: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    spurious: Counter[str] = Counter()
+    for i, (gold_ents, pred_ents) in enumerate(zip(gold, predicted, strict=True)):
+        text = texts[i] if texts is not None else None
+        pool = [
+            (e.entity, normalise_value(e.value), normalise_value(text[e.start : e.end]) if text else None)
+            for e in pred_ents
+            if not types or e.entity in types
+        ]
+        for ent in gold_ents:
+            if types and ent.entity not in types:
+                continue
+            total[ent.entity] += 1
+            value = normalise_value(ent.value)
+            as_written = text is not None and value == normalise_value(text[ent.start : ent.end])
+            match = next((p for p in pool if p[0] == ent.entity and p[1] == value), None)
+            if match is None and as_written:
+                match = next((p for p in pool if p[0] == ent.entity and p[2] == value), None)
+            if match is not None:
+                pool.remove(match)
+                hits[ent.entity] += 1
+        for name, *_ in pool:
+            spurious[name] += 1
+    names = sorted(set(types) if types else set(total))
+    report = {
+        name: {
+            "accuracy": round(hits[name] / total[name], 4) if total[name] else 0.0,
+            "correct": hits[name],
+            "n": total[name],
+            "spurious": spurious[name],
+        }
+        for name in names
+    }
+    n = sum(total[name] for name in names)
+    correct = sum(hits[name] for name in names)
+    report["overall"] = {
+        "accuracy": round(correct / n, 4) if n else 0.0,
+        "correct": correct,
+        "n": n,
+        "spurious": sum(spurious[name] for name in names),
+    }
     return report
 
 

@@ -2,7 +2,8 @@
 
 Layout of ``<model_dir>/nlu/``::
 
-    metadata.json      data hash, embedding model, languages, intents, threshold, timings
+    metadata.json      data hash, embedding model, languages, intents, threshold, timings (total and
+                       per phase: the next run's time estimate)
     intent.joblib      the intent classifier (vectorisers + logistic regression)
     lexicon.joblib     synonyms and lookup tables from the training data
     ner/<lang>/        one spaCy pipeline per language
@@ -22,7 +23,7 @@ METADATA = "metadata.json"
 INTENT_FILE = "intent.joblib"
 LEXICON_FILE = "lexicon.joblib"
 NER_DIR = "ner"
-FORMAT_VERSION = 2  # 2: the intent classifier config gained encoder_gloss
+FORMAT_VERSION = 3  # 2: classifier config gained encoder_gloss; 3: NER context words, legal-form tokens
 
 
 def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -44,6 +45,7 @@ class ModelMetadata:
     threshold: float = 0.0
     examples: int = 0
     train_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # per training phase (nlu.progress)
     trained_at: str = ""
     format_version: int = FORMAT_VERSION
 

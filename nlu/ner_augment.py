@@ -2,10 +2,11 @@
 
 A blank spaCy NER trained on a few hundred annotated names learns the names, not the contexts they
 stand in ("called ___ from ___"): on names it has never seen its recall halves. ``augment`` adds copies
-of the annotated examples whose person and organisation spans are replaced by names drawn from
-generic pools (common first and last names of the DACH region and beyond, company stems with legal
-forms), some of them lower-cased the way reps type. Job titles and every other entity stay; offsets
-are shifted. The pools are everyday vocabulary, never taken from evaluation data.
+of the annotated examples whose person, organisation and job-title spans are replaced by generated
+ones: mostly from ``nlu.names`` (people, firms and titles across the DACH region, the Nordic countries,
+Poland, Italy, the UK and the US, in many shapes), sometimes from the small pools below, some of them
+lower-cased or in capitals the way reps type. Every other entity stays; offsets are shifted. The pools
+are everyday vocabulary, never taken from evaluation data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
+from nlu import names
 from nlu.training_data import TrainingExample
 from nlu.types import Entity
 
@@ -71,11 +73,15 @@ ORG_FORMS: tuple[str, ...] = (
     " Ltd", " Inc.", " Inc", " Corp.", " LLC", " plc", " S.A.", " B.V.", " OG", " Sàrl",
 )  # fmt: skip
 
-COPIES = 1  # augmented copies per annotated example
+COPIES = 3  # augmented copies per annotated example
 LOWER_SHARE = 0.25  # of the copies, how many get their names lower-cased
+GENERATED_SHARE = 0.75  # of the substituted names, how many come from nlu.names (the rest: pools below)
+SUBSTITUTED = ("person", "organization", "job_title")
 
 
 def random_person(rng: random.Random, language: str) -> str:
+    if rng.random() < GENERATED_SHARE:
+        return names.person_name(rng, language)
     shape = rng.random()
     last = rng.choice(LAST_NAMES)
     if shape < 0.6:
@@ -88,7 +94,9 @@ def random_person(rng: random.Random, language: str) -> str:
     return last
 
 
-def random_organization(rng: random.Random) -> str:
+def random_organization(rng: random.Random, language: str = "en") -> str:
+    if rng.random() < GENERATED_SHARE:
+        return names.organization_name(rng, language)
     return f"{rng.choice(ORG_STEMS)}{rng.choice(ORG_MIDDLES)}{rng.choice(ORG_FORMS)}"
 
 
@@ -103,15 +111,20 @@ def substitute(example: TrainingExample, rng: random.Random, *, lower: bool = Fa
         pieces.append(example.text[pos : ent.start])
         surface = example.text[ent.start : ent.end]
         if ent.entity == "person":
-            new = random_person(rng, example.language)
+            new = names.restyle(random_person(rng, example.language), rng, lower=0.0)
         elif ent.entity == "organization":
-            new = random_organization(rng)
+            new = names.restyle(random_organization(rng, example.language), rng, lower=0.0, upper=0.08)
+        elif ent.entity == "job_title" and ent.value == surface:
+            new = names.job_title(rng, example.language)
         else:
             new = surface
-        if lower and ent.entity in ("person", "organization"):
+        replaced = ent.entity in ("person", "organization") or (
+            ent.entity == "job_title" and ent.value == surface
+        )
+        if lower and replaced:
             new = new.lower()
         start = ent.start + shift
-        value = new if ent.entity in ("person", "organization") else ent.value
+        value = new if replaced else ent.value
         entities.append(replace(ent, value=value, start=start, end=start + len(new)))
         shift += len(new) - len(surface)
         pieces.append(new)
@@ -127,7 +140,7 @@ def augment(
     rng = random.Random(seed)
     out = list(examples)
     for ex in examples:
-        if not any(e.entity in ("person", "organization") for e in ex.entities):
+        if not any(e.entity in SUBSTITUTED for e in ex.entities):
             continue
         for _ in range(copies):
             out.append(substitute(ex, rng, lower=rng.random() < LOWER_SHARE))

@@ -31,6 +31,7 @@ from nlu.gazetteer import NameGazetteer
 from nlu.gloss_de import encoder_text  # CRM_GERMAN_GLOSS=0 is decided there
 from nlu.intent_classifier import OUT_OF_SCOPE, ClassifierConfig, IntentClassifier
 from nlu.ner import NER_LABELS, EntityRecognizer
+from nlu.progress import PhaseClock, ProgressHook
 from nlu.training_data import TrainingData, load_training_data
 from nlu.types import Entity, IntentScore, ParseResult
 
@@ -106,6 +107,8 @@ class NLUPipeline:
         self.synonyms: dict[str, dict[str, str]] = {}
         self.lookups: dict[str, dict[str, list[str]]] = {}
         self.metadata: model_store.ModelMetadata | None = None
+        # Known names (the store's contacts and organisations), used when a parse is given none.
+        self.gazetteer: NameGazetteer | None = None
         self._detect_language = _optional("nlu.language", "detect_language") or _fallback_language
         self._extract_rules = _optional("nlu.rule_entities", "extract_rule_entities")
         self._merge = _optional("nlu.rule_entities", "merge_entities") or _fallback_merge
@@ -123,30 +126,48 @@ class NLUPipeline:
 
     # -- training -------------------------------------------------------------------------
     def train(
-        self, data_dir: Path | str, model_dir: Path | str, progress: bool = True
+        self,
+        data_dir: Path | str,
+        model_dir: Path | str,
+        progress: bool = True,
+        hook: ProgressHook | None = None,
     ) -> model_store.ModelMetadata:
+        """Train and save. ``progress`` shows a bar on stderr (only on a terminal); ``hook(phase, fraction)``
+        hears every step (the server's warm-up state); the seconds per phase go into the metadata."""
         started = time.perf_counter()
+        clock = PhaseClock(hook)
         data = load_training_data(data_dir)
         ner_steps = self.ner_epochs * len({ex.language for ex in data.examples})
-        with tqdm(total=3 + ner_steps, desc="training NLU", disable=not progress, unit="step") as bar:
+        with tqdm(
+            total=3 + ner_steps, desc="training NLU", disable=None if progress else True, unit="step"
+        ) as bar:
             bar.set_postfix_str("embedding")
+            clock("embedding")
             texts = [ex.text for ex in data.examples]
             languages = [ex.language for ex in data.examples]
             embeddings = self.embedder.encode(self._encoder_texts(texts, languages, self.classifier_config))
             bar.update(1)
             bar.set_postfix_str("intents")
+            clock("intents")
             self.classifier = IntentClassifier(self.classifier_config).fit(
                 texts, [ex.intent for ex in data.examples], embeddings
             )
             bar.update(1)
             bar.set_postfix_str("entities")
-            self.ner = EntityRecognizer().train(
-                data.examples, epochs=self.ner_epochs, progress=lambda _d, _t: bar.update(1)
-            )
+            clock("entities")
+
+            def epoch_done(done: int, total: int) -> None:
+                bar.update(2 + done - bar.n)
+                clock("entities", done / max(1, total))
+
+            self.ner = EntityRecognizer().train(data.examples, epochs=self.ner_epochs, progress=epoch_done)
             self.synonyms, self.lookups = data.synonyms, data.lookups
             bar.update(ner_steps - bar.n + 2)
             bar.set_postfix_str("saving")
-            self.metadata = self._save(Path(model_dir), data, time.perf_counter() - started)
+            clock("saving")
+            self.metadata = self._save(
+                Path(model_dir), data, time.perf_counter() - started, phase_seconds=clock.finish()
+            )
             bar.update(1)
         return self.metadata
 
@@ -162,7 +183,14 @@ class NLUPipeline:
         self.synonyms, self.lookups = data.synonyms, data.lookups
         return self
 
-    def _save(self, model_dir: Path, data: TrainingData, seconds: float) -> model_store.ModelMetadata:
+    def _save(
+        self,
+        model_dir: Path,
+        data: TrainingData,
+        seconds: float,
+        *,
+        phase_seconds: dict[str, float] | None = None,
+    ) -> model_store.ModelMetadata:
         assert self.classifier is not None
         target = model_store.nlu_dir(model_dir)
         target.mkdir(parents=True, exist_ok=True)
@@ -178,6 +206,7 @@ class NLUPipeline:
             threshold=self.classifier.threshold,
             examples=len(data.examples),
             train_seconds=round(seconds, 2),
+            phase_seconds=phase_seconds or {},  # "saving" counts up to writing this file
             trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         model_store.write_metadata(model_dir, metadata)
@@ -227,6 +256,7 @@ class NLUPipeline:
             raise RuntimeError("NLUPipeline is neither trained nor loaded")
         if not texts:
             return []
+        gazetteer = gazetteer or self.gazetteer
         originals = [t if isinstance(t, str) else str(t) for t in texts]
         clean = [sanitize(t) for t in originals]
         hints = list(langs) if langs is not None else [None] * len(clean)
@@ -302,6 +332,8 @@ class NLUPipeline:
         rules = self._call(self._extract_rules, "rules", head, lang)
         times = self._call(self._extract_times, "dates", head, lang, now=now, tz=tz)
         known = self._call(gazetteer.find if gazetteer else None, "gazetteer", head)
+        if known:  # a known name wins over the model's guess at the same place
+            ner = [e for e in ner if all(e.end <= k.start or e.start >= k.end for k in known)]
         try:
             merged = self._merge(rules, times, known, ner)
         except Exception:

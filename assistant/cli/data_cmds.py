@@ -41,6 +41,30 @@ def _bar(total: int | None, desc: str) -> tqdm[Any]:
     )
 
 
+class _Steps:
+    """A bar over the named steps of one long operation (an erasure's VACUUM can take minutes), on a
+    terminal's stderr only."""
+
+    def __init__(self, desc: str, names: list[str]) -> None:
+        self.names = names
+        self.bar = tqdm(
+            total=len(names),
+            desc=desc,
+            unit=" steps",
+            file=sys.stderr,
+            leave=False,
+            disable=not sys.stderr.isatty(),
+        )
+
+    def begin(self, name: str) -> None:
+        self.bar.set_postfix_str(name, refresh=False)
+        self.bar.update(self.names.index(name) - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.update(len(self.names) - self.bar.n)
+        self.bar.close()
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 @click.command()
 @db_option
@@ -113,6 +137,11 @@ def _serve_demo(store: Database, host: str | None, port: int | None) -> None:
         click.echo(
             f"demo running on {url}  (chat: POST {url}/webhooks/rest/webhook, REST API {url}/api/v1/); "
             "Ctrl+C stops it"
+        )
+        click.echo(
+            f"open {url}/ in a browser; the assistant warms up first (progress below and at {url}/health), "
+            "the chat says so and answers when it is ready",
+            err=True,
         )
 
     try:
@@ -236,9 +265,15 @@ def gdpr_export(db_url: str | None, email: str, html_path: Path | None) -> None:
     """Print everything stored about one person as one JSON document (Art. 15/20)."""
     from crm_store.services.gdpr import export_html
 
-    document = _with_contact(db_url, email, lambda crm, cid: crm.gdpr.export(cid))
-    if html_path is not None:
-        html_path.write_text(export_html(document), encoding="utf-8")
+    steps = _Steps("gdpr export", ["collecting", "writing"])
+    try:
+        steps.begin("collecting")
+        document = _with_contact(db_url, email, lambda crm, cid: crm.gdpr.export(cid))
+        steps.begin("writing")
+        if html_path is not None:
+            html_path.write_text(export_html(document), encoding="utf-8")
+    finally:
+        steps.close()
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
@@ -263,7 +298,9 @@ def gdpr_erase(
         click.confirm(f"Erase all personal data of {email or f'contact {contact_id}'}? This cannot be undone",
                       abort=True)
     store = open_store(db_url)
+    steps = _Steps("gdpr erase", ["erasing", "freeing pages"])
     try:
+        steps.begin("erasing")
         with store.session() as session:
             crm = CrmServices(session, CLI_ACTOR)
             contact = crm.contacts.by_email(email) if email is not None else session.get(Contact, contact_id)
@@ -286,6 +323,7 @@ def gdpr_erase(
                 report, request_id = crm.gdpr.last_report, request.id
         # the tables this run touched; a second run (finishing an interrupted one) does every table of people
         # and every erasure whose free-page step is still owed
+        steps.begin("freeing pages")
         if request_id is not None:
             report["free_pages"] = free_pages(store, list(report["tables"]), [request_id])
         else:
@@ -293,6 +331,7 @@ def gdpr_erase(
     except CrmError as exc:
         raise click.ClickException(exc.detail) from exc
     finally:
+        steps.close()
         store.dispose()
     report["request_id"] = request_id
     if as_json:

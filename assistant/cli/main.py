@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "assistant.cli.chat_cmds",
     "assistant.cli.actions_cmds",
     "assistant.cli.doctor_cmds",
+    "assistant.cli.teams_cmds",
 )
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import mailbox
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from assistant.cli.common import db_option, open_store
 from connectors.email.model import ClassifierDataError
@@ -56,6 +58,28 @@ def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
             box.close()
         return
     yield str(path), path.read_bytes()
+
+
+def count_messages(path: Path) -> int:
+    """How many messages :func:`iter_messages` will yield (for the progress bar; reads no bodies of files)."""
+    if path.is_dir():
+        if (path / "cur").is_dir() or (path / "new").is_dir():
+            return sum(
+                1
+                for sub in ("new", "cur")
+                if (path / sub).is_dir()
+                for item in (path / sub).glob("*")
+                if item.is_file() and not item.name.startswith(".")
+            )
+        return sum(1 for _ in path.glob("*.eml"))
+    with path.open("rb") as handle:
+        if handle.read(5) != b"From ":
+            return 1
+    box = mailbox.mbox(str(path), create=False)
+    try:
+        return len(box)
+    finally:
+        box.close()
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -126,6 +150,9 @@ def triage_cmd(
     now = _parse_now(now_text)
     db = _dry_run_store(db_url) if dry_run else open_store(db_url)
     service = build_triage(db, model=model, data_dir=data_dir, backend=backend, rules=rules, now=now)
+    # the bar on stderr (stdout stays JSON lines), only on a terminal
+    bar = tqdm(total=sum(count_messages(p) for p in files), desc="triage", unit=" mails", file=sys.stderr,
+               disable=None, leave=False)  # fmt: skip
     try:
         for path in files:
             for label, raw in iter_messages(path):
@@ -133,8 +160,11 @@ def triage_cmd(
                     line = {"file": label, **service.classify(raw)}
                 else:
                     line = {"file": label, **service.process(raw, source="file").to_dict()}
+                bar.clear()
                 click.echo(json.dumps(line, ensure_ascii=False, default=str))
+                bar.update(1)
     finally:
+        bar.close()
         if db is not None:
             db.dispose()
 

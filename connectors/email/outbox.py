@@ -49,6 +49,8 @@ IDLE_POLL_SECONDS = 5.0  # how often an idle worker looks for rows other process
 CHANNEL = "email"
 KIND_CODE = "verification_code"
 KIND_CONSENT = "consent_confirmation"  # double opt-in link (crm_store/services/consent.py)
+KIND_LOGIN = "login_link"  # a one-time sign-in link to the agent inbox (crm_store/services/agent_sessions.py)
+KIND_REPLY = "reply"  # an agent's answer to a ticket (crm_store/services/ticket_replies.py), threaded
 SCAN_LIMIT = 100
 ERROR_RETRY_SECONDS = 5.0
 _DIRTY = "crm_email_outbox_dirty"
@@ -72,6 +74,20 @@ BODIES: dict[str, str] = {
     ),
 }
 ABOUT: dict[str, str] = {"en": " (ticket #{number})", "de": " (Ticket #{number})"}
+LOGIN_SUBJECTS: dict[str, str] = {"en": "Your sign-in link for the support inbox",
+                                  "de": "Ihr Anmeldelink für den Support-Posteingang"}
+LOGIN_BODIES: dict[str, str] = {
+    "en": "Hello,\n\nopen this link to sign in to the support inbox (valid for 15 minutes, once):\n\n    {url}\n\n"
+    "If you did not ask for it, ignore this e-mail.\n\n{team}\n",
+    "de": "Guten Tag,\n\nöffnen Sie diesen Link, um sich im Support-Posteingang anzumelden (15 Minuten gültig, "
+    "einmal):\n\n    {url}\n\nWenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail.\n\n{team}\n",
+}
+REPLY_SUBJECT = "[#{number}] Re: {subject}"  # "Re:" (RFC 5322 3.6.5), understood by German clients too
+REPLY_FOOTERS: dict[str, str] = {
+    "en": "\n\n--\n{name}{team}\nTo answer, reply to this e-mail and keep [#{number}] in the subject.\n",
+    "de": "\n\n--\n{name}{team}\nUm zu antworten, antworten Sie einfach auf diese E-Mail und lassen "
+    "[#{number}] im Betreff stehen.\n",
+}
 CONSENT_SUBJECTS: dict[str, str] = {
     "en": "Please confirm your subscription ({purpose})",
     "de": "Bitte bestätigen Sie Ihre Anmeldung ({purpose})",
@@ -135,6 +151,53 @@ def build_consent_mail(payload: dict[str, Any], *, from_addr: str, from_name: st
     message["Content-Language"] = lang
     message.set_content(CONSENT_BODIES[lang].format(purpose=purpose, url=payload["url"], team=from_name))
     return message
+
+
+def build_reply_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
+    """An agent's reply: threaded into the customer's conversation (In-Reply-To, References, ``[#N]``)."""
+    lang = str(payload.get("language") or "en")
+    lang = lang if lang in REPLY_FOOTERS else "en"
+    number = payload.get("ticket_number")
+    subject = str(payload.get("subject") or "").strip()
+    while subject.lower().startswith(("re:", "aw:", "fwd:", "wg:")):
+        subject = subject.split(":", 1)[1].strip()
+    subject = subject.replace(f"[#{number}]", "").strip()
+    agent = str(payload.get("from_name") or "")
+    message = EmailMessage()
+    message["From"] = formataddr((f"{agent} ({from_name})" if agent else from_name, from_addr))
+    message["To"] = str(payload["to"])
+    message["Subject"] = REPLY_SUBJECT.format(number=number, subject=subject)[:900]
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = _angled(payload["message_id"])
+    if payload.get("in_reply_to"):
+        message["In-Reply-To"] = _angled(payload["in_reply_to"])
+    references = [_angled(r) for r in payload.get("references") or [] if r]
+    if references:
+        message["References"] = " ".join(references)
+    footer = REPLY_FOOTERS[lang].format(name=f"{agent}\n" if agent else "", team=from_name, number=number)
+    message.set_content(str(payload["body"]).rstrip() + footer)
+    message["Content-Language"] = lang  # after set_content, which drops Content-* headers set before it
+    return message
+
+
+def build_login_mail(payload: dict[str, Any], *, from_addr: str, from_name: str) -> EmailMessage:
+    lang = str(payload.get("language") or "en")
+    lang = lang if lang in LOGIN_SUBJECTS else "en"
+    message = EmailMessage()
+    message["From"] = formataddr((from_name, from_addr))
+    message["To"] = str(payload["to"])
+    message["Subject"] = LOGIN_SUBJECTS[lang]
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid("signin", domain=from_addr.rsplit("@", 1)[-1] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(LOGIN_BODIES[lang].format(url=payload["url"], team=from_name))
+    message["Content-Language"] = lang
+    return message
+
+
+def _angled(message_id: object) -> str:
+    """A Message-ID as a header wants it (``<id@host>``); the store keeps them bare."""
+    return f"<{str(message_id).strip().strip('<>')}>"
 
 
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
@@ -268,17 +331,19 @@ class EmailOutbox:
 
     async def _send(self, payload: dict[str, Any]) -> tuple[str | None, bool]:
         """(error, retry): (None, False) when the relay accepted the mail."""
-        secret = {KIND_CODE: "code", KIND_CONSENT: "url"}.get(str(payload.get("kind")))
+        kind = str(payload.get("kind"))
+        secret = {KIND_CODE: "code", KIND_CONSENT: "url", KIND_LOGIN: "url", KIND_REPLY: "body"}.get(kind)
         if secret is None or not payload.get("to") or not payload.get(secret):
             return "unknown_payload", False
         expires = _parse_time(payload.get("expires_at"))
         if expires is not None and expires <= self.clock():
             return "code_expired", False
         if self.relay is None:
-            log.warning("a one-time code for the chat could not be sent: no SMTP relay (set CRM_SMTP_HOST)")
+            log.warning("a %s mail could not be sent: no SMTP relay (set CRM_SMTP_HOST)", payload.get("kind"))
             log.debug("undelivered one-time code %s for %s", payload.get("code"), payload.get("to"))
             return "no_smtp_relay", False
-        build = build_consent_mail if secret == "url" else build_code_mail
+        build = {KIND_CONSENT: build_consent_mail, KIND_LOGIN: build_login_mail,
+                 KIND_REPLY: build_reply_mail}.get(kind, build_code_mail)
         message = build(payload, from_addr=self.from_addr, from_name=self.from_name)
         relay = self.relay
         try:
@@ -305,7 +370,7 @@ class EmailOutbox:
             if error is None:
                 stored.sent_at, stored.next_attempt_at, stored.last_error = now, None, None
                 stored.payload = _scrubbed(row.payload)
-                log.info("e-mail outbox: one-time code mail %s sent", row.id)
+                log.info("e-mail outbox: %s mail %s sent", row.payload.get("kind"), row.id)
                 return
             stored.last_error = error[:500]
             if retry and (expires is None or expires > now):
@@ -359,4 +424,4 @@ def install_outbox(app: web.Application) -> None:
 
 
 __all__ = ["CHANNEL", "OUTBOX_KEY", "EmailOutbox", "Policy", "build_code_mail", "build_consent_mail",
-           "install_outbox"]
+           "build_reply_mail", "install_outbox"]

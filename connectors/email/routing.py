@@ -41,6 +41,7 @@ class RoutingRule:
 class Route:
     team: str | None
     priority: str
+    matched: tuple[int, ...] = ()  # the numbers (from 1, in file order) of the rules that applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +95,14 @@ class Router:
         facts = {"queue": queue, "language": language, "segment": segment, "vip": vip}
         team: str | None = None
         boost = 0
-        for rule in self.rules:
+        matched: list[int] = []
+        for number, rule in enumerate(self.rules, start=1):
             if rule.applies(facts):
+                matched.append(number)
                 boost += rule.priority_boost
                 if team is None and rule.team:
                     team = rule.team
-        return Route(team=team or self.default_team, priority=boost_priority(priority, boost))
+        return Route(team=team or self.default_team, priority=boost_priority(priority, boost), matched=tuple(matched))
 
     def assign(
         self, session: Session, team_name: str | None, language: str, *, cache: TeamCache | None = None

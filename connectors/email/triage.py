@@ -334,7 +334,7 @@ class TriageService:
         thread = decision.ticket
         if thread is not None:
             try:
-                crm.tickets.add_message(
+                added = crm.tickets.add_message(
                     thread.id, body, channel="email", message_id=mail.message_id, in_reply_to=mail.in_reply_to,
                     author_contact_id=contact.id if contact is not None else None,
                     author_address=mail.from_addr or None, recipients=_recipients(mail),
@@ -343,6 +343,8 @@ class TriageService:
                 result.action = "duplicate"
                 result.ticket_number = thread.number
                 return result
+            if mail.attachments:
+                crm.tickets.record_attachments(added.id, _attachment_names(mail))
             result.action, result.ticket_number = "appended", thread.number
             result.queue, result.team = thread.queue, None
             event.result = json.dumps({"action": "appended", "source": source, "ticket": thread.number})
@@ -392,6 +394,13 @@ class TriageService:
             ticket.messages[0].author_address = mail.from_addr or None
             ticket.messages[0].recipients = None if decision.auth_failed else _recipients(mail)
         MailThreading(session, self.actor).flag(ticket, decision)
+        crm.tickets.record_triage(ticket.id, {
+            "queue": label.queue, "priority": result.priority, "classified_priority": label.priority,
+            "language": label.language, "confidence": result.confidence, "rules": list(route.matched),
+            "team": route.team, "flags": list(result.flags), "automatic": label.automatic,
+        })  # fmt: skip
+        if ticket.messages and mail.attachments:
+            crm.tickets.record_attachments(ticket.messages[0].id, _attachment_names(mail))
         result.review_reason = ticket.review_reason
         if broken:
             ticket.needs_human = True
@@ -591,6 +600,10 @@ def _recipients(mail: ParsedMail) -> list[str]:
     """To and Cc, lower-cased, without duplicates (bounded: a mail can name thousands)."""
     cc = [addr.lower() for _, addr in getaddresses([mail.headers.get("cc", "")]) if "@" in addr]
     return list(dict.fromkeys(a for a in [*mail.to, *cc] if "@" in a))[:MAX_RECIPIENTS]
+
+
+def _attachment_names(mail: ParsedMail) -> list[str]:
+    return [(a.name or "(unnamed)")[:200] for a in mail.attachments][:50]
 
 
 def _raw_text(raw: bytes) -> str:

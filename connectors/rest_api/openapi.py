@@ -71,12 +71,25 @@ HEALTH_OPERATION: dict[str, Any] = {
     "security": [],
     "responses": {
         "200": {
-            "description": "The store answers",
+            "description": "The store answers; with a chat assistant, its state (warming up, ready, failed)",
             "content": {
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {"status": {"const": "ok"}, "database": {"const": "ok"}},
+                        "properties": {
+                            "status": {"enum": ["ok", "warming_up", "degraded"]},
+                            "database": {"const": "ok"},
+                            "assistant": {
+                                "type": "object",
+                                "properties": {
+                                    "state": {"enum": ["warming_up", "ready", "failed"]},
+                                    "phase": {"type": "string"},
+                                    "progress": {"type": "number"},
+                                    "eta_seconds": {"type": "integer"},
+                                    "elapsed_seconds": {"type": "integer"},
+                                },
+                            },
+                        },
                     }
                 }
             },

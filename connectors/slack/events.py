@@ -19,7 +19,6 @@ import asyncio
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,27 +26,24 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import IntegrityError
 
 from assistant.messages import IncomingMessage
 from assistant.pipeline import Assistant
+from connectors.chat_common import ActorDirectory, claim_event
 from connectors.slack import home, shortcut, wording
 from connectors.slack.identity import Workspace
 from connectors.slack.outbox import Notify, SlackOutbox, posts, update_message
 from connectors.slack.render import ACTION_PREFIX, Rendered, escape, render, unescape
 from crm_store.db import Database
-from crm_store.models import ProcessedEvent
 from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import CrmError
 from crm_store.services.links import ChatAccount, link_code
-from crm_store.services.users import actor_for
 
 log = logging.getLogger(__name__)
 SOURCE = "slack"
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 MAX_TEXT_CHARS = 4000
 NO_WORKSPACE = Workspace("")
-ACTOR_CACHE_SECONDS = 5.0  # a deactivated, unlinked or revoked CRM user loses Slack access within seconds
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,7 @@ class SlackConnector:
         self._assistant = assistant
         self.log_to_crm = shortcut.LogToCrm(db=db, outbox=outbox, actor=self._actor)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._actors: dict[tuple[str, str, str], tuple[float, Actor]] = {}  # (user, team, ent) -> actor
+        self._actors = ActorDirectory(db, "slack")  # (user, team, enterprise) -> linked CRM user
         self.bolt = AsyncApp(client=client, process_before_response=True, request_verification_enabled=False)
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
@@ -332,16 +328,7 @@ class SlackConnector:
     # -- store ---------------------------------------------------------------------------------
     async def _claim(self, event_id: str) -> bool:
         """Record ``event_id``; False when it was already recorded (a retry or a duplicate)."""
-
-        def insert() -> bool:
-            try:
-                with self.db.session() as session:
-                    session.add(ProcessedEvent(source=SOURCE, key=event_id[:998]))
-            except IntegrityError:
-                return False
-            return True
-
-        return await asyncio.to_thread(insert)
+        return await claim_event(self.db, SOURCE, event_id)
 
     def _account(self, slack_user: str, workspace: Workspace) -> ChatAccount:
         return workspace.account(slack_user, self.allowed_workspaces)
@@ -349,19 +336,7 @@ class SlackConnector:
     async def _actor(self, slack_user: str, workspace: Workspace) -> tuple[Actor | None, str]:
         """The CRM user linked to this Slack user in this workspace (cached), and a language."""
         key = (slack_user, workspace.team, workspace.enterprise)
-        cached = self._actors.get(key)
-        if cached is not None and time.monotonic() - cached[0] < ACTOR_CACHE_SECONDS:
-            return cached[1], cached[1].language
-        actor = await asyncio.to_thread(self._resolve, self._account(slack_user, workspace))
-        if actor is None:
-            return None, "en"
-        self._actors[key] = (time.monotonic(), actor)
-        return actor, actor.language
-
-    def _resolve(self, account: ChatAccount) -> Actor | None:
-        with self.db.session() as session:
-            user = CrmServices(session, Actor.system("slack")).links.resolve(account)
-            return actor_for(user) if user is not None else None
+        return await self._actors.actor(key, self._account(slack_user, workspace), "en")
 
     async def _not_linked(self, where: Where) -> None:
         """An unlinked (or other-workspace) user: a pending request for an admin, and how to self-link.

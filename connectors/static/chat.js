@@ -43,7 +43,9 @@
   }
 
   function render(reply) {
-    const li = add("bot", reply.text || "");
+    const agent = reply.custom && reply.custom.type === "agent";
+    const li = add(agent ? "agent" : "bot", reply.text || "");
+    if (agent && reply.custom.name) li.dataset.from = String(reply.custom.name);
     if (reply.custom && reply.custom.type === "table") renderTable(li, reply.custom);
     if (reply.image && (reply.image.startsWith("data:image/png;base64,") || reply.image.startsWith("/"))) {
       const img = document.createElement("img");
@@ -68,6 +70,35 @@
     }
   }
 
+  // Live: an agent who took over the conversation writes into it. The socket only names our own sender id
+  // (and token); the server derives which conversation that is, so nobody can listen to another one.
+  let live = null;
+  let liveDelay = 1000;
+  function listen() {
+    if (!sender || live || !window.WebSocket) return;
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    live = ws;
+    ws.addEventListener("open", () => {
+      liveDelay = 1000;
+      const frame = { listen: sender };
+      if (token) frame.token = token;
+      ws.send(JSON.stringify(frame));
+    });
+    ws.addEventListener("message", (ev) => {
+      let data = null;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      if (data && Array.isArray(data.push)) data.push.forEach(render);
+    });
+    ws.addEventListener("close", () => {
+      live = null;
+      liveDelay = Math.min(liveDelay * 2, 30000);
+      setTimeout(listen, liveDelay);
+    });
+  }
+  if (sender) listen();
+
+  let warming = null;  // the "warming up" line while the server loads its language model
+
   async function send(message, shown) {
     add("user", shown || message);
     const headers = { "Content-Type": "application/json" };
@@ -83,8 +114,18 @@
         const res = await fetch("/webhooks/rest/webhook", { method: "POST", headers: headers, body: JSON.stringify(body) });
         const data = await res.json();
         if (!res.ok && data.code === "sender_not_random" && attempt === 0) { sender = null; continue; }
+        if (!res.ok && data.code === "warming_up") {
+          // The model is still loading: say so (one line, updated) and send the same message again.
+          warming = warming || add("warming", "");
+          warming.textContent = data.error;
+          await new Promise((done) => setTimeout(done, 1000 * (data.retry_after || 5)));
+          attempt--;
+          continue;
+        }
+        if (warming) { warming.remove(); warming = null; }
         if (!res.ok) { add("error", data.error || ("Error " + res.status)); return; }
         data.forEach(render);
+        listen();
         return;
       }
     } catch (e) {

@@ -5,8 +5,13 @@
     check_activity(claims, key, activity)      # the serviceUrl claim and the key's endorsements
 
 A token is accepted only when it is RS256, signed by a key published in the JWKS that the OpenID
-metadata document names (``jwks_uri``), issued by ``https://api.botframework.com`` for our app id
-(audience), and not expired (``LEEWAY_SECONDS`` of clock skew). Its ``serviceurl`` claim must equal
+metadata document names (``jwks_uri``), issued by an issuer on the allow-list for our app id
+(audience), and not expired (``LEEWAY_SECONDS``, the protocol's 5 minutes of clock skew). The allow-list
+is the Bot Framework (``https://api.botframework.com``, keys from ``TEAMS_OPENID_URL``) and, for the
+Agents SDK's single-tenant tokens, Entra ID for the bot's own tenant (v1 and v2 issuers, keys from
+``TEAMS_ENTRA_OPENID_URL``); an Entra token's ``tid`` must be the tenant its issuer names. The SDK's own
+validator is not used: it takes its key URLs from constants, checks the issuer only on request, ignores
+endorsements and compares only the host of ``serviceUrl``. Its ``serviceurl`` claim must equal
 the activity's ``serviceUrl`` and, when the key lists endorsements, the activity's ``channelId`` must
 be one of them. Every failure is an :class:`AuthError` (the route answers 401); nothing here raises
 anything else for any header, however malformed.
@@ -33,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ISSUER = "https://api.botframework.com"
 ALGORITHM = "RS256"
-LEEWAY_SECONDS = 120
+LEEWAY_SECONDS = 300
 MAX_AGE_SECONDS = 24 * 3600
 MIN_REFRESH_SECONDS = 60.0
 MAX_TOKEN_CHARS = 8192
@@ -149,12 +154,33 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
+def entra_issuers(tenant: str) -> tuple[str, ...]:
+    """Entra ID's issuers (v2 and v1) for tokens of ``tenant``."""
+    return (f"https://login.microsoftonline.com/{tenant}/v2.0", f"https://sts.windows.net/{tenant}/")
+
+
+@dataclass(frozen=True)
+class Issuers:
+    """The allow-list: which issuer's keys come from which metadata document, and the Entra tenant."""
+
+    keys: dict[str, SigningKeys]
+    entra_tenant: str = ""
+
+    @classmethod
+    def of(cls, bot_framework: SigningKeys, entra: SigningKeys | None = None, tenant: str = "") -> Issuers:
+        keys = {ISSUER: bot_framework}
+        if entra is not None and tenant:
+            keys.update({issuer: entra for issuer in entra_issuers(tenant)})
+        return cls(keys, tenant if entra is not None else "")
+
+
 async def verify_bearer(
-    header: str | None, *, keys: SigningKeys, app_id: str
+    header: str | None, *, keys: SigningKeys | Issuers, app_id: str
 ) -> tuple[dict[str, Any], SigningKey]:
     """The verified claims of the request's token and the key that signed it."""
     if not app_id:
         raise AuthError("no app id configured")
+    issuers = keys if isinstance(keys, Issuers) else Issuers.of(keys)
     token = bearer_token(header)
     try:
         head = jwt.get_unverified_header(token)
@@ -163,14 +189,21 @@ async def verify_bearer(
     kid = head.get("kid")
     if head.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid or len(kid) > 200:
         raise AuthError("wrong algorithm or no key id")
-    key = await keys.get(kid)
+    try:
+        unverified_issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except (jwt.PyJWTError, ValueError, TypeError, UnicodeError, AttributeError) as exc:
+        raise AuthError("malformed token") from exc
+    source = issuers.keys.get(unverified_issuer) if isinstance(unverified_issuer, str) else None
+    if source is None:
+        raise AuthError("issuer not allowed")
+    key = await source.get(kid)
     try:
         claims = jwt.decode(
             token,
             key.key,
             algorithms=[ALGORITHM],
             audience=app_id,
-            issuer=ISSUER,
+            issuer=unverified_issuer,
             leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "iss", "aud"]},
         )
@@ -178,6 +211,8 @@ async def verify_bearer(
         raise AuthError(f"token rejected: {type(exc).__name__}") from exc
     if not isinstance(claims, dict):
         raise AuthError("claims are not an object")
+    if claims.get("iss") != ISSUER and claims.get("tid") != issuers.entra_tenant:
+        raise AuthError("the token's tenant is not the issuer's")
     return claims, key
 
 

@@ -18,10 +18,10 @@ _TEXTS: dict[str, dict[str, str]] = {
     "not_linked": {
         "en": "Your Teams account is not linked to a CRM account yet. An admin can approve request "
         "#{request}, or link it yourself: sign in to the CRM with your API token, get a code with "
-        "`POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) and send me `link <code>` here.",
+        '`POST /api/v1/me/link-code` (`{{"channel": "teams"}}`) and send me `link <code>` here.',
         "de": "Dein Teams-Konto ist noch nicht mit einem CRM-Zugang verknüpft. Die CRM-Administration kann "
         "Anfrage #{request} freigeben, oder du verknüpfst es selbst: melde dich mit deinem API-Token am "
-        "CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{\"channel\": \"teams\"}}`) und "
+        'CRM an, hol dir einen Code mit `POST /api/v1/me/link-code` (`{{"channel": "teams"}}`) und '
         "schick mir hier `verknüpfen <Code>`.",
     },
     "link_linked": {
@@ -57,6 +57,37 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "I only answer CRM questions in a personal chat; please write to me there.",
         "de": "CRM-Fragen beantworte ich nur im persönlichen Chat; bitte schreib mir dort.",
     },
+    "already_done": {
+        "en": "This was already done.",
+        "de": "Das ist bereits erledigt.",
+    },
+    "not_understood": {
+        "en": "I can't act on that button.",
+        "de": "Mit dieser Schaltfläche kann ich nichts anfangen.",
+    },
+    "see_chat": {
+        "en": "Please see my message in our chat first.",
+        "de": "Bitte lies zuerst meine Nachricht in unserem Chat.",
+    },
+    "log_title": {"en": "Log to CRM", "de": "Im CRM erfassen"},
+    "log_button": {"en": "Log", "de": "Erfassen"},
+    "log_nothing": {
+        "en": "There is no text in this message to log.",
+        "de": "Diese Nachricht enthält keinen Text zum Erfassen.",
+    },
+    "log_no_contact": {
+        "en": "I found no CRM contact named in this message. Mention the person by name and try again.",
+        "de": "In dieser Nachricht habe ich keinen CRM-Kontakt gefunden. Nenn die Person beim Namen und "
+        "versuch es noch einmal.",
+    },
+    "log_refused": {
+        "en": "That could not be logged (the contact is gone or not yours to change).",
+        "de": "Das konnte nicht erfasst werden (der Kontakt existiert nicht mehr oder du darfst ihn nicht ändern).",
+    },
+    "log_done": {"en": "Logged: {kind} with {contact}.", "de": "Erfasst: {kind} mit {contact}."},
+    "fact_organization": {"en": "Organisation", "de": "Organisation"},
+    "fact_stage": {"en": "Stage", "de": "Phase"},
+    "fact_amount": {"en": "Amount", "de": "Betrag"},
     "starting": {
         "en": "I'm just starting up; please try again in a moment.",
         "de": "Ich starte gerade; bitte versuch es gleich noch einmal.",

@@ -13,7 +13,7 @@ from crm_store.models.compliance import (
 )
 from crm_store.models.conversations import Conversation, ConversationEvent, ConversationGrant
 from crm_store.models.deals import DEFAULT_PROBABILITY, OPEN_STAGES, STAGES, Deal, DealStageChange
-from crm_store.models.outbox import OutboxMessage, QuarantinedMail
+from crm_store.models.outbox import OutboxMessage, QuarantinedMail, TeamsConversationRef
 from crm_store.models.people import (
     RELATIONSHIP_KINDS,
     Contact,
@@ -31,7 +31,7 @@ from crm_store.models.tickets import (
     Ticket,
     TicketMessage,
 )
-from crm_store.models.users import ROLES, AccountLink, ApiToken, Team, User
+from crm_store.models.users import ROLES, AccountLink, AgentSession, ApiToken, Team, User
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -46,6 +46,7 @@ __all__ = [
     "TICKET_STATUSES",
     "AccountLink",
     "Activity",
+    "AgentSession",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -71,6 +72,7 @@ __all__ = [
     "QuarantinedMail",
     "Task",
     "Team",
+    "TeamsConversationRef",
     "Ticket",
     "TicketMessage",
     "User",

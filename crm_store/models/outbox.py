@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, LargeBinary, String, Text
+from sqlalchemy import Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_store.models.base import Base, utcnow
@@ -47,3 +47,27 @@ class QuarantinedMail(Base):
     quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
     replayed_at: Mapped[datetime | None]
     replay_result: Mapped[str | None] = mapped_column(String(200))
+
+
+class TeamsConversationRef(Base):
+    """Where the bot can write to on Teams without being spoken to first (a proactive message).
+
+    One row per conversation the bot has seen (its 1:1 chat with a user, a channel, a group chat), from
+    an authenticated activity: the Bot Connector's ``serviceUrl`` for it, the bot's id there and, for a
+    1:1 chat, the user it is with. The Teams outbox resolves a row's ``target`` (``ref:<id>``) to this.
+    """
+
+    __tablename__ = "teams_conversation_refs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "conversation_id", name="uq_teams_conversation_refs_conversation"),
+        Index("ix_teams_conversation_refs_user", "tenant_id", "teams_user_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    conversation_id: Mapped[str] = mapped_column(String(400))
+    conversation_type: Mapped[str] = mapped_column(String(20))  # personal / channel / groupChat
+    service_url: Mapped[str] = mapped_column(String(500))
+    bot_id: Mapped[str] = mapped_column(String(200))
+    teams_user_id: Mapped[str | None] = mapped_column(String(200))  # a personal chat's user (AAD object id)
+    user_id: Mapped[str | None] = mapped_column(String(200))  # and their Bot Framework id (29:...)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -46,6 +47,10 @@ class Ticket(Base, TimestampMixin):
     first_responded_at: Mapped[datetime | None]
     solved_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # how triage decided (queue, priority, language, confidence, the routing rule that matched, flags):
+    # shown to the agent beside the thread; None for tickets that did not come from mail triage
+    triage: Mapped[dict[str, Any] | None]
+    slack_message: Mapped[str | None] = mapped_column(String(64))  # "<channel>:<ts>" of its Slack console post
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="TicketMessage.id"
@@ -66,6 +71,7 @@ class TicketMessage(Base):
     recipients: Mapped[list[str] | None]
     channel: Mapped[str] = mapped_column(String(20), default="web")
     body: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[str] | None]  # the file names of a mail's attachments (not their content)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")

@@ -18,6 +18,7 @@ class Team(Base, TimestampMixin):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True, ondelete="SET NULL"))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
+    slack_channel: Mapped[str | None] = mapped_column(String(40))  # Slack agent console: the team's channel
 
 
 class User(Base, TimestampMixin):
@@ -75,3 +76,19 @@ class AccountLink(Base):
     expires_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class AgentSession(Base):
+    """A signed-in browser of the agent inbox (``kind="session"``, the cookie's hash) or a one-time login
+    link not yet used (``kind="login_link"``). Only hashes are stored; the secret lives in the browser."""
+
+    __tablename__ = "agent_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12), default="session")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]  # a login link: when it was redeemed (once)
+    revoked_at: Mapped[datetime | None]  # a session: signed out

@@ -235,3 +235,19 @@ class TicketService(Service):
              | (Ticket.resolution_due_at < now)),
         )
         return list(self.session.execute(stmt).scalars())
+
+    # --- agent inbox (additive) --------------------------------------------------------------------
+    def record_triage(self, ticket_id: int, decision: dict[str, Any]) -> None:
+        """How mail triage decided about a ticket it opened (shown to agents beside the thread). Only the
+        system (triage) writes it; it is audited with the ticket's creation, so no second entry."""
+        if self.actor.kind != "system":
+            raise PermissionDenied("only triage records its decision")
+        ticket = self.get_or_404(Ticket, ticket_id, "ticket")
+        ticket.triage = {k: v for k, v in decision.items() if v not in (None, "", [])}
+
+    def record_attachments(self, message_id: int, names: list[str]) -> None:
+        """The file names of a mail's attachments on its thread message (triage, system only)."""
+        if self.actor.kind != "system":
+            raise PermissionDenied("only triage records attachments")
+        msg = self.get_or_404(TicketMessage, message_id, "message")
+        msg.attachments = [str(n)[:200] for n in names][:50] or None

@@ -28,7 +28,7 @@ from crm_store.services import Actor, CrmServices
 from crm_store.services.errors import Conflict, NotFound, PermissionDenied
 from crm_store.services.links import MAX_CODES_PER_HOUR, MAX_FAILED_CODES, ChatAccount, hash_code
 from crm_store.services.users import actor_for
-from tests.support.fake_bot_connector import FakeBotConnector, Issuer
+from tests.support.fake_bot_connector import FakeBotConnector, Issuer, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
 from tests.support.fake_slack_api import SECRET, TEAM_ID, TOKEN, FakeSlackApi, SlackWorkspace, link_slack
 
@@ -342,18 +342,15 @@ class TeamsApp:
 
 
 @pytest.fixture
-async def tm(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer) -> AsyncIterator[TeamsApp]:
+async def tm(
+    aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer, monkeypatch: Any
+) -> AsyncIterator[TeamsApp]:
     # The foreign tenant's admin made Mallory appear with the CRM rep's address.
     members = {"29:evil": {"name": "Mallory", "aadObjectId": "aad-evil", "email": "rep@x.example"}}
     fake = FakeBotConnector(app_id=APP_ID, app_password=PASSWORD, members=members)
     fake.publish(issuer.jwk())
     server = await aiohttp_server(fake.app)
-    conf = Settings.from_env(
-        {}, database_url=sqlite_db.url, teams_app_id=APP_ID, teams_app_password=PASSWORD,
-        teams_openid_url=fake.openid_url(server), teams_token_url=fake.token_url(server),
-        teams_tenant_ids=("tenant-1",),
-        extra={"teams_retry_backoff": "0.01", "teams_jwks_min_refresh": "0"},
-    )
+    conf = await teams_settings(fake, server, aiohttp_server, monkeypatch, database_url=sqlite_db.url)
     _seed(sqlite_db)
     app = build_app(conf, db=sqlite_db, extra=[teams.install])
     app[FACTORY_KEY] = lambda store, _settings: build_assistant(store, NLU)

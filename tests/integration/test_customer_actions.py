@@ -233,7 +233,8 @@ async def test_anonymous_report_asks_details_and_email_and_creates_the_contact(
     assert w["describe"] in await chat.send("/report_issue")
     assert w["more"] in await chat.send("broken")  # too vague: asked again
     assert w["email"] in await chat.send(ISSUE[lang])
-    assert w["email"] in await chat.send("not an address")  # asked again
+    # asked again (in the message's own language: the reply follows a message that clearly is English or German)
+    assert w["email"] in await chat.send({"en": "not an address", "de": "keine Adresse"}[lang])
     confirm = await chat.send("New.Person@Example.com")
     assert w["confirm_open"] in confirm and ISSUE[lang] in confirm and "new.person@example.com" in confirm
     assert {b["payload"] for b in chat.replies[0]["buttons"]} == {"/affirm", "/deny"}
@@ -638,3 +639,16 @@ async def test_a_greeting_offers_customers_self_service_not_staff_work(world: Wo
     assert "pipeline" not in answer.lower() and "anruf" not in answer.lower() and "log a call" not in answer
     staff = await Chat(world.assistant, world.rep, sender="staff").send("/greet")
     assert "pipeline" in staff.lower()
+
+
+async def test_a_customer_waiting_too_long_for_a_person_is_told_once(world: World) -> None:
+    """Past the notifier's ``wait_seconds`` without a person's answer the customer hears once that the ticket
+    stays open (and may be answered by e-mail); the next message of the same wait goes quietly to the ticket."""
+    number = add_ticket(world.db, world.anna, "Export fails")
+    world.notifier.wait_seconds = 0.001  # type: ignore[attr-defined]
+    chat = Chat(world.assistant, customer(world.anna, "de"))
+    await chat.send("/request_human")
+    told = await chat.send("Ist da jemand?")
+    assert f"Ticket #{number}" in told and "per E-Mail" in told and "Sie" in told
+    assert await chat.send("Hallo?") == ""
+    assert [m.body for m in tickets(world.db)[0].messages][-2:] == ["Ist da jemand?", "Hallo?"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,16 +19,30 @@ from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 
 from assistant.cli.main import cli
-from assistant.doctor import check_database, check_slack, check_smtp, check_teams
+from assistant.doctor import check_database, check_imap, check_model, check_slack, check_smtp, check_teams
 from assistant.settings import Settings
 from crm_store.db import Database
+from nlu.embedder import HashingEmbedder
+from nlu.pipeline import NLUPipeline
+from tests.integration import test_dovecot
+from tests.integration.test_dovecot import PASSWORD as DOVECOT_PASSWORD
+from tests.integration.test_dovecot import USER as DOVECOT_USER
+from tests.integration.test_dovecot import Dovecot
 from tests.support.fake_bot_connector import FakeBotConnector
 from tests.support.fake_slack_api import SECRET, TOKEN, FakeSlackApi
 
+NLU_FIXTURE = Path(__file__).parents[1] / "fixtures" / "nlu"
+dovecot = test_dovecot.dovecot  # the project's private Dovecot on loopback (skips where none is installed)
+
 # Nothing configured but the store: every channel is skipped, whatever the developer's shell has set.
 QUIET_ENV = {
-    "SLACK_BOT_TOKEN": "", "TEAMS_APP_ID": "", "CRM_IMAP_HOST": "", "CRM_SMTP_HOST": "", "CRM_RASA_URL": "",
-    "CRM_SECRET_KEY": "", "CRM_AUDIT_KEY": "",
+    "SLACK_BOT_TOKEN": "",
+    "TEAMS_APP_ID": "",
+    "CRM_IMAP_HOST": "",
+    "CRM_SMTP_HOST": "",
+    "CRM_RASA_URL": "",
+    "CRM_SECRET_KEY": "",
+    "CRM_AUDIT_KEY": "",
 }
 
 
@@ -82,8 +97,9 @@ def test_a_weak_secret_key_fails_only_with_rasa() -> None:
 async def test_slack_token_is_checked_with_auth_test(aiohttp_server: Any) -> None:
     fake = FakeSlackApi()
     server = await aiohttp_server(fake.app)
-    good = Settings.from_env({}, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
-                             slack_api_url=fake.api_url(server))
+    good = Settings.from_env(
+        {}, slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_api_url=fake.api_url(server)
+    )
     checks = {c.name: c for c in await asyncio.to_thread(check_slack, good)}
     assert checks["slack token"].status == "ok" and "T1" in checks["slack token"].detail
     assert checks["slack signing"].status == "ok"
@@ -102,8 +118,12 @@ def _closed_port() -> int:
 
 
 async def test_slack_not_reachable_is_one_clear_line() -> None:
-    conf = Settings.from_env({}, slack_bot_token=TOKEN, slack_signing_secret=SECRET,
-                             slack_api_url=f"http://127.0.0.1:{_closed_port()}/api/")
+    conf = Settings.from_env(
+        {},
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=f"http://127.0.0.1:{_closed_port()}/api/",
+    )
     token = (await asyncio.to_thread(check_slack, conf))[0]
     assert token.status == "fail" and token.detail.startswith("not reachable (")
 
@@ -111,19 +131,30 @@ async def test_slack_not_reachable_is_one_clear_line() -> None:
 async def test_teams_token_endpoint_healthy_refused_and_not_reachable(aiohttp_server: Any) -> None:
     fake = FakeBotConnector(app_id="app-1", app_password="pw-1")
     server = await aiohttp_server(fake.app)
-    good = Settings.from_env({}, teams_app_id="app-1", teams_app_password="pw-1", teams_tenant_ids=("tenant-1",),
-                             teams_token_url=fake.token_url(server))
+    good = Settings.from_env(
+        {},
+        teams_app_id="app-1",
+        teams_app_password="pw-1",
+        teams_tenant_ids=("tenant-1",),
+        teams_token_url=fake.token_url(server),
+    )
     assert {c.status for c in await asyncio.to_thread(check_teams, good)} == {"ok"}
     assert len(fake.tokens_issued) == 1
 
-    wrong = Settings.from_env({}, teams_app_id="app-1", teams_app_password="nope",
-                              teams_token_url=fake.token_url(server))
+    wrong = Settings.from_env(
+        {}, teams_app_id="app-1", teams_app_password="nope", teams_token_url=fake.token_url(server)
+    )
     checks = {c.name: c for c in await asyncio.to_thread(check_teams, wrong)}
     assert checks["teams tenants"].status == "fail"  # TEAMS_TENANT_IDS missing
     assert checks["teams token"].status == "fail" and "HTTP 401" in checks["teams token"].detail
 
-    offline = Settings.from_env({}, teams_app_id="app-1", teams_app_password="pw-1", teams_tenant_ids=("t",),
-                                teams_token_url=f"http://127.0.0.1:{_closed_port()}/token")
+    offline = Settings.from_env(
+        {},
+        teams_app_id="app-1",
+        teams_app_password="pw-1",
+        teams_tenant_ids=("t",),
+        teams_token_url=f"http://127.0.0.1:{_closed_port()}/token",
+    )
     token = (await asyncio.to_thread(check_teams, offline))[-1]
     assert token.status == "fail" and "not reachable (" in token.detail
 
@@ -142,8 +173,52 @@ async def smtp_port() -> AsyncIterator[int]:
 
 
 async def test_smtp_relay_ok_and_closed_port_not_reachable(smtp_port: int) -> None:
-    up = await asyncio.to_thread(check_smtp, Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=smtp_port))
+    up = await asyncio.to_thread(
+        check_smtp, Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=smtp_port)
+    )
     assert up.status == "ok", up
     closed = Settings.from_env({}, smtp_host="127.0.0.1", smtp_port=_closed_port())
     down = await asyncio.to_thread(check_smtp, closed)
     assert down.status == "fail" and down.detail.startswith("not reachable (")
+
+
+# -- IMAP against a real Dovecot (the fixture of tests/integration/test_dovecot.py) ------------------------
+def test_imap_login_ok_wrong_password_refused_closed_port_not_reachable(dovecot: Dovecot) -> None:
+    def imap(**overrides: Any) -> Settings:
+        values = {"imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_ssl": False,
+                  "imap_user": DOVECOT_USER, "imap_password": DOVECOT_PASSWORD, **overrides}  # fmt: skip
+        return Settings.from_env({}, **values)
+
+    ok = check_imap(imap())
+    assert ok.status == "ok" and DOVECOT_USER in ok.detail, ok
+    refused = check_imap(imap(imap_password="not-the-password"))
+    assert refused.status == "fail" and refused.detail.startswith("login refused")
+    assert "not-the-password" not in refused.line()  # the line names the setting, never the secret
+    closed = check_imap(imap(imap_port=_closed_port()))
+    assert closed.status == "fail" and closed.detail.startswith("not reachable (")
+    assert check_imap(imap(imap_password="")).status == "fail"
+
+    env = {**QUIET_ENV, "CRM_IMAP_HOST": "127.0.0.1", "CRM_IMAP_PORT": str(dovecot.port), "CRM_IMAP_SSL": "0",
+           "CRM_IMAP_USER": DOVECOT_USER, "CRM_IMAP_PASSWORD": DOVECOT_PASSWORD}  # fmt: skip
+    result = CliRunner().invoke(cli, ["doctor", "--json"], env=env)
+    imap_check = next(c for c in json.loads(result.output)["checks"] if c["name"] == "imap")
+    assert imap_check["status"] == "ok", imap_check
+
+
+# -- model freshness ----------------------------------------------------------------------------------------
+def test_a_model_older_than_its_training_data_is_stale(tmp_path: Path) -> None:
+    data = tmp_path / "training_data"
+    shutil.copytree(NLU_FIXTURE, data)
+    models = tmp_path / "models"
+    assert check_model(models, data).status == "warn"  # none yet
+    NLUPipeline(HashingEmbedder(), ner_epochs=1).train(data, models, progress=False)
+    fresh = check_model(models, data)
+    assert fresh.status == "ok" and "fresh" in fresh.detail, fresh
+
+    intents = data / "en" / "intents.yml"
+    intents.write_text(intents.read_text(encoding="utf-8") + "\n# one more line\n", encoding="utf-8")
+    stale = check_model(models, data)
+    assert stale.status == "warn" and "older than the training data" in stale.detail, stale
+    assert "crm-assistant train" in stale.line()
+    NLUPipeline(HashingEmbedder(), ner_epochs=1).train(data, models, progress=False)
+    assert check_model(models, data).status == "ok"  # retrained: fresh again

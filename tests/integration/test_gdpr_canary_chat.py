@@ -19,7 +19,7 @@ from connectors import slack, teams
 from crm_store.db import Database
 from crm_store.services import Actor, CrmServices
 from tests.integration.test_gdpr_canary import Canary, _marker_in_store
-from tests.support.fake_bot_connector import FakeBotConnector, Issuer
+from tests.support.fake_bot_connector import FakeBotConnector, Issuer, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
 from tests.support.fake_slack_api import SECRET, TOKEN, FakeSlackApi, SlackWorkspace, link_slack
 
@@ -76,19 +76,15 @@ async def test_slack_canary_leaves_no_byte_after_erasure(db: Database, aiohttp_c
 
 
 async def test_teams_canary_leaves_no_byte_after_erasure(db: Database, aiohttp_client: Any,
-                                                         aiohttp_server: Any) -> None:
+                                                         aiohttp_server: Any, monkeypatch: Any) -> None:
     canary = Canary()
     _person(db, canary)
     issuer = Issuer("key-1", endorsements=["msteams"])
     fake = FakeBotConnector(app_id=APP_ID, app_password=PASSWORD, members={})
     fake.publish(issuer.jwk())
     server = await aiohttp_server(fake.app)
-    conf = Settings.from_env(
-        {}, database_url=db.url, teams_app_id=APP_ID, teams_app_password=PASSWORD,
-        teams_openid_url=fake.openid_url(server), teams_token_url=fake.token_url(server),
-        teams_tenant_ids=("tenant-1",), retention_schedule="off",
-        extra={"teams_retry_backoff": "0.01", "teams_jwks_min_refresh": "0"},
-    )  # fmt: skip
+    conf = await teams_settings(fake, server, aiohttp_server, monkeypatch, database_url=db.url,
+                                retention_schedule="off")  # fmt: skip
     with db.session() as s:
         rita = CrmServices(s, SYSTEM).users.by_email("rep@x.example")
         assert rita is not None

@@ -20,16 +20,16 @@ from sqlalchemy import func, select
 
 from assistant.app import build_assistant
 from assistant.runtime import ASSISTANT_KEY, FACTORY_KEY
-from assistant.server import build_app
+from assistant.server import SETTINGS_KEY, build_app
 from assistant.settings import Settings
 from connectors import teams
 from connectors.teams import auth
 from connectors.teams.activities import TeamsConnector
 from connectors.teams.render import escape_markdown, markdown, render
 from crm_store.db import Database
-from crm_store.models import Contact, ProcessedEvent, User
+from crm_store.models import Activity, Contact, OutboxMessage, ProcessedEvent, User
 from crm_store.services import Actor, CrmServices
-from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted
+from tests.support.fake_bot_connector import FakeBotConnector, Issuer, Posted, teams_settings
 from tests.support.fake_nlu import ScriptedNLU
 
 APP_ID = "5b1f0c4e-7d2a-4f3b-9e8c-0a1b2c3d4e5f"
@@ -46,6 +46,7 @@ MEMBERS = {
     "29:stranger": {"name": "Sam", "aadObjectId": "aad-sam", "userPrincipalName": "sam@elsewhere.example"},
 }
 CARD = "application/vnd.microsoft.card.adaptive"
+BOT_MENTION = {"type": "mention", "mentioned": BOT, "text": "<at>CRM</at>"}
 
 
 @pytest.fixture(scope="module")
@@ -111,26 +112,30 @@ class Teams:
         """What Teams sends when an Action.Submit button is clicked: no text, the data as ``value``."""
         return await self.post(self.activity(None, value={"payload": payload}, replyToId="reply-1", **kw))
 
+    async def click(self, payload: str, *, activity_id: str = "click-1", **kw: Any) -> tuple[int, Any]:
+        """What Teams sends when an Action.Execute button is clicked: an invoke it waits for."""
+        value = {"action": {"type": "Action.Execute", "verb": "crm", "data": {"payload": payload}}}
+        activity = self.activity(
+            None, type="invoke", name="adaptiveCard/action", value=value, activity_id=activity_id, **kw
+        )
+        res = await self.client.post(
+            "/api/messages", json=activity, headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        return res.status, await res.json()
+
     @property
     def replies(self) -> list[Posted]:
         return self.fake.replies
 
 
 @pytest.fixture
-async def tm(aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer) -> Teams:
+async def tm(
+    aiohttp_client: Any, aiohttp_server: Any, sqlite_db: Database, issuer: Issuer, monkeypatch: Any
+) -> Teams:
     fake = FakeBotConnector(app_id=APP_ID, app_password=PASSWORD, members=MEMBERS)
     fake.publish(issuer.jwk())
     server = await aiohttp_server(fake.app)
-    conf = Settings.from_env(
-        {},
-        database_url=sqlite_db.url,
-        teams_app_id=APP_ID,
-        teams_app_password=PASSWORD,
-        teams_openid_url=fake.openid_url(server),
-        teams_token_url=fake.token_url(server),
-        teams_tenant_ids=("tenant-1",),
-        extra={"teams_retry_backoff": "0.01", "teams_jwks_min_refresh": "0"},
-    )
+    conf = await teams_settings(fake, server, aiohttp_server, monkeypatch, database_url=sqlite_db.url)
     with sqlite_db.session() as s:
         rita = CrmServices(s, Actor.system("test")).users.create(
             {"email": "rep@x.example", "name": "Rita", "role": "rep"}
@@ -188,34 +193,64 @@ async def test_unknown_teams_users_get_only_a_polite_refusal(tm: Teams) -> None:
         )
 
 
-async def test_buttons_become_an_adaptive_card_and_a_submit_continues_the_flow(tm: Teams) -> None:
+async def test_buttons_are_universal_actions_and_a_click_replaces_the_card(tm: Teams) -> None:
     await tm.say('/create_contact{"person": "Jane Roe", "organization": "Initech"}', activity_id="a1")
     await tm.connector.drain()
+    assert tm.fake.typing == ["a:personal-rita"]  # shown while the turn ran
     card = tm.replies[0].card()
     assert card is not None and card["type"] == "AdaptiveCard" and card["version"] == "1.5"
     assert card["body"][0]["type"] == "TextBlock" and "Jane Roe" in card["body"][0]["text"]
     [actions] = [e for e in card["body"] if e["type"] == "ActionSet"]
-    assert [a["type"] for a in actions["actions"]] == ["Action.Submit"] * 2
+    assert [(a["type"], a["verb"]) for a in actions["actions"]] == [("Action.Execute", "crm")] * 2
     assert [a["data"] for a in actions["actions"]] == [{"payload": "/affirm"}, {"payload": "/deny"}]
     assert "Jane Roe" in tm.replies[0].body["summary"]
 
-    assert await tm.submit("/deny", activity_id="a2") == 200
+    status, response = await tm.click("/deny", activity_id="c1")
+    assert status == 200 and response["statusCode"] == 200
+    assert response["type"] == CARD
+    replaced = json.dumps(response["value"])
+    assert "Nothing was saved" in replaced and "Action.Execute" not in replaced  # no second click
     await tm.connector.drain()
-    assert "Nothing was saved" in tm.replies[1].text
-    assert tm.replies[1].reply_to_id == "a2"
+    assert len(tm.replies) == 1  # the answer is the card, not another message
     with tm.db.session() as s:
         assert s.execute(select(func.count()).select_from(Contact)).scalar() == 0
 
-    await tm.say('/create_contact{"person": "Jane Roe", "organization": "Initech"}', activity_id="a3")
-    await tm.connector.drain()
-    await tm.submit("/affirm", activity_id="a4")
-    await tm.connector.drain()
-    assert "Jane Roe" in tm.replies[-1].text
+
+async def test_a_click_completes_log_a_call_and_the_same_click_twice_does_nothing(tm: Teams) -> None:
     with tm.db.session() as s:
-        assert s.execute(select(func.count()).select_from(Contact)).scalar() == 1
+        CrmServices(s, Actor.system("test")).contacts.create({"first_name": "Jane", "last_name": "Roe"})
+    await tm.say('/log_activity{"activity_type": "call", "person": "Jane Roe"}', activity_id="a1")
+    await tm.connector.drain()
+    card = tm.replies[0].card()
+    assert card is not None and "Jane Roe" in json.dumps(card)
+    status, response = await tm.click("/affirm", activity_id="c1")
+    assert status == 200 and response["type"] == CARD
+    assert "logged" in json.dumps(response["value"]).lower()
+    status, again = await tm.click("/affirm", activity_id="c1")  # Teams redelivers the same invoke
+    assert status == 200 and again["type"] == "application/vnd.microsoft.activity.message"
+    with tm.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Activity)).scalar() == 1
+
+
+async def test_a_click_from_an_unlinked_user_or_a_foreign_tenant_does_nothing(tm: Teams) -> None:
+    status, response = await tm.click("/affirm", activity_id="c1", user={"id": "29:ghost", "name": "Ghost"})
+    assert status == 200 and "chat" in json.dumps(response["value"])
+    await tm.connector.drain()
+    assert "not linked to a CRM account yet" in tm.replies[0].text
+    value = {"action": {"type": "Action.Execute", "verb": "crm", "data": {"payload": "/pipeline_status"}}}
+    foreign = tm.activity(None, type="invoke", name="adaptiveCard/action", value=value, activity_id="c2")
+    foreign["conversation"]["tenantId"] = "tenant-evil"
+    foreign["channelData"] = {"tenant": {"id": "tenant-evil"}}
+    res = await tm.client.post(
+        "/api/messages", json=foreign, headers={"Authorization": f"Bearer {tm.token()}"}
+    )
+    assert res.status == 200 and (await res.json())["value"] == ""  # Rita's id, another tenant: nothing
+    await tm.connector.drain()
+    assert len(tm.replies) == 1
 
 
 async def test_a_card_submit_of_help_is_the_same_as_typing_it(tm: Teams) -> None:
+    """Cards posted before Universal Actions (Action.Submit) still work."""
     assert await tm.submit("/help") == 200
     await tm.connector.drain()
     assert "log calls" in tm.replies[0].text
@@ -223,7 +258,7 @@ async def test_a_card_submit_of_help_is_the_same_as_typing_it(tm: Teams) -> None
 
 async def test_a_mention_in_a_channel_is_stripped_and_answered_in_the_personal_chat(tm: Teams) -> None:
     thread = "19:abc123@thread.tacv2;messageid=1700000000000"
-    activity = tm.activity("<at>CRM</at> hello there", conversation=thread)
+    activity = tm.activity("<at>CRM</at> hello there", conversation=thread, entities=[BOT_MENTION])
     activity["conversation"]["conversationType"] = "channel"
     assert await tm.post(activity) == 200
     await tm.connector.drain()
@@ -330,7 +365,7 @@ async def test_a_revoked_outbound_token_is_renewed_once(tm: Teams) -> None:
     await tm.say("/help", activity_id="a2")
     await tm.connector.drain()
     assert len(tm.replies) == 2 and len(tm.fake.tokens_issued) == 1
-    assert tm.fake.attempts.count("reply") == 3
+    assert tm.fake.attempts[2:] == ["typing", "typing", "reply"]  # the typing indicator hit the 401 first
 
 
 async def test_wrong_app_credentials_mean_no_reply_but_no_crash(tm: Teams) -> None:
@@ -429,6 +464,44 @@ async def test_a_leeway_tolerates_small_clock_skew(tm: Teams) -> None:
     assert len(tm.replies) == 1
 
 
+async def test_five_minutes_of_clock_skew_are_tolerated_and_no_more(tm: Teams) -> None:
+    now = time.time()
+    late = tm.token(issued_at=now - 3600 - 290, lifetime=3600)  # expired 290 s ago
+    early = tm.token(nbf=int(now) + 290)
+    too_late = tm.token(issued_at=now - 3600 - 330, lifetime=3600)
+    assert await tm.post(tm.activity("/help", activity_id="s1"), token=late) == 200
+    assert await tm.post(tm.activity("/help", activity_id="s2"), token=early) == 200
+    assert await tm.post(tm.activity("/help", activity_id="s3"), token=too_late) == 401
+    await tm.connector.drain()
+    assert len(tm.replies) == 2
+
+
+ENTRA_V2 = "https://login.microsoftonline.com/{}/v2.0"
+
+
+async def test_a_single_tenant_entra_token_for_our_tenant_is_accepted(tm: Teams) -> None:
+    token = tm.token(issuer=ENTRA_V2.format("tenant-1"), tid="tenant-1")
+    assert await tm.post(tm.activity("/help", activity_id="e1"), token=token) == 200
+    v1 = tm.token(issuer="https://sts.windows.net/tenant-1/", tid="tenant-1")
+    assert await tm.post(tm.activity("/help", activity_id="e2"), token=v1) == 200
+    await tm.connector.drain()
+    assert len(tm.replies) == 2
+    assert set(tm.fake.token_tenants) == {"tenant-1"}  # the app token, too, comes from our own tenant
+
+
+async def test_a_foreign_tenants_token_is_refused(tm: Teams) -> None:
+    tokens = {
+        "foreign issuer": tm.token(issuer=ENTRA_V2.format("tenant-evil"), tid="tenant-evil"),
+        "foreign tid under our issuer": tm.token(issuer=ENTRA_V2.format("tenant-1"), tid="tenant-evil"),
+        "no tid": tm.token(issuer=ENTRA_V2.format("tenant-1")),
+        "multi-tenant common": tm.token(issuer=ENTRA_V2.format("common"), tid="tenant-1"),
+    }
+    for name, token in tokens.items():
+        assert await tm.post(tm.activity("/help"), token=token) == 401, name
+    await tm.connector.drain()
+    assert tm.replies == []
+
+
 async def test_a_rotated_key_is_fetched_when_an_unknown_kid_arrives(tm: Teams) -> None:
     assert await tm.say("/help", activity_id="a1") == 200
     rotated = Issuer("key-2", endorsements=["msteams"])
@@ -440,7 +513,7 @@ async def test_a_rotated_key_is_fetched_when_an_unknown_kid_arrives(tm: Teams) -
 
 
 async def test_unknown_kids_do_not_hammer_the_key_endpoint(tm: Teams) -> None:
-    tm.client.server.app[teams.KEYS_KEY].min_refresh_seconds = 60
+    tm.client.server.app[teams.KEYS_KEY].keys[auth.ISSUER].min_refresh_seconds = 60
     assert await tm.say("/help") == 200
     for n in range(5):
         assert await tm.post(tm.activity(), token=tm.token(kid=f"random-{n}")) == 401
@@ -552,18 +625,184 @@ def test_many_buttons_are_split_into_action_sets_and_bad_ones_dropped() -> None:
     assert json.dumps(card).count("Action.Submit") == 7
 
 
-def test_the_manifest_template_is_a_bot_for_the_configured_app() -> None:
-    from pathlib import Path
+# --- proactive messages (outbox) ----------------------------------------------------------------------
+CHANNEL_THREAD = "19:abc123@thread.tacv2;messageid=1700000000000"
 
-    root = Path(__file__).resolve().parents[2]
-    text = (root / "teams" / "manifest.json").read_text()
-    manifest = json.loads(text)
-    [bot] = manifest["bots"]
-    assert manifest["id"] == bot["botId"] == "${{TEAMS_APP_ID}}"
-    assert "personal" in bot["scopes"] and manifest["icons"] == {
-        "color": "color.png",
-        "outline": "outline.png",
+
+async def test_the_weekly_digest_reaches_the_channel_the_bot_was_added_to(tm: Teams) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from connectors.teams.digest import TeamsDigestScheduler, digest_config
+
+    with tm.db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        org = crm.organizations.create({"name": "Initech"})
+        crm.deals.create({"name": "Rollout", "organization_id": org.id, "amount": 12000, "stage": "proposal"})
+    app = tm.client.server.app
+    settings = app[SETTINGS_KEY]
+    config = digest_config(
+        replace(settings, extra={"teams_digest_conversation": "19:abc123@thread.tacv2"}), {}
+    )
+    assert config is not None
+    await app[teams.OUTBOX_KEY].stop()  # this test delivers itself, one pass at a time
+    scheduler = TeamsDigestScheduler(db=tm.db, outbox=app[teams.OUTBOX_KEY], config=config)  # type: ignore[arg-type]
+    run = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+    assert await scheduler.post(run) is False  # the bot has not been in that channel yet: nothing claimed
+
+    channel = tm.activity("<at>CRM</at> hello there", conversation=CHANNEL_THREAD, entities=[BOT_MENTION])
+    channel["conversation"]["conversationType"] = "channel"
+    assert await tm.post(channel) == 200
+    await tm.connector.drain()
+    assert await scheduler.post(run) is True
+    assert await scheduler.post(run) is False  # once a week, however often it is asked
+    await app[teams.OUTBOX_KEY].deliver_due()
+    [digest] = tm.fake.posted_to("19:abc123@thread.tacv2")
+    card, chart = digest.body["attachments"]
+    assert card["contentType"] == CARD and re.search(r"Pipeline, week \d+", json.dumps(card["content"]))
+    assert any(e["type"] == "Table" for e in card["content"]["body"])
+    assert chart["contentType"] == "image/png" and digest.reply_to_id is None
+    with tm.db.session() as s:
+        row = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "teams")).scalar_one()
+        assert row.sent_at is not None and row.attempts == 1
+
+
+async def test_a_notification_reaches_a_linked_users_personal_chat_and_survives_an_outage(tm: Teams) -> None:
+    from connectors.teams import outbox
+    from connectors.teams.render import text_activity
+
+    await tm.say("/help")  # Rita's 1:1 chat is now known
+    await tm.connector.drain()
+    ref = outbox.personal_ref(tm.db, tenant="tenant-1", teams_user_id="aad-rita")
+    assert ref is not None
+    with tm.db.session() as s:
+        s.add(outbox.message(ref, text_activity("Ticket #7 breached its SLA")))
+    tm.fake.fail("reply", status=503, times=10)  # beyond the client's own retries
+    worker = tm.client.server.app[teams.OUTBOX_KEY]
+    await worker.stop()  # this test delivers itself, one pass at a time
+    await worker.deliver_due()
+    with tm.db.session() as s:
+        row = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "teams")).scalar_one()
+        assert row.sent_at is None and row.next_attempt_at is not None and row.attempts == 1
+        row.next_attempt_at = row.created_at  # due again now
+    tm.fake.fail("reply", status=503, times=0)
+    await worker.deliver_due()
+    [notice] = [r for r in tm.fake.posted_to("a:personal-rita") if "SLA" in r.text]
+    assert notice.reply_to_id is None
+
+
+# --- the message extension -------------------------------------------------------------------------------
+async def _invoke(tm: Teams, name: str, value: dict[str, Any], **kw: Any) -> Any:
+    activity = tm.activity(None, type="invoke", name=name, value=value, **kw)
+    res = await tm.client.post(
+        "/api/messages", json=activity, headers={"Authorization": f"Bearer {tm.token()}"}
+    )
+    assert res.status == 200
+    return await res.json()
+
+
+MESSAGE = {"body": {"contentType": "html", "content": "<p>Called <b>Jane Roe</b>, she wants a quote</p>"}}
+
+
+async def test_log_to_crm_on_a_message_proposes_the_contact_and_logs_once(tm: Teams) -> None:
+    with tm.db.session() as s:
+        jane = CrmServices(s, Actor.system("test")).contacts.create(
+            {"first_name": "Jane", "last_name": "Roe"}
+        )
+        jane_id = jane.id
+    dialog = await _invoke(
+        tm, "composeExtension/fetchTask", {"commandId": "logToCrm", "messagePayload": MESSAGE}
+    )
+    form = dialog["task"]["value"]["card"]["content"]["body"]
+    [choice] = [e for e in form if e["type"] == "Input.ChoiceSet"]
+    assert choice["choices"] == [{"title": "Jane Roe", "value": str(jane_id)}]
+    [summary] = [e for e in form if e["type"] == "Input.Text"]
+    assert summary["value"] == "Called  Jane Roe , she wants a quote"
+    submit = {
+        "commandId": "logToCrm",
+        "messagePayload": MESSAGE,
+        "data": {"contact_id": str(jane_id), "summary": "Called Jane"},
     }
-    readme = (root / "teams" / "README.md").read_text()
-    for placeholder in set(re.findall(r"\$\{\{(\w+)\}\}", text)):
-        assert f"{placeholder}=" in readme, placeholder
+    done = await _invoke(tm, "composeExtension/submitAction", submit, activity_id="sub-1")
+    assert done["task"]["value"] == "Logged: call with Jane Roe."
+    again = await _invoke(tm, "composeExtension/submitAction", submit, activity_id="sub-1")
+    assert again["task"]["value"] == "This was already done."
+    with tm.db.session() as s:
+        [logged] = s.execute(select(Activity)).scalars().all()
+        assert (logged.contact_id, logged.type, logged.channel) == (jane_id, "call", "teams")
+
+
+async def test_an_unlinked_user_cannot_log_or_unfurl(tm: Teams) -> None:
+    ghost = {"id": "29:ghost", "name": "Ghost"}
+    with tm.db.session() as s:
+        jane = CrmServices(s, Actor.system("test")).contacts.create(
+            {"first_name": "Jane", "last_name": "Roe"}
+        )
+        jane_id = jane.id
+    submit = {"commandId": "logToCrm", "data": {"contact_id": str(jane_id), "summary": "Called Jane"}}
+    refused = await _invoke(tm, "composeExtension/submitAction", submit, user=ghost)
+    assert "chat" in refused["task"]["value"]
+    url = f"https://crm.example.com/api/v1/contacts/{jane_id}"
+    assert await _invoke(tm, "composeExtension/queryLink", {"url": url}, user=ghost, activity_id="q1") == {}
+    with tm.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Activity)).scalar() == 0
+
+
+async def test_a_crm_link_unfurls_into_a_card_and_other_links_do_not(tm: Teams) -> None:
+    tm.connector.public_url = "https://crm.example.com"
+    with tm.db.session() as s:
+        crm = CrmServices(s, Actor.system("test"))
+        org = crm.organizations.create({"name": "Initech"})
+        jane = crm.contacts.create({"first_name": "Jane", "last_name": "Roe", "organization_id": org.id})
+        jane_id = jane.id
+    found = await _invoke(
+        tm, "composeExtension/queryLink", {"url": f"https://crm.example.com/api/v1/contacts/{jane_id}"}
+    )
+    [attachment] = found["composeExtension"]["attachments"]
+    assert attachment["contentType"] == CARD and attachment["preview"]["content"]["title"] == "Jane Roe"
+    assert "Initech" in json.dumps(attachment["content"])
+    for url in (
+        "https://evil.example/api/v1/contacts/1",
+        "https://crm.example.com/api/v1/contacts/999999",
+        "http://crm.example.com/api/v1/contacts/1",
+    ):
+        assert await _invoke(tm, "composeExtension/queryLink", {"url": url}, activity_id="q2") == {}, url
+
+
+def test_only_the_bots_own_mention_is_removed_and_others_stay_as_names() -> None:
+    from connectors.teams.activities import message_text, others_mentioned
+
+    jane = {"id": "29:jane", "name": "Jane Roe"}
+    activity = {
+        "text": "<at>CRM</at> log a call with <at>Jane Roe</at>",
+        "recipient": BOT,
+        "entities": [BOT_MENTION, {"type": "mention", "mentioned": jane, "text": "<at>Jane Roe</at>"}],
+    }
+    assert message_text(activity) == "log a call with Jane Roe"
+    assert others_mentioned(activity) == [jane]
+    typed = {**activity, "text": "CRM: log a call with <at>Jane Roe</at>"}  # the name typed is no mention
+    assert message_text(typed) == "CRM: log a call with Jane Roe"
+    no_entities = {**activity, "entities": []}  # a client without mention entities: the bot's markup goes
+    assert message_text(no_entities) == "log a call with Jane Roe"
+
+
+async def test_a_team_pipeline_asked_in_a_channel_is_answered_there_and_a_contact_question_privately(
+    tm: Teams,
+) -> None:
+    thread = "19:sales@thread.tacv2;messageid=1700000000001"
+    team = tm.activity("<at>CRM</at> /pipeline_status", conversation=thread, entities=[BOT_MENTION])
+    team["conversation"]["conversationType"] = "channel"
+    assert await tm.post(team) == 200
+    await tm.connector.drain()
+    [answer] = tm.replies
+    assert answer.conversation_id == thread and answer.reply_to_id == "act-1" and answer.card() is not None
+    assert tm.fake.opened == []
+    person = tm.activity(
+        '<at>CRM</at> /find_contact{"person": "Jane Roe"}', conversation=thread, entities=[BOT_MENTION],
+        activity_id="act-2",
+    )  # fmt: skip
+    person["conversation"]["conversationType"] = "channel"
+    assert await tm.post(person) == 200
+    await tm.connector.drain()
+    assert [r.conversation_id for r in tm.replies[1:]] == ["a:personal-29:rita", thread]  # answer, then note
+    assert "personal chat" in tm.replies[2].text

@@ -115,3 +115,27 @@ async def test_chat_page_is_served_with_a_strict_csp(client: TestClient) -> None
     assert res.status == 200
     assert "default-src 'self'" in res.headers["Content-Security-Policy"]
     assert 'name="viewport"' in await res.text()
+
+
+async def test_a_page_hears_only_its_own_conversation_pushes(client: TestClient) -> None:
+    """An agent's reply is pushed to the page listening with the conversation's own sender id (and identity);
+    another visitor naming a different id hears nothing, and a guessable id cannot listen at all (attack)."""
+    mine, other = sid("mine"), sid("other")
+    async with client.ws_connect("/ws") as ws_mine, client.ws_connect("/ws") as ws_other:
+        await ws_mine.send_json({"listen": mine})
+        assert (await ws_mine.receive_json())["listening"] is True
+        await ws_other.send_json({"listen": other})
+        assert (await ws_other.receive_json())["listening"] is True
+        sent = await web_chat.push(client.app, f"customer:anonymous/{mine}", {"text": "Hi, Alex here"})
+        assert sent == 1
+        got = await ws_mine.receive_json()
+        assert got["push"] == [{"recipient_id": mine, "text": "Hi, Alex here"}]
+        # the other page got nothing: the next thing it hears is the answer to its own ping
+        await ws_other.send_json({"listen": other})
+        assert await ws_other.receive_json() == {"listening": True}
+        # a customer token's conversation is keyed by the identity: the bare sender id does not reach it
+        assert await web_chat.push(client.app, f"customer:7/{mine}", {"text": "not for you"}) == 0
+    async with client.ws_connect("/ws") as ws:
+        await ws.send_json({"listen": "1234"})
+        refused = await ws.receive_json()
+        assert refused["status"] == 400 and refused["code"] == "sender_not_random"

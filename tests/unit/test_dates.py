@@ -1,4 +1,3 @@
-import timeit
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -277,10 +276,3 @@ def test_word_salad_never_raises(words: list[str], lang: str) -> None:
     text = " ".join(words)
     for entity in extract_times(text, lang, now=WEDNESDAY):
         assert entity.text == text[entity.start : entity.end]
-
-
-def test_speed() -> None:
-    text = "Just called Anna Schmidt from Acme, she wants a quote by Friday at 3pm"
-    extract_times(text, "en", now=SATURDAY)
-    per_call = timeit.timeit(lambda: extract_times(text, "en", now=SATURDAY), number=100) / 100
-    assert per_call < 0.002

@@ -1,5 +1,4 @@
 import itertools
-import timeit
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -313,14 +312,3 @@ def test_word_salad_never_raises(words: list[str], lang: str) -> None:
     text = " ".join(words)
     for entity in extract_rule_entities(text, lang):
         assert (entity.text or str(entity.value)) == text[entity.start : entity.end]
-
-
-def test_speed_together_with_dates() -> None:
-    now = datetime(2026, 11, 28, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
-    text = "Just called Anna Schmidt from Acme, she wants a quote for 40k EUR by Friday, +49 170 5550199"
-
-    def both() -> None:
-        merge_entities(extract_rule_entities(text, "en"), extract_times(text, "en", now=now))
-
-    both()
-    assert timeit.timeit(both, number=100) / 100 < 0.002

@@ -1,7 +1,7 @@
 """gdpr requests: free-page step tracked; due dates for requests made before due dates existed
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-08 00:50:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import crm_store.models.base
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

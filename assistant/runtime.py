@@ -93,8 +93,9 @@ def plan_warm_up(warmup: WarmUp, settings: Settings) -> None:
 
 
 def default_factory(
-    db: Database, settings: Settings, warmup: WarmUp | None = None, notifier: Any = None
+    db: Database, settings: Settings, warmup: WarmUp | None = None, notifier: Any = None, nlu: Any = None
 ) -> Engine:
+    """The dialogue engine; ``nlu``: an NLU pipeline loaded already (``serve --workers`` loads it once)."""
     if settings.rasa_url:
         from connectors.rasa_engine import RasaEngine
 
@@ -108,7 +109,8 @@ def default_factory(
         hook = warmup.hook
         what = "training" if warmup.estimate.phases != (LOADING,) else "loading"
         log.warning("%s the language model in %s: about %d s", what, settings.model_dir, warmup.eta_seconds())
-    nlu = load_nlu(settings.model_dir, settings.training_data, hook=hook)
+    if nlu is None:
+        nlu = load_nlu(settings.model_dir, settings.training_data, hook=hook)
     embedder = getattr(nlu, "embedder", None)
     return build_assistant(
         db, nlu, training_data=settings.training_data, embedder=embedder, public_url=settings.public_url,

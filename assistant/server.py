@@ -21,7 +21,7 @@ from types import ModuleType
 
 from aiohttp import web
 
-from assistant import speaker_seal
+from assistant import leader, speaker_seal
 from assistant.runtime import IN_BACKGROUND_KEY
 from assistant.settings import Settings
 from connectors.rest_api import RestApi, install_health, problem_middleware
@@ -91,6 +91,7 @@ def build_app(
 
         app.on_cleanup.append(dispose)
     install_health(app, database)
+    leader.install(app, database)  # background jobs that run in one worker only
     install_retention_schedule(app)
     RestApi(database).install(app)
     for install in (*INSTALLERS, *(extra or ())):
@@ -112,7 +113,7 @@ def install_retention_schedule(app: web.Application) -> None:
     async def start(app: web.Application) -> None:
         schedule = RetentionSchedule(app[DB_KEY], policy)
         app[RETENTION_KEY] = schedule
-        schedule.start()
+        await leader.leadership(app).run_exclusive("retention", schedule.start, schedule.stop)
 
     async def stop(app: web.Application) -> None:
         schedule = app.get(RETENTION_KEY)

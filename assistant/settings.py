@@ -77,6 +77,7 @@ class Settings:
     rasa_token: str = ""  # Rasa's --auth-token, for its HTTP API (the language slot)
     retention_schedule: str = "daily"  # CRM_RETENTION_SCHEDULE: "daily" (03:00 UTC) or "off"
     retention_config: Path | None = None  # CRM_RETENTION_CONFIG: YAML {rule: days}; None: the defaults
+    workers: int = 1  # CRM_WORKERS: web worker processes forked after the models are loaded (>1 needs PostgreSQL)
     pipeline_stalled_days: int = 30  # CRM_PIPELINE_STALLED_DAYS: no activity this long = stalled / at risk
     pipeline_stage_age_days: int = 60  # CRM_PIPELINE_STAGE_AGE_DAYS: in one stage this long = at risk
     handover_wait_seconds: int = 300  # CRM_HANDOVER_WAIT_SECONDS: a handed-over customer waits this long, then is told
@@ -139,6 +140,7 @@ class Settings:
             rasa_token=env.get("CRM_RASA_TOKEN", ""),
             retention_schedule=env.get("CRM_RETENTION_SCHEDULE", "daily").strip().lower() or "daily",
             retention_config=Path(env["CRM_RETENTION_CONFIG"]) if env.get("CRM_RETENTION_CONFIG") else None,
+            workers=int(env.get("CRM_WORKERS", "1")),
             pipeline_stalled_days=int(env.get("CRM_PIPELINE_STALLED_DAYS", "30")),
             pipeline_stage_age_days=int(env.get("CRM_PIPELINE_STAGE_AGE_DAYS", "60")),
             handover_wait_seconds=int(env.get("CRM_HANDOVER_WAIT_SECONDS", "300")),
@@ -179,6 +181,10 @@ class Settings:
             # the action server runs in another process: without a shared key it could verify no speaker
             raise SettingsError("CRM_RASA_URL is set but CRM_SECRET_KEY is empty: give our server and "
                                 "`crm-assistant actions serve` the same CRM_SECRET_KEY (it signs the speaker)")
+        if self.workers < 1:
+            raise SettingsError("CRM_WORKERS must be at least 1")
+        if self.workers > 1 and self.database_url.startswith("sqlite"):
+            raise SettingsError("CRM_WORKERS > 1 needs PostgreSQL (CRM_DATABASE_URL): SQLite is one process's store")
         if self.pipeline_stalled_days < 1 or self.pipeline_stage_age_days < 1:
             raise SettingsError(
                 "CRM_PIPELINE_STALLED_DAYS and CRM_PIPELINE_STAGE_AGE_DAYS must be at least 1"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -32,6 +33,7 @@ from crm_store.db import Database
 
 log = logging.getLogger(__name__)
 
+Exclusive = Callable[[str, Callable[[], object], Callable[[], Awaitable[object]]], Awaitable[bool]]
 CLASSIFIER_KEY = web.AppKey("email_classifier", object)  # a MailClassifier; tests inject a trained one
 
 
@@ -46,6 +48,7 @@ class MailConnector:
     escalator: SlaEscalator | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _stops: set[asyncio.Event] = field(default_factory=set)  # of the pollers run as exclusive jobs
 
     @property
     def smtp_port(self) -> int | None:
@@ -57,26 +60,55 @@ class MailConnector:
         if result.action in ("created", "gdpr_request") and self.escalator is not None:
             self.escalator.wake()
 
-    def spawn(self, poller: ImapPoller) -> None:
-        task = asyncio.create_task(poller.run(self._stop), name=f"imap-{poller.settings.mailbox}")
+    def spawn(self, poller: ImapPoller, stop: asyncio.Event | None = None) -> asyncio.Task[None]:
+        task = asyncio.create_task(poller.run(stop or self._stop), name=f"imap-{poller.settings.mailbox}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def poller_job(self, poller: ImapPoller) -> tuple[Callable[[], None], Callable[[], Awaitable[None]]]:
+        """``start``/``stop`` of one poller, for a job that runs in one worker at a time (assistant/leader.py)."""
+        running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+        def start() -> None:
+            stop = asyncio.Event()
+            self._stops.add(stop)
+            running.append((stop, self.spawn(poller, stop)))
+
+        async def stop() -> None:
+            while running:
+                event, task = running.pop()
+                event.set()
+                self._stops.discard(event)
+                await _finish(task)
+
+        return start, stop
 
     async def stop(self) -> None:
         self._stop.set()
+        for event in self._stops:
+            event.set()
         if self.smtp_server is not None:
             self.smtp_server.close()
             await self.smtp_server.wait_closed()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=30)
             for task in pending:  # a poller stuck in a network call
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _finish(task, grace=0)
         if self.smtp_handler is not None:
             await self.smtp_handler.drain()
         if self.escalator is not None:
             await self.escalator.stop()
+
+
+async def _finish(task: asyncio.Task[None], *, grace: float = 30) -> None:
+    """Wait for a poller that was asked to stop; cancel it when stuck in a network call."""
+    if grace:
+        await asyncio.wait({task}, timeout=grace)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 MAIL_KEY = web.AppKey("email_connector", MailConnector)
@@ -106,9 +138,14 @@ def _classifier(settings: Settings) -> MailClassifier:
 
 
 async def start_mail(
-    settings: Settings, db: Database, classifier: MailClassifier | None = None
+    settings: Settings,
+    db: Database,
+    classifier: MailClassifier | None = None,
+    *,
+    exclusive: Exclusive | None = None,
 ) -> MailConnector:
-    """Start whatever the settings enable (used by ``install``; callable on its own in tests and tools)."""
+    """Start whatever the settings enable (used by ``install``; callable on its own in tests and tools).
+    With ``exclusive`` (``Leadership.run_exclusive``) the SLA job and the pollers run in one worker only."""
     connector = MailConnector()
     relay = smtp_out(settings)
     if settings.sla_escalation:
@@ -116,8 +153,12 @@ async def start_mail(
             log.warning("CRM_SLA_ESCALATION is on but CRM_SMTP_HOST is empty: no escalation mails")
         else:
             notifier = SmtpNotifier(relay, from_addr=settings.mail_from)
-            connector.escalator = SlaEscalator(db, notifier, fallback_to=settings.sla_fallback_to or None)
-            connector.escalator.start()
+            escalator = SlaEscalator(db, notifier, fallback_to=settings.sla_fallback_to or None)
+            connector.escalator = escalator
+            if exclusive is None:
+                escalator.start()
+            else:
+                await exclusive("sla-escalation", escalator.start, escalator.stop)
     if not (settings.smtp_listen_port or settings.imap_host):
         return connector
     if classifier is None:
@@ -138,7 +179,10 @@ async def start_mail(
             )
             connector.smtp_handler = handler
             connector.smtp_server = await start_smtp_server(
-                handler, host=settings.smtp_listen_host, port=settings.smtp_listen_port
+                handler,
+                host=settings.smtp_listen_host,
+                port=settings.smtp_listen_port,
+                reuse_port=settings.workers > 1,  # each worker listens; the kernel shares connections out
             )
             log.info("inbound SMTP on %s:%s", settings.smtp_listen_host, connector.smtp_port)
         for mailbox in settings.imap_mailboxes if settings.imap_host else ():
@@ -148,7 +192,10 @@ async def start_mail(
             )  # fmt: skip
             poller = ImapPoller(imap, triage, ImapStateStore(db), acks=acks, on_result=connector.on_result)
             connector.pollers.append(poller)
-            connector.spawn(poller)
+            if exclusive is None:
+                connector.spawn(poller)
+            else:
+                await exclusive(f"imap:{imap.state_key}", *connector.poller_job(poller))
             log.info("polling IMAP %s", imap.state_key)
     except BaseException:
         await connector.stop()
@@ -157,6 +204,7 @@ async def start_mail(
 
 
 def install(app: web.Application) -> None:
+    from assistant.leader import leadership
     from assistant.server import DB_KEY, SETTINGS_KEY
 
     settings = app[SETTINGS_KEY]
@@ -167,7 +215,8 @@ def install(app: web.Application) -> None:
 
     async def start(app: web.Application) -> None:
         classifier = app.get(CLASSIFIER_KEY)
-        app[MAIL_KEY] = await start_mail(settings, app[DB_KEY], classifier)  # type: ignore[arg-type]
+        exclusive = leadership(app).run_exclusive
+        app[MAIL_KEY] = await start_mail(settings, app[DB_KEY], classifier, exclusive=exclusive)  # type: ignore[arg-type]
 
     async def stop(app: web.Application) -> None:
         connector = app.get(MAIL_KEY)

@@ -102,13 +102,16 @@ async def start_smtp_server(
     port: int = 2525,
     size_limit: int = DEFAULT_SIZE_LIMIT,
     hostname: str | None = None,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
-    """Listen on ``host:port`` in the running loop (``port=0``: any free port; see ``server.sockets``)."""
+    """Listen on ``host:port`` in the running loop (``port=0``: any free port; see ``server.sockets``).
+    ``reuse_port``: several worker processes listen on the same port and the kernel shares the mail out."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SMTP(handler, data_size_limit=size_limit, hostname=hostname, enable_SMTPUTF8=True),
         host=host,
         port=port,
+        reuse_port=reuse_port or None,
     )
 
 

@@ -36,6 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from assistant.leader import leadership
 from assistant.runtime import ASSISTANT_KEY, ensure_assistant
 from assistant.settings import Settings
 from connectors.slack import verify
@@ -152,7 +153,7 @@ def install(app: web.Application, environ: dict[str, str] | None = None) -> None
                 db=db, outbox=outbox, config=digest, **({"clock": clock} if clock else {})
             )
             app[DIGEST_KEY] = scheduler
-            scheduler.start()
+            await leadership(app).run_exclusive("slack-digest", scheduler.start, scheduler.stop)
             log.info("Slack pipeline digest scheduled for %s", digest.channel)
 
     async def stop(app: web.Application) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from crm_store.models import Contact, Counter, Team, Ticket, TicketMessage, User, utcnow
@@ -34,9 +35,12 @@ def next_number(session: Any, name: str = "ticket") -> int:
     """Gap-free, concurrency-safe: the counter row is updated (and so locked) before it is read."""
     result = session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1))
     if result.rowcount == 0:
-        session.add(Counter(name=name, value=FIRST_TICKET_NUMBER))
-        session.flush()
-        return FIRST_TICKET_NUMBER
+        try:
+            with session.begin_nested():  # the first number: another worker may be creating the row too
+                session.add(Counter(name=name, value=FIRST_TICKET_NUMBER))
+            return FIRST_TICKET_NUMBER
+        except IntegrityError:  # it did (and committed): count on from its row
+            session.execute(update(Counter).where(Counter.name == name).values(value=Counter.value + 1))
     return int(session.execute(select(Counter.value).where(Counter.name == name)).scalar_one())
 
 

@@ -13,7 +13,7 @@ from actions.base import CrmAction, Turn
 from actions.contacts import message_words
 from actions.labels import label
 from crm_store.models import OPEN_STAGES, STAGES
-from nlu.pipeline_query import PipelineQuery, from_message
+from nlu.pipeline_query import PipelineQuery, from_message, to_date
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -148,26 +148,16 @@ def local_today(turn: Turn) -> date:
     return reference_time(turn).date()
 
 
-def _to_date(value: Any) -> date | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
-
 def period_of(value: Any) -> Period | None:
     """A ``time`` entity value as [from, to): a period as given, a single day as that day."""
     if isinstance(value, dict):
-        start, end = _to_date(value.get("from")), _to_date(value.get("to"))
+        start, end = to_date(value.get("from")), to_date(value.get("to"))
         if start and end:
             return start, end
         if start:
             return start, start + timedelta(days=1)
         return (end - timedelta(days=1), end) if end else None
-    day = _to_date(value)
+    day = to_date(value)
     return (day, day + timedelta(days=1)) if day else None
 
 
@@ -296,7 +286,7 @@ class ActionPipelineStatus(CrmAction):
     def _deal_lines(turn: Turn, deals: list[dict[str, Any]]) -> str:
         lines = []
         for d in deals:
-            close = _to_date(d.get("expected_close_date"))
+            close = to_date(d.get("expected_close_date"))
             when = f", {turn.fmt_date(close)}" if close else ""
             lines.append(
                 f"• {d['name']}: {turn.fmt_money(d['amount'], d['currency'])} "
@@ -508,7 +498,7 @@ def _deals_table(turn: Turn, query: PipelineQuery, rows: list[dict[str, Any]], m
         columns.append("col_why")
     out_rows = []
     for r in rows:
-        close = _to_date(
+        close = to_date(
             r.get("closed_at") if closed and r.get("closed_at") else r.get("expected_close_date")
         )
         row = [
@@ -539,7 +529,7 @@ def _reasons(turn: Turn, row: dict[str, Any]) -> list[str]:
 
 
 def _deal_phrase(turn: Turn, r: dict[str, Any]) -> str:
-    close = _to_date(r.get("expected_close_date"))
+    close = to_date(r.get("expected_close_date"))
     parts = [
         p
         for p in (

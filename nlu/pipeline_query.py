@@ -448,7 +448,8 @@ def _value(e: Entity | Mapping[str, Any], key: str) -> Any:
     return getattr(e, key) if isinstance(e, Entity) else e.get(key)
 
 
-def _to_date(value: Any) -> date | None:
+def to_date(value: Any) -> date | None:
+    """An ISO date or date-time (an entity value, a stored column) as a date; None when it is not one."""
     text = str(value or "").strip()
     if not text:
         return None
@@ -462,13 +463,13 @@ def period_of(value: Any, today: date) -> tuple[date, date] | None:
     """A ``time`` entity value as [from, to): a period as given; a single day as "from today until then"
     ("bis Ende des Jahres", "closing by Friday"), or as that day when it lies in the past."""
     if isinstance(value, Mapping):
-        start, end = _to_date(value.get("from")), _to_date(value.get("to"))
+        start, end = to_date(value.get("from")), to_date(value.get("to"))
         if start and end:
             return start, end
         if start:
             return start, start + timedelta(days=1)
         return (end - timedelta(days=1), end) if end else None
-    day = _to_date(value)
+    day = to_date(value)
     if day is None:
         return None
     return (min(today, day), day + timedelta(days=1))

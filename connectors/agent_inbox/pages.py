@@ -197,21 +197,28 @@ async def _finish_sign_in(request: web.Request, signed: sessions.SignedIn | None
     return _headers(response)
 
 
-async def login(request: web.Request) -> web.StreamResponse:
+async def _sign_in_with(
+    request: web.Request, field: str, how: Callable[[Any, str], sessions.SignedIn | None]
+) -> web.StreamResponse:
+    """A sign-in form (token or one-time link): CSRF first, then ``how`` in one transaction."""
     lang = _lang(request)
     form = await request.post()
     try:
         auth.check_csrf(request, _settings(request), None, form)
     except auth.CsrfFailed:
         return _error_page(lang, 403, wording.text("csrf", lang))
-    token = str(form.get("token") or "")
+    value = str(form.get(field) or "")
     db = _db(request)
 
-    def sign_in() -> sessions.SignedIn | None:
+    def run() -> sessions.SignedIn | None:
         with db.session() as session:
-            return sessions.sign_in_with_token(session, token)
+            return how(session, value)
 
-    return await _finish_sign_in(request, await asyncio.to_thread(sign_in))
+    return await _finish_sign_in(request, await asyncio.to_thread(run))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    return await _sign_in_with(request, "token", sessions.sign_in_with_token)
 
 
 async def mail_link(request: web.Request) -> web.StreamResponse:
@@ -244,20 +251,7 @@ async def link_page(request: web.Request) -> web.StreamResponse:
 
 
 async def redeem_link(request: web.Request) -> web.StreamResponse:
-    lang = _lang(request)
-    form = await request.post()
-    try:
-        auth.check_csrf(request, _settings(request), None, form)
-    except auth.CsrfFailed:
-        return _error_page(lang, 403, wording.text("csrf", lang))
-    link = str(form.get("link") or "")
-    db = _db(request)
-
-    def redeem() -> sessions.SignedIn | None:
-        with db.session() as session:
-            return sessions.redeem_login_link(session, link)
-
-    return await _finish_sign_in(request, await asyncio.to_thread(redeem))
+    return await _sign_in_with(request, "link", sessions.redeem_login_link)
 
 
 async def logout(request: web.Request, agent: Agent) -> web.StreamResponse:

@@ -54,6 +54,7 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data" / "dialogue"
@@ -575,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     nlu = load_nlu(args.model_dir, ROOT / "training_data")
     conversations = load_conversations(files)
     outcomes: list[Outcome] = []
-    for conv in conversations:
+    # a bar on stderr (the report goes to stdout), only on a terminal
+    for conv in tqdm(conversations, desc="conversations", file=sys.stderr, disable=None, leave=False):
         world = World.create(nlu)
         try:
             outcomes.append(run_conversation(world, conv))

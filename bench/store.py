@@ -22,6 +22,7 @@ import operator
 import os
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKeyConstraint, Index, Table, create_engine, insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import AddConstraint, DropConstraint
+from tqdm import tqdm
 
 from crm_store.db import Database
 from crm_store.models import (
@@ -621,11 +623,18 @@ class BulkLoad:
             raise RuntimeError(f"generated rows break foreign keys: {broken[:5]}")
 
 
+def _bar(table: Table) -> Any:
+    """Rows written so far, on stderr and only on a terminal (a 1M-row load takes minutes)."""
+    return tqdm(desc=f"loading {table.name}", unit=" rows", file=sys.stderr, disable=None, leave=False)
+
+
 def _load(clock: Clock, writer: Writer, table: Table, rows: Iterator[dict[str, Any]]) -> int:
     n = 0
-    for batch in _batches(rows):
-        clock.run(lambda b=batch: writer.write(table, b))  # type: ignore[misc]
-        n += len(batch)
+    with _bar(table) as bar:
+        for batch in _batches(rows):
+            clock.run(lambda b=batch: writer.write(table, b))  # type: ignore[misc]
+            n += len(batch)
+            bar.update(len(batch))
     return n
 
 
@@ -635,7 +644,9 @@ def _load_with_side_rows(
     """Main rows plus their e-mail and name-token rows (told apart by their keys)."""
     n = 0
     email_table, token_table = ContactEmail.__table__, NameToken.__table__
+    bar = _bar(table)
     for batch in _batches(pairs, BATCH):
+        bar.update(len(batch))
         side = [r for _, extra in batch for r in extra]
         mails = [r for r in side if "address" in r]
         toks = [r for r in side if "token" in r]
@@ -644,6 +655,7 @@ def _load_with_side_rows(
         clock.run(lambda: writer.write(email_table, mails))  # type: ignore[arg-type]  # noqa: B023
         clock.run(lambda: writer.write(token_table, toks))  # type: ignore[arg-type]  # noqa: B023
         n += len(batch) + len(mails) + len(toks)
+    bar.close()
     return n
 
 

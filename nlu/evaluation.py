@@ -8,6 +8,7 @@ per entity type, over the pipeline's merged output (rules, dates and NER togethe
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
+from tqdm import tqdm
 
 from nlu.embedder import Embedder
 from nlu.intent_classifier import ClassifierConfig
@@ -263,7 +265,10 @@ def cross_validate(
     cached.encode([ex.text for ex in examples])
     report = EvaluationReport(folds=n_splits)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(np.zeros(len(labels)), labels):
+    splits = splitter.split(np.zeros(len(labels)), labels)
+    # a bar on stderr while the folds train (minutes), only on a terminal
+    for train_idx, test_idx in tqdm(splits, total=n_splits, desc="cross-validation", unit=" fold",
+                                    file=sys.stderr, disable=None, leave=False):  # fmt: skip
         fold_data = TrainingData(
             examples=[examples[i] for i in train_idx],
             synonyms=data.synonyms,

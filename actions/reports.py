@@ -13,7 +13,7 @@ from actions.base import CrmAction, Turn
 from actions.contacts import message_words
 from actions.labels import label
 from crm_store.models import OPEN_STAGES, STAGES
-from nlu.pipeline_query import PipelineQuery, from_message, to_date
+from nlu.pipeline_query import PipelineQuery, from_message, period_of, to_date
 
 if TYPE_CHECKING:
     from actions.registry import ActionDeps
@@ -146,19 +146,6 @@ def reference_time(turn: Turn) -> datetime:
 
 def local_today(turn: Turn) -> date:
     return reference_time(turn).date()
-
-
-def period_of(value: Any) -> Period | None:
-    """A ``time`` entity value as [from, to): a period as given, a single day as that day."""
-    if isinstance(value, dict):
-        start, end = to_date(value.get("from")), to_date(value.get("to"))
-        if start and end:
-            return start, end
-        if start:
-            return start, start + timedelta(days=1)
-        return (end - timedelta(days=1), end) if end else None
-    day = to_date(value)
-    return (day, day + timedelta(days=1)) if day else None
 
 
 def month_of(day: date) -> Period:

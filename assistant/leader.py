@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from crm_store.db import Database
+from crm_store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,7 @@ class Leadership:
         """Stop every job held here and give the locks back (app shutdown)."""
         self._closed = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         async with self._lock:
             await self._stop_all()
             await asyncio.to_thread(self._disconnect)

@@ -459,9 +459,10 @@ def to_date(value: Any) -> date | None:
         return None
 
 
-def period_of(value: Any, today: date) -> tuple[date, date] | None:
-    """A ``time`` entity value as [from, to): a period as given; a single day as "from today until then"
-    ("bis Ende des Jahres", "closing by Friday"), or as that day when it lies in the past."""
+def period_of(value: Any, today: date | None = None) -> tuple[date, date] | None:
+    """A ``time`` entity value as [from, to): a period as given. A single day is that day; with ``today``
+    (a close period: "bis Ende des Jahres", "closing by Friday") it is "from today until then", or that day
+    when it lies in the past."""
     if isinstance(value, Mapping):
         start, end = to_date(value.get("from")), to_date(value.get("to"))
         if start and end:
@@ -472,7 +473,7 @@ def period_of(value: Any, today: date) -> tuple[date, date] | None:
     day = to_date(value)
     if day is None:
         return None
-    return (min(today, day), day + timedelta(days=1))
+    return (min(today, day) if today else day, day + timedelta(days=1))
 
 
 def _stage_words(text: str, lang: str) -> tuple[str, ...]:

@@ -14,7 +14,6 @@ is recomputed at once. Tests put a trained classifier under ``CLASSIFIER_KEY`` b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from connectors.email.sla import SlaEscalator, SmtpNotifier
 from connectors.email.smtp_server import TriageHandler, start_smtp_server
 from connectors.email.triage import MailClassifier, TriageResult, TriageService
 from crm_store.db import Database
+from crm_store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,7 @@ async def _finish(task: asyncio.Task[None], *, grace: float = 30) -> None:
     if grace:
         await asyncio.wait({task}, timeout=grace)
     if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 MAIL_KEY = web.AppKey("email_connector", MailConnector)

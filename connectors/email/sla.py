@@ -38,6 +38,7 @@ from crm_store.db import Database
 from crm_store.models import Team, Ticket, User, utcnow
 from crm_store.services import Actor, CrmServices
 from crm_store.services.audit import record as audit_record
+from crm_store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -301,10 +302,7 @@ class SlaEscalator:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

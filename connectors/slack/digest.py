@@ -13,7 +13,6 @@ while the server was down is caught up if it is at most ``catch_up`` old.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from connectors.slack.render import escape, table_text
 from crm_store.db import Database
 from crm_store.models import OPEN_STAGES, STAGES, ProcessedEvent, utcnow
 from crm_store.services import Actor, CrmServices
+from crm_store.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from crm_store.services.reports import PipelineReport
@@ -214,10 +214,7 @@ class DigestScheduler:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         schedule = self.config.schedule

@@ -41,6 +41,7 @@ from crm_store import outbox as outbox_rows
 from crm_store.db import Database
 from crm_store.models import OutboxMessage, utcnow
 from crm_store.outbox import Pending
+from crm_store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +222,7 @@ class SlackOutbox:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._session is not None:
             await self._session.close()
 

@@ -29,6 +29,7 @@ from crm_store import outbox as outbox_rows
 from crm_store.db import Database
 from crm_store.models import OutboxMessage, TeamsConversationRef, utcnow
 from crm_store.outbox import Pending
+from crm_store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,7 @@ class TeamsOutbox:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def wake(self) -> None:
         self._wake.set()

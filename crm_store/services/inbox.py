@@ -17,6 +17,7 @@ from crm_store.services.base import Page, Service
 from crm_store.services.contacts import ContactService, OrganizationService
 from crm_store.services.deals import DealService
 from crm_store.services.errors import NotFound, PermissionDenied
+from crm_store.services.live_chat import conversation_of
 from crm_store.services.tickets import TicketService
 
 OPEN = ("new", "open", "pending")
@@ -148,15 +149,7 @@ class InboxService(Service):
         )
         out.assignee = self.session.get(User, ticket.assignee_id) if ticket.assignee_id else None
         out.team = self.session.get(Team, ticket.team_id) if ticket.team_id else None
-        out.conversation = (
-            self.session.execute(
-                select(Conversation)
-                .where(Conversation.ticket_id == ticket.id)
-                .order_by(Conversation.id.desc())
-            )
-            .scalars()
-            .first()
-        )
+        out.conversation = conversation_of(self.session, ticket.id)
         if ticket.requester_contact_id is not None:
             contacts = ContactService(self.session, self.actor)
             try:

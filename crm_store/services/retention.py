@@ -16,7 +16,6 @@ server (``CRM_RETENTION_SCHEDULE``: ``daily``/``off``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from crm_store.services import audit
 from crm_store.services.actor import Actor
 from crm_store.services.base import Service
 from crm_store.services.errors import ValidationFailed
+from crm_store.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from crm_store.db import Database
@@ -384,11 +384,7 @@ class RetentionSchedule:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
-from crm_store.models import Contact, Conversation, OutboxMessage, Ticket, TicketMessage, utcnow
+from crm_store.models import Contact, OutboxMessage, Ticket, TicketMessage, utcnow
 from crm_store.services.base import Service
 from crm_store.services.errors import ValidationFailed
+from crm_store.services.live_chat import conversation_of
 from crm_store.services.tickets import TicketService
 
 ReplyKind = Literal["outbound", "note"]
@@ -78,15 +79,7 @@ class TicketReplies(Service):
             raise ValidationFailed("this ticket is closed; reopen it to answer", "status")
         if ticket.channel == MAIL_CHANNEL:
             return self._mail(ticket, text)
-        conv = (
-            self.session.execute(
-                select(Conversation)
-                .where(Conversation.ticket_id == ticket.id)
-                .order_by(Conversation.id.desc())
-            )
-            .scalars()
-            .first()
-        )
+        conv = conversation_of(self.session, ticket.id)
         msg = self.tickets.add_message(ticket.id, text, channel=ticket.channel, direction="outbound")
         self._opened(ticket)
         if conv is not None:

@@ -8,16 +8,12 @@ a real intranet deployment without TLS, and the page must still make unguessable
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from assistant.app import build_assistant
 from assistant.runtime import FACTORY_KEY
@@ -25,6 +21,7 @@ from assistant.server import build_app
 from assistant.settings import Settings
 from connectors import web_chat
 from crm_store.db import Database
+from tests.support.threaded_app import served_in_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -33,36 +30,14 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def server(sqlite_db: Database, trained_nlu: Any) -> Iterator[str]:
-    port = _free_port()
     settings = Settings.from_env({}, database_url=sqlite_db.url)
     app = build_app(settings, db=sqlite_db, extra=[web_chat.install])
     app[FACTORY_KEY] = lambda db, _s: build_assistant(db, trained_nlu, embedder=getattr(trained_nlu, "embedder", None))
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(60)
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with served_in_thread(app) as url:
+        yield url
 
 
 HOST = "chat.test"

@@ -4,15 +4,12 @@ assistant is built. Skipped, saying why, where no Chromium is installed."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from assistant.app import build_assistant
 from assistant.runtime import FACTORY_KEY, IN_BACKGROUND_KEY
@@ -21,6 +18,7 @@ from assistant.settings import Settings
 from connectors import web_chat
 from crm_store.db import Database
 from tests.support.fake_nlu import ScriptedNLU
+from tests.support.threaded_app import served_in_thread
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -30,11 +28,6 @@ pytestmark = [
     ),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,29 +39,12 @@ def warming_server(sqlite_db: Database) -> Iterator[tuple[str, threading.Event]]
         assert release.wait(60)
         return build_assistant(db, ScriptedNLU({"hello there": ("greet", [])}))
 
-    port = _free_port()
     app = build_app(Settings.from_env({}, database_url=sqlite_db.url), db=sqlite_db, extra=[web_chat.install])
     app[FACTORY_KEY] = factory
     app[IN_BACKGROUND_KEY] = True
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(60)
-    yield f"http://127.0.0.1:{port}", release
-    release.set()
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with served_in_thread(app) as url:
+        yield url, release
+        release.set()  # before the app stops: the warm-up thread waits for it
 
 
 def test_a_message_sent_while_warming_up_is_answered_when_ready(
